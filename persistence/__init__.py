@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 mappings, repositories, the unit of work, inbox and outbox, migrations."""

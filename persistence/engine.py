@@ -1,0 +1,36 @@
+"""Engines are made here, by bootstrap, never at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for PostgreSQL (psycopg 3) or, for the embedded demo, SQLite."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False},
+                               json_serializer=_dumps, json_deserializer=orjson.loads)  # fmt: skip
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        json_serializer=_dumps,
+        json_deserializer=orjson.loads,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,22 @@
+"""Small dialect helpers: the same repository code runs on PostgreSQL and the demo's SQLite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_new(conn: Connection, table: Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for this connection's dialect."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def upsert(conn: Connection, table: Table, keys: list[str]) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE every other column."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    return stmt.on_conflict_do_update(index_elements=keys, set_=others)

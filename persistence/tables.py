@@ -1,0 +1,198 @@
+"""Typed SQLAlchemy 2 mappings of every table. The hot paths use their tables with Core."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from persistence.types import Doc, MoneyType
+
+Stamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: Doc, Decimal: MoneyType(), datetime: Stamp}
+
+
+class InboxRow(Base):
+    """Every command seen, by (source, id), with the outcome it got: the idempotency record."""
+
+    __tablename__ = "inbox"
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    outcome_type: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the message, kept when rejected")
+
+
+class OutboxRow(Base):
+    """A message to publish, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    exchange: Mapped[str] = mapped_column(String(200))
+    routing_key: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str] = mapped_column(String(200))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    properties: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeadLetterRow(Base):
+    """An inbound message that could not even be read as an envelope, kept for inspection."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(String(1000))
+    exchange: Mapped[str] = mapped_column(String(200))
+    routing_key: Mapped[str] = mapped_column(String(255))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """Append-only: who changed what, when, why, and the command that did it."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(60))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+    command_id: Mapped[str] = mapped_column(String(200))
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime]
+
+
+class CatalogRow(Base):
+    __tablename__ = "catalog_items"
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prices: Mapped[dict[str, Any]]
+    tax_class: Mapped[str] = mapped_column(String(32))
+    backorderable: Mapped[bool]
+    active: Mapped[bool]
+    updated_at: Mapped[datetime]
+
+
+class AccountRow(Base):
+    __tablename__ = "billing_accounts"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    billing_address: Mapped[dict[str, Any] | None]
+    locale: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OrderRow(Base):
+    """The order aggregate: queryable columns plus the document of lines, delivery and payment."""
+
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    version: Mapped[int] = mapped_column(Integer)
+    total: Mapped[Decimal]
+    doc: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TaxRateRow(Base):
+    __tablename__ = "tax_rates"
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    tax_class: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rate: Mapped[Decimal]
+
+
+class DeliveryMethodRow(Base):
+    __tablename__ = "delivery_methods"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))
+    fees: Mapped[dict[str, Any]]
+    active: Mapped[bool]
+
+
+class PickupLocationRow(Base):
+    __tablename__ = "pickup_locations"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    country: Mapped[str] = mapped_column(String(2))
+    active: Mapped[bool]
+
+
+class InvoiceRow(Base):
+    __tablename__ = "invoices"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    net: Mapped[Decimal]
+    tax: Mapped[Decimal]
+    total: Mapped[Decimal]
+    issued_at: Mapped[datetime]
+    command_id: Mapped[str] = mapped_column(String(200))
+
+
+class CreditMemoRow(Base):
+    __tablename__ = "credit_memos"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    net: Mapped[Decimal]
+    tax: Mapped[Decimal]
+    total: Mapped[Decimal]
+    lines: Mapped[dict[str, Any]]
+    settle_to: Mapped[str] = mapped_column(String(20))
+    issued_at: Mapped[datetime]
+    command_id: Mapped[str] = mapped_column(String(200))
+
+
+class RefundRow(Base):
+    __tablename__ = "refunds"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    credit_memo_id: Mapped[str] = mapped_column(ForeignKey("credit_memos.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal]
+    method: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    requested_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+    command_id: Mapped[str] = mapped_column(String(200))
+
+
+class StoreCreditRow(Base):
+    """The store-credit ledger of a billing account: the balance is the sum of its entries."""
+
+    __tablename__ = "store_credit_entries"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal]
+    reason: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    command_id: Mapped[str] = mapped_column(String(200))

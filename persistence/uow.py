@@ -1,0 +1,62 @@
+"""The SQL unit of work: one connection, one transaction, every repository on it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Connection, Engine
+
+from persistence.messages import AuditLog, DeadLetters, Inbox, Outbox
+from persistence.repositories import (
+    ReferenceCache,
+    SqlAccounts,
+    SqlCatalog,
+    SqlLedger,
+    SqlOrders,
+    SqlReference,
+)
+
+
+class SqlUnitOfWork:
+    """`with SqlUnitOfWork(engine, cache) as uow: …; uow.commit()` — rolls back unless committed."""
+
+    def __init__(self, engine: Engine, reference: ReferenceCache) -> None:
+        self._engine = engine
+        self._reference = reference
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self.conn: Connection = self._engine.connect()
+        self.conn.begin()
+        self._bind(self.conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.conn.in_transaction():
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def restart(self) -> None:
+        """Roll back everything so far and begin a fresh transaction on the same connection."""
+        self.conn.rollback()
+        self.conn.begin()
+
+    def _bind(self, conn: Connection) -> None:
+        self.catalog = SqlCatalog(conn)
+        self.accounts = SqlAccounts(conn)
+        self.orders = SqlOrders(conn)
+        self.reference = SqlReference(conn, self._reference)
+        self.ledger = SqlLedger(conn)
+        self.inbox = Inbox(conn)
+        self.outbox = Outbox(conn)
+        self.dead_letters = DeadLetters(conn)
+        self.audit = AuditLog(conn)

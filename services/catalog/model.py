@@ -1,0 +1,18 @@
+"""A catalogue entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """A SKU with its net prices per currency."""
+
+    sku: str
+    name: str
+    prices: dict[str, Decimal]
+    tax_class: str
+    backorderable: bool = False
+    active: bool = True

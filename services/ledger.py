@@ -1,0 +1,86 @@
+"""Money documents: invoices, credit memos and refunds. Append-only once issued."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+SettleTo = Literal["original_payment", "store_credit"]
+RefundStatus = Literal["requested", "settled", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """What the customer was billed for an order (or for a later increase)."""
+
+    invoice_id: str
+    order_id: str
+    currency: str
+    net: Decimal
+    tax: Decimal
+    issued_at: datetime
+
+    @property
+    def total(self) -> Decimal:
+        return self.net + self.tax
+
+
+@dataclass(frozen=True, slots=True)
+class CreditLine:
+    """One reason an amount went down: the removed line, the quantity cut, the shipping."""
+
+    reason: str
+    description: str
+    net: Decimal
+    tax: Decimal
+    line_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreditMemo:
+    """A credit against one invoice, one line per reason."""
+
+    credit_memo_id: str
+    order_id: str
+    invoice_id: str
+    currency: str
+    lines: tuple[CreditLine, ...]
+    settle_to: SettleTo
+    issued_at: datetime
+
+    @property
+    def net(self) -> Decimal:
+        return sum((line.net for line in self.lines), Decimal(0))
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((line.tax for line in self.lines), Decimal(0))
+
+    @property
+    def total(self) -> Decimal:
+        return self.net + self.tax
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """Money returned for a credit memo: to the original payment, or as store credit."""
+
+    refund_id: str
+    order_id: str
+    credit_memo_id: str
+    currency: str
+    amount: Decimal
+    method: SettleTo
+    status: RefundStatus
+    requested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerView:
+    """An order's money documents, oldest first."""
+
+    invoices: tuple[Invoice, ...] = field(default=())
+    credit_memos: tuple[CreditMemo, ...] = field(default=())
+    refunds: tuple[Refund, ...] = field(default=())

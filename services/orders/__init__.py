@@ -1,0 +1,1 @@
+"""The order aggregate: lines, delivery, totals, payment, and the rules that guard them."""
