@@ -46,11 +46,10 @@ class Inbox:
     def record(self, source: str, message_id: str, *, type: str, subject: str | None,
                outcome_type: str, outcome: bytes, at: datetime, raw: bytes | None = None) -> bool:  # fmt: skip
         """Insert the command's record; False when it was recorded before (a duplicate)."""
-        result = self.conn.execute(insert_new(self.conn, _inbox), {
+        return insert_new(self.conn, _inbox, {
             "source": source, "message_id": message_id, "type": type, "subject": subject,
             "outcome_type": outcome_type, "outcome": outcome, "received_at": at, "raw": raw,
         })  # fmt: skip
-        return result.rowcount == 1
 
     def find(self, source: str, message_id: str) -> StoredOutcome | None:
         stmt = select(_inbox.c.outcome_type, _inbox.c.outcome).where(
@@ -71,7 +70,8 @@ class Outbox:
             return
         self.conn.execute(_outbox.insert(), [
             {"exchange": m.exchange, "routing_key": m.routing_key, "message_id": m.message_id,
-             "body": m.body, "properties": m.properties, "created_at": at, "attempts": 0}
+             "body": m.body, "properties": m.properties, "created_at": at, "available_at": at,
+             "attempts": 0}
             for m in messages
         ])  # fmt: skip
 

@@ -78,12 +78,11 @@ class SqlAccounts:
         from datetime import UTC, datetime
 
         now = datetime.now(UTC)
-        result = self.conn.execute(insert_new(self.conn, _accounts), {
+        return insert_new(self.conn, _accounts, {
             "id": account.account_id, "name": account.name, "email": account.email,
             "phone": account.phone, "billing_address": account.billing_address,
             "locale": account.locale, "status": account.status, "created_at": now, "updated_at": now,
         })  # fmt: skip
-        return result.rowcount == 1
 
 
 class SqlOrders:
@@ -100,15 +99,12 @@ class SqlOrders:
         return order_from_row(row) if row else None
 
     def add(self, order: Order) -> bool:
-        result = self.conn.execute(insert_new(self.conn, _orders), self._values(order))
-        return result.rowcount == 1
+        return insert_new(self.conn, _orders, self._values(order))
 
     def save(self, order: Order) -> None:
         values = self._values(order)
         del values["created_at"]
-        result = self.conn.execute(update(_orders).where(_orders.c.id == order.order_id), values)
-        if result.rowcount != 1:  # pragma: no cover - the row is locked by get_for_update
-            raise RuntimeError(f"order {order.order_id} vanished while locked")
+        self.conn.execute(update(_orders).where(_orders.c.id == order.order_id), values)
 
     @staticmethod
     def _values(order: Order) -> dict[str, Any]:

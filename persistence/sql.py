@@ -8,10 +8,12 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
-def insert_new(conn: Connection, table: Table) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING for this connection's dialect."""
+def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    key = next(iter(table.primary_key.columns))
+    stmt = dialect.insert(table).on_conflict_do_nothing().returning(key)
+    return conn.execute(stmt, values).first() is not None
 
 
 def upsert(conn: Connection, table: Table, keys: list[str]) -> Any:

@@ -12,6 +12,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from persistence.types import Doc, MoneyType
 
 Stamp = DateTime(timezone=True)
+#: 64-bit identity keys; SQLite only auto-increments an INTEGER primary key.
+BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -36,13 +38,14 @@ class OutboxRow(Base):
     """A message to publish, written in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     exchange: Mapped[str] = mapped_column(String(200))
     routing_key: Mapped[str] = mapped_column(String(255))
     message_id: Mapped[str] = mapped_column(String(200))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     properties: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    available_at: Mapped[datetime] = mapped_column(comment="not published before this time")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -50,7 +53,7 @@ class DeadLetterRow(Base):
     """An inbound message that could not even be read as an envelope, kept for inspection."""
 
     __tablename__ = "dead_letters"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     reason: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(String(1000))
     exchange: Mapped[str] = mapped_column(String(200))
@@ -64,7 +67,7 @@ class AuditRow(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id", "id"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entity_type: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(60))
@@ -188,7 +191,7 @@ class StoreCreditRow(Base):
     """The store-credit ledger of a billing account: the balance is the sum of its entries."""
 
     __tablename__ = "store_credit_entries"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal]

@@ -93,7 +93,7 @@ def price_order(
     inputs = tuple(lines)
     priced = tuple(price_line(line, currency, rates, country) for line in inputs)
     live = any(line.quantity > 0 for line in inputs)
-    shipping = round_money(shipping_fee, currency) if live else ZERO
+    shipping = round_money(shipping_fee if live else ZERO, currency)
     shipping_tax = round_money(shipping * tax_rate(rates, SHIPPING_TAX_CLASS, country), currency)
     subtotal = total((p.gross_net for p in priced), currency)
     discounts = total((p.discount for p in priced), currency)

@@ -25,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table('audit_log',
-    sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('entity_type', sa.String(length=40), nullable=False),
     sa.Column('entity_id', sa.String(length=80), nullable=False),
     sa.Column('action', sa.String(length=60), nullable=False),
@@ -65,7 +65,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('sku')
     )
     op.create_table('dead_letters',
-    sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('reason', sa.String(length=40), nullable=False),
     sa.Column('detail', sa.String(length=1000), nullable=False),
     sa.Column('exchange', sa.String(length=200), nullable=False),
@@ -94,13 +94,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('source', 'message_id')
     )
     op.create_table('outbox',
-    sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('exchange', sa.String(length=200), nullable=False),
     sa.Column('routing_key', sa.String(length=255), nullable=False),
     sa.Column('message_id', sa.String(length=200), nullable=False),
     sa.Column('body', sa.LargeBinary(), nullable=False),
     sa.Column('properties', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('available_at', sa.DateTime(timezone=True), nullable=False, comment='not published before this time'),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -132,7 +133,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_orders_account_id'), 'orders', ['account_id'], unique=False)
     op.create_table('store_credit_entries',
-    sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('account_id', sa.String(length=80), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('amount', MoneyType(), nullable=False),

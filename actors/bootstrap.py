@@ -1,0 +1,114 @@
+"""The one place that wires settings, broker, engine and handlers together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage, Middleware, Retries, ShutdownNotifications, TimeLimit
+from sqlalchemy import Engine
+
+from actors.broker import CloudEventsBroker, publish_reply, unwrap
+from actors.failures import is_infrastructure, retry_policy
+from actors.inbound import InboundMessage, InboundProcessor, Replier
+from actors.settings import Settings
+from actors.topology import declare
+from persistence.engine import make_engine
+from persistence.messages import OutboundMessage
+from persistence.repositories import ReferenceCache
+from persistence.uow import SqlUnitOfWork
+
+log = logging.getLogger("ordercare.worker")
+
+#: Dramatiq's name of the actor that drains the commands queue.
+COMMAND_ACTOR = "ordercare.commands"
+
+
+class Runtime:
+    """Per-process state, built lazily after Dramatiq forks: the engine and the processor."""
+
+    def __init__(self, settings: Settings, replier: Replier, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.replier = replier
+        self._engine = engine
+        self._processor: InboundProcessor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def processor(self) -> InboundProcessor:
+        if self._processor is None:
+            with self._lock:
+                if self._processor is None:
+                    self._processor = self._build()
+        return self._processor
+
+    def _build(self) -> InboundProcessor:
+        if self._engine is None:
+            pool = self.settings.worker_threads + 2
+            self._engine = make_engine(self.settings.database_url, pool_size=pool)
+        engine, cache = self._engine, ReferenceCache()
+        return InboundProcessor(self.settings, lambda: SqlUnitOfWork(engine, cache), self.replier)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class BrokerReplier:
+    """Answers queries on the worker thread's own channel."""
+
+    def __init__(self, broker: CloudEventsBroker) -> None:
+        self.broker = broker
+
+    def reply(self, message: OutboundMessage) -> None:
+        publish_reply(self.broker, message.exchange, message.routing_key, message.body, message.properties)
+
+
+class Topology(Middleware):
+    """Declares OrderCare's exchanges, queues and bindings when a worker process boots."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        assert isinstance(broker, CloudEventsBroker)
+        declare(broker.channel, self.settings)
+
+
+def build_broker(settings: Settings) -> CloudEventsBroker:
+    """The Dramatiq broker with only the middleware OrderCare uses."""
+    middleware: list[Middleware] = [
+        TimeLimit(time_limit=120_000),
+        ShutdownNotifications(),
+        CurrentMessage(),
+        Retries(max_retries=None, min_backoff=250, max_backoff=settings.retry_max_backoff_ms,
+                retry_when=retry_policy(settings.max_retries)),  # type: ignore[arg-type]
+        Topology(settings),
+    ]  # fmt: skip
+    return CloudEventsBroker(settings, middleware=middleware)
+
+
+def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Actor[Any, None]:
+    """The actor that drains the commands queue; raw CloudEvents arrive as its arguments."""
+    max_retries = runtime.settings.max_retries
+
+    def handle(text: str, encoding: str, exchange: str, routing_key: str, reply_to: str | None,
+               correlation_id: str | None, redelivered: bool) -> None:  # fmt: skip
+        current = CurrentMessage.get_current_message()
+        attempt = current.options.get("retries", 0) if current else 0
+        msg = InboundMessage(unwrap(text, encoding), exchange, routing_key, reply_to,
+                             correlation_id, redelivered, attempt)  # fmt: skip
+        try:
+            runtime.processor.process(msg)
+        except Exception as exc:
+            if is_infrastructure(exc) or attempt < max_retries:
+                raise
+            log.exception("giving up on a message", extra={"attempts": attempt + 1})
+            runtime.processor.give_up(msg, exc)
+
+    queue = runtime.settings.commands_queue
+    broker.raw_actors[queue] = COMMAND_ACTOR
+    return dramatiq.Actor(handle, broker=broker, actor_name=COMMAND_ACTOR, queue_name=queue,
+                          priority=0, options={})  # fmt: skip

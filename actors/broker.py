@@ -1,0 +1,98 @@
+"""Dramatiq over RabbitMQ, consuming plain CloudEvents.
+
+Publishers never see Dramatiq's message format: a delivery that arrives through one of
+OrderCare's exchanges is wrapped, as it is, into a Dramatiq message for the actor that
+drains its queue. Dramatiq's own re-enqueues (retries, delays) arrive through the default
+exchange in Dramatiq's format and are decoded as usual. Only OrderCare's broker user may
+publish to the default exchange (ops/rabbitmq/definitions.json), so a publisher cannot
+forge an internal message.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import Any
+
+import pika
+import pika.exceptions
+from dramatiq import Message
+from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _RabbitmqMessage
+from dramatiq.errors import ConnectionClosed, DecodeError
+
+from actors.settings import Settings
+from actors.topology import queue_arguments
+
+
+class CloudEventsBroker(RabbitmqBroker):
+    """A RabbitmqBroker whose consumers accept raw CloudEvents on OrderCare's queues."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(url=settings.amqp_url, **kwargs)
+        self.settings = settings
+        #: queue name -> the actor that handles raw messages arriving on it.
+        self.raw_actors: dict[str, str] = {}
+
+    @property
+    def consumer_class(self) -> type[_RabbitmqConsumer]:
+        return CloudEventsConsumer
+
+    def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
+        return queue_arguments(self.settings, queue_name)
+
+
+class CloudEventsConsumer(_RabbitmqConsumer):  # type: ignore[misc]
+    """Wraps foreign deliveries into messages for the queue's raw actor."""
+
+    broker: CloudEventsBroker
+
+    def __next__(self) -> _RabbitmqMessage | None:
+        try:
+            method, properties, body = next(self.iterator)
+        except (AssertionError, pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as e:
+            raise ConnectionClosed(e) from None
+        if method is None:
+            return None
+        message = self._message(method, properties, body)
+        self.known_tags.add(method.delivery_tag)
+        return _RabbitmqMessage(method.redelivered, method.delivery_tag, message)
+
+    def _message(self, method: Any, properties: Any, body: bytes) -> Message[Any]:
+        if method.exchange == "":
+            try:
+                return Message.decode(body)
+            except DecodeError:
+                pass  # not one of Dramatiq's: handle it as a foreign message
+        return wrap(self.broker.raw_actors[self.queue_name], self.queue_name, method, properties, body)
+
+
+def wrap(actor_name: str, queue_name: str, method: Any, properties: Any, body: bytes) -> Message[Any]:
+    """A Dramatiq message carrying an AMQP delivery's body and the properties that matter."""
+    try:
+        text, encoding = body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(body).decode("ascii"), "base64"
+    meta = {
+        "encoding": encoding,
+        "exchange": method.exchange,
+        "routing_key": method.routing_key,
+        "reply_to": properties.reply_to,
+        "correlation_id": properties.correlation_id,
+        "redelivered": bool(method.redelivered),
+    }
+    return Message(queue_name=queue_name, actor_name=actor_name, args=(text,), kwargs=meta,
+                   options={}, message_id=str(uuid.uuid4()),
+                   message_timestamp=int(time.time() * 1000))  # fmt: skip
+
+
+def unwrap(text: str, encoding: str) -> bytes:
+    """The delivery's original bytes."""
+    return base64.b64decode(text) if encoding == "base64" else text.encode("utf-8")
+
+
+def publish_reply(broker: RabbitmqBroker, exchange: str, routing_key: str, body: bytes,
+                  properties: dict[str, Any]) -> None:  # fmt: skip
+    """Publish on the calling thread's channel (a query's answer)."""
+    broker.channel.basic_publish(exchange=exchange, routing_key=routing_key, body=body,
+                                 properties=pika.BasicProperties(**properties))  # fmt: skip

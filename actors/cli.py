@@ -1,0 +1,133 @@
+"""`ordercare`: run workers and the relay, migrate, publish a command, write schemas, demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from actors.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    run: Callable[[argparse.Namespace, Settings], int] = args.run
+    return run(args, Settings())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ordercare", description=__doc__)
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    worker = sub.add_parser("worker", help="run Dramatiq worker processes for the commands queue")
+    worker.add_argument("--processes", "-p", type=int, help="worker processes (ORDERCARE_WORKER_PROCESSES)")
+    worker.add_argument("--threads", "-t", type=int, help="threads per process (ORDERCARE_WORKER_THREADS)")
+    worker.add_argument("--metrics-port", type=int, help="Prometheus port (ORDERCARE_WORKER_METRICS_PORT); 0: off")
+    worker.set_defaults(run=_worker)
+
+    relay = sub.add_parser("relay", help="publish the outbox to RabbitMQ with publisher confirms")
+    relay.add_argument("--metrics-port", type=int, help="Prometheus port (ORDERCARE_RELAY_METRICS_PORT); 0: off")
+    relay.set_defaults(run=_relay)
+
+    db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="TASK")
+    db.add_parser("upgrade", help="create the database if missing and apply migrations").set_defaults(run=_db_upgrade)
+
+    broker = sub.add_parser("broker", help="broker tasks").add_subparsers(metavar="TASK")
+    broker.add_parser("setup", help="declare exchanges, queues and bindings").set_defaults(run=_broker_setup)
+
+    publish = sub.add_parser("publish", help="publish a command from a JSON file and print its outcome")
+    publish.add_argument("file", type=Path, help="a CloudEvent (id, time, source and specversion are filled in)")
+    publish.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the outcome")
+    publish.set_defaults(run=_publish)
+
+    schema = sub.add_parser("schema", help="write the AsyncAPI document and JSON Schemas")
+    schema.add_argument("--check", action="store_true", help="fail if the committed files are stale")
+    schema.add_argument("--out", type=Path, default=None, help="folder (default: contracts/schemas)")
+    schema.set_defaults(run=_schema)
+
+    demo = sub.add_parser("demo", help="run a care story and print it (embedded unless ORDERCARE_* URLs are set)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    # Before anything imports prometheus_client: worker processes write to this folder.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="ordercare-metrics-")
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
+    os.environ["ORDERCARE_WORKER_METRICS_PORT"] = str(port)
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    argv = ["actors.worker", "--processes", str(args.processes or settings.worker_processes),
+            "--threads", str(args.threads or settings.worker_threads)]  # fmt: skip
+    if port:
+        argv += ["--fork-function", "actors.metrics_server:serve_forever"]
+    return int(dramatiq_main(make_argument_parser().parse_args(argv)) or 0)
+
+
+def _relay(args: argparse.Namespace, settings: Settings) -> int:
+    from actors.relay_main import run_relay
+
+    port = settings.relay_metrics_port if args.metrics_port is None else args.metrics_port
+    return run_relay(settings, port)
+
+
+def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    from persistence.database import create_database, upgrade
+
+    if create_database(settings.database_url):
+        print("created the database")
+    upgrade(settings.database_url)
+    print("database is at the latest migration")
+    return 0
+
+
+def _broker_setup(_args: argparse.Namespace, settings: Settings) -> int:
+    import pika
+
+    from actors.topology import declare
+
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        declare(connection.channel(), settings)
+    finally:
+        connection.close()
+    print("exchanges, queues and bindings are declared")
+    return 0
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> int:
+    from actors.publish import publish_and_wait
+
+    return publish_and_wait(settings, args.file, args.timeout)
+
+
+def _schema(args: argparse.Namespace, _settings: Settings) -> int:
+    from actors.schemas import write_schemas
+
+    return write_schemas(args.out, check=args.check)
+
+
+def _demo(_args: argparse.Namespace, settings: Settings) -> int:
+    from actors.demo import run_demo
+
+    return run_demo(settings, embedded=not _servers_configured())
+
+
+def _servers_configured() -> bool:
+    return bool(os.environ.get("ORDERCARE_AMQP_URL") or os.environ.get("ORDERCARE_DATABASE_URL"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""One inbound message, start to finish: read, validate, apply, record, answer.
+
+Everything a command does lands in one transaction: its effects, its audit rows, its
+inbox row (keyed by the envelope's source and id) and its outbox rows (events and the
+outcome). A duplicate finds the inbox row and gets its first outcome again. Messages
+that are not even an envelope are dead-lettered, with a rejection where an id can be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from actors import metrics
+from actors.outbound import Cause, cloudevent, to_exchange, to_reply
+from actors.settings import Settings
+from contracts.common import CommandData, QueryData
+from contracts.envelope import Envelope
+from contracts.outcomes import CommandAccepted, CommandRejected, FieldError
+from contracts.registry import COMMANDS, QUERIES
+from persistence.messages import OutboundMessage
+from persistence.uow import SqlUnitOfWork
+from services.errors import Rejected
+from services.handlers import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
+from services.handling import Change, Context
+
+log = logging.getLogger("ordercare.inbound")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """An AMQP delivery as the processor sees it."""
+
+    body: bytes
+    exchange: str
+    routing_key: str
+    reply_to: str | None = None
+    correlation_id: str | None = None
+    redelivered: bool = False
+    attempt: int = 0
+
+
+class Replier(Protocol):
+    """Sends a query's answer straight to its reply_to queue."""
+
+    def reply(self, message: OutboundMessage) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejection:
+    code: str
+    message: str
+    errors: list[FieldError]
+    details: dict[str, Any]
+
+
+class InboundProcessor:
+    """Turns one inbound message into exactly one recorded effect and outcome."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        unit_of_work: Callable[[], SqlUnitOfWork],
+        replier: Replier,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.unit_of_work = unit_of_work
+        self.replier = replier
+        self.clock = clock
+        metrics.register_types([*COMMANDS, *QUERIES])
+
+    def process(self, msg: InboundMessage) -> None:
+        """Handle one message; raises only for errors worth a retry (infrastructure, bugs)."""
+        started = time.perf_counter()
+        label, outcome = "unknown", "error"
+        try:
+            label, outcome, sent = self._process(msg)
+            metrics.COMMANDS.labels(label, outcome).inc()
+            if sent is not None:
+                metrics.END_TO_END.labels(label).observe(max(time.time() - sent, 0.0))
+        finally:
+            metrics.HANDLING.labels(label).observe(time.perf_counter() - started)
+
+    def give_up(self, msg: InboundMessage, exc: BaseException) -> None:
+        """After the last retry of an unexpected error: dead-letter it and reject it as
+        `internal_error`, so the sender is not left waiting and nothing is lost."""
+        detail = f"{type(exc).__name__} after {msg.attempt + 1} attempts"
+        label, outcome, _ = self._dead_letter(msg, "handler_error", detail, code="internal_error",
+                                              doc=_try_json_object(msg.body))  # fmt: skip
+        metrics.COMMANDS.labels(label, outcome).inc()
+
+    def _process(self, msg: InboundMessage) -> tuple[str, str, float | None]:
+        if len(msg.body) > self.settings.max_message_bytes:
+            detail = f"{len(msg.body)} bytes exceeds the {self.settings.max_message_bytes}-byte limit"
+            return self._dead_letter(msg, "too_large", detail, code="too_large")
+        try:
+            doc = orjson.loads(msg.body)
+        except orjson.JSONDecodeError as exc:
+            return self._dead_letter(msg, "not_json", _not_json(msg.body, exc))
+        if not isinstance(doc, dict):
+            return self._dead_letter(msg, "not_an_envelope", "the body is JSON but not an object")
+        try:
+            env = Envelope.model_validate(doc)
+        except ValidationError as exc:
+            detail = "not a CloudEvents 1.0 envelope: " + _summary(exc)
+            return self._dead_letter(msg, "not_an_envelope", detail, doc=doc, errors=_errors(exc))
+        sent = env.time.timestamp() if env.time else None
+        label = metrics.type_label(env.type)
+        if env.type in QUERIES:
+            return label, self._query(env, msg), sent
+        return label, self._command(env, msg), sent
+
+    # --- commands ---------------------------------------------------------------------
+
+    def _command(self, env: Envelope, msg: InboundMessage) -> str:
+        parsed = self._validate(env, msg)
+        if isinstance(parsed, _Rejection):
+            return self._store_rejection(env, msg, parsed)
+        ctx = Context(command_id=env.id, command_type=env.type, source=env.source,
+                      actor=parsed.actor, now=self.clock(), reason=parsed.reason,
+                      note=parsed.note, correlation_id=env.correlationid)  # fmt: skip
+        with self.unit_of_work() as uow:
+            try:
+                change = COMMAND_HANDLERS[env.type](parsed, ctx, uow)
+            except Rejected as exc:
+                uow.restart()
+                return self._reject_in(uow, env, msg, _rejection(exc), raw=None)
+            except IntegrityError:
+                uow.restart()
+                if uow.inbox.find(env.source, env.id) is None:
+                    raise
+                return self._duplicate(uow, env, msg)
+            return self._accept_in(uow, env, msg, ctx, change)
+
+    def _validate(self, env: Envelope, msg: InboundMessage) -> CommandData | _Rejection:
+        if msg.exchange and msg.routing_key != env.type:
+            return _Rejection("invalid", f"type '{env.type}' does not match the routing key "
+                              f"'{msg.routing_key}'", [], {})  # fmt: skip
+        model = COMMANDS.get(env.type)
+        if model is None:
+            known = ", ".join(sorted(COMMANDS) + sorted(QUERIES))
+            return _Rejection("unknown_type", f"unknown message type '{env.type}'; known: {known}", [], {})
+        try:
+            command = model.model_validate(env.data)
+        except ValidationError as exc:
+            return _Rejection("invalid", f"{env.type} is invalid: {_summary(exc, 'data')}",
+                              _errors(exc, "data"), {})  # fmt: skip
+        subject = getattr(command, "order_id", None)
+        if env.subject and subject and env.subject != subject:
+            return _Rejection("invalid", f"subject '{env.subject}' differs from data.order_id "
+                              f"'{subject}'", [], {})  # fmt: skip
+        try:
+            authorize(env.type, command.actor)
+        except Rejected as exc:
+            return _rejection(exc)
+        return command
+
+    def _accept_in(
+        self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage, ctx: Context, change: Change
+    ) -> str:
+        cause = _cause(env, msg)
+        out = [self._event(e, change.subject, cause, ctx.now) for e in change.events]
+        accepted = CommandAccepted(
+            command_id=env.id, command_type=env.type, subject=change.subject or env.subject,
+            version=change.version, event_ids=[m.message_id for m in out], result=change.result,
+        )  # fmt: skip
+        outcome = self._outcome(accepted, accepted.subject, cause, ctx.now)
+        if not self._remember(uow, env, outcome, ctx.now, raw=None):
+            uow.restart()
+            return self._duplicate(uow, env, msg)
+        uow.outbox.add([*out, *outcome], ctx.now)
+        uow.audit.add(change.audit, ctx)
+        uow.commit()
+        return "accepted"
+
+    # --- rejections and duplicates ----------------------------------------------------
+
+    def _store_rejection(self, env: Envelope, msg: InboundMessage, rejection: _Rejection) -> str:
+        with self.unit_of_work() as uow:
+            return self._reject_in(uow, env, msg, rejection, raw=msg.body)
+
+    def _reject_in(
+        self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage, rejection: _Rejection,
+        raw: bytes | None,
+    ) -> str:  # fmt: skip
+        now = self.clock()
+        outcome = self._rejected(env.id, env.type, env.subject, rejection, _cause(env, msg), now)
+        if not self._remember(uow, env, outcome, now, raw=raw):
+            uow.restart()
+            return self._duplicate(uow, env, msg)
+        uow.outbox.add(outcome, now)
+        uow.commit()
+        metrics.REJECTIONS.labels(rejection.code).inc()
+        log.info("command rejected", extra={"command_id": env.id, "type": env.type,
+                                            "code": rejection.code})  # fmt: skip
+        return "rejected"
+
+    def _remember(
+        self, uow: SqlUnitOfWork, env: Envelope, outcome: list[OutboundMessage], now: datetime,
+        raw: bytes | None,
+    ) -> bool:  # fmt: skip
+        first = outcome[0]
+        return uow.inbox.record(env.source, env.id, type=env.type, subject=env.subject,
+                                outcome_type=first.properties["type"], outcome=first.body,
+                                at=now, raw=raw)  # fmt: skip
+
+    def _duplicate(self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage) -> str:
+        """A command seen before: re-send its first outcome, unless this is a redelivery of a
+        message already recorded (its outcome is in the outbox already)."""
+        stored = uow.inbox.find(env.source, env.id)
+        if stored is None:  # pragma: no cover - callers saw the conflict
+            raise RuntimeError(f"inbox row for {env.id} vanished")
+        if not msg.redelivered:
+            outcome_id = orjson.loads(stored.outcome)["id"]
+            out = [to_exchange(self.settings.events_exchange, stored.outcome_type, outcome_id, stored.outcome)]
+            if msg.reply_to:
+                out.append(to_reply(msg.reply_to, msg.correlation_id or env.id, stored.outcome_type,
+                                    outcome_id, stored.outcome))  # fmt: skip
+            uow.outbox.add(out, self.clock())
+            uow.commit()
+        log.info("duplicate command", extra={"command_id": env.id, "type": env.type,
+                                             "redelivered": msg.redelivered})  # fmt: skip
+        return "duplicate"
+
+    def _dead_letter(
+        self,
+        msg: InboundMessage,
+        reason: str,
+        detail: str,
+        *,
+        code: str = "invalid",
+        doc: dict[str, Any] | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> tuple[str, str, float | None]:
+        """Keep the message for inspection; reject it too where an id, source and type are readable."""
+        if doc is None and reason in ("too_large",):
+            doc = _try_json_object(msg.body)
+        ids = _readable_ids(doc)
+        now = self.clock()
+        with self.unit_of_work() as uow:
+            uow.dead_letters.add(reason=reason, detail=detail, exchange=msg.exchange,
+                                 routing_key=msg.routing_key, body=msg.body, at=now)  # fmt: skip
+            uow.outbox.add([self._dead_letter_copy(msg, reason, detail)], now)
+            if ids is not None:
+                source, command_id, command_type = ids
+                rejection = _Rejection(code, detail, errors or [], {})
+                cause = Cause(command_id, None, msg.reply_to, msg.correlation_id or command_id)
+                outcome = self._rejected(command_id, command_type, None, rejection, cause, now)
+                uow.outbox.add(outcome, now)
+                metrics.REJECTIONS.labels(code).inc()
+            uow.commit()
+        metrics.DEAD_LETTERS.labels(reason).inc()
+        log.warning("message dead-lettered", extra={"reason": reason, "routing_key": msg.routing_key[:100]})
+        return metrics.type_label(ids[2] if ids else None), "dead_lettered", None
+
+    def _dead_letter_copy(self, msg: InboundMessage, reason: str, detail: str) -> OutboundMessage:
+        headers = {"x-ordercare-reason": reason, "x-ordercare-detail": detail,
+                   "x-original-exchange": msg.exchange, "x-original-routing-key": msg.routing_key}  # fmt: skip
+        props = {"headers": headers, "content_type": "application/octet-stream"}
+        return OutboundMessage("", self.settings.dead_letter_queue, f"dead:{time.time_ns()}", msg.body, props)
+
+    # --- queries ----------------------------------------------------------------------
+
+    def _query(self, env: Envelope, msg: InboundMessage) -> str:
+        cause = _cause(env, msg)
+        if not msg.reply_to:
+            return self._store_rejection(env, msg, _Rejection(
+                "invalid", f"{env.type} is a query: publish it with a reply_to queue", [], {}))
+        try:
+            query = QUERIES[env.type].model_validate(env.data)
+            authorize(env.type, query.actor)
+            with self.unit_of_work() as uow:
+                result = QUERY_HANDLERS[env.type](query, uow)
+        except ValidationError as exc:
+            return self._reply_rejected(env, cause, _Rejection(
+                "invalid", f"{env.type} is invalid: {_summary(exc, 'data')}", _errors(exc, "data"), {}))
+        except Rejected as exc:
+            return self._reply_rejected(env, cause, _rejection(exc))
+        accepted = CommandAccepted(command_id=env.id, command_type=env.type, subject=env.subject,
+                                   result=result)  # fmt: skip
+        self.replier.reply(self._outcome(accepted, env.subject, cause, self.clock())[-1])
+        return "accepted"
+
+    def _reply_rejected(self, env: Envelope, cause: Cause, rejection: _Rejection) -> str:
+        outcome = self._rejected(env.id, env.type, env.subject, rejection, cause, self.clock())
+        self.replier.reply(outcome[-1])
+        metrics.REJECTIONS.labels(rejection.code).inc()
+        return "rejected"
+
+    # --- building messages ------------------------------------------------------------
+
+    def _event(self, event: BaseModel, subject: str | None, cause: Cause, now: datetime) -> OutboundMessage:
+        event_type: str = getattr(event, "TYPE")  # noqa: B009 - every event model declares it
+        event_id, body = cloudevent(self.settings.event_source, event_type, subject,
+                                    event.model_dump(mode="json"), cause, now)  # fmt: skip
+        return to_exchange(self.settings.events_exchange, event_type, event_id, body)
+
+    def _outcome(
+        self, outcome: CommandAccepted | CommandRejected, subject: str | None, cause: Cause, now: datetime
+    ) -> list[OutboundMessage]:
+        """The outcome on the events exchange and, when asked for, on reply_to (last)."""
+        event_id, body = cloudevent(self.settings.event_source, outcome.TYPE, subject,
+                                    outcome.model_dump(mode="json"), cause, now)  # fmt: skip
+        out = [to_exchange(self.settings.events_exchange, outcome.TYPE, event_id, body)]
+        if cause.reply_to:
+            out.append(to_reply(cause.reply_to, cause.reply_correlation_id, outcome.TYPE, event_id, body))
+        return out
+
+    def _rejected(
+        self, command_id: str, command_type: str, subject: str | None, rejection: _Rejection,
+        cause: Cause, now: datetime,
+    ) -> list[OutboundMessage]:  # fmt: skip
+        rejected = CommandRejected(
+            command_id=command_id, command_type=command_type, subject=subject,
+            code=rejection.code, message=rejection.message,  # type: ignore[arg-type]
+            errors=rejection.errors, details=rejection.details,
+        )  # fmt: skip
+        return self._outcome(rejected, subject, cause, now)
+
+
+def _cause(env: Envelope, msg: InboundMessage) -> Cause:
+    return Cause(env.id, env.correlationid, msg.reply_to, msg.correlation_id or env.id)
+
+
+def _rejection(exc: Rejected) -> _Rejection:
+    details = {k: v for k, v in exc.details.items() if k != "field"}
+    field = exc.details.get("field")
+    errors = [FieldError(loc=field, message=exc.message, type=exc.code)] if field else []
+    return _Rejection(exc.code, exc.message, errors, details)
+
+
+def _errors(exc: ValidationError, prefix: str | None = None) -> list[FieldError]:
+    found = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in ((prefix,) if prefix else ()) + tuple(err["loc"]))
+        found.append(FieldError(loc=loc or "(root)", message=err["msg"], type=err["type"]))
+    return found
+
+
+def _summary(exc: ValidationError, prefix: str | None = None) -> str:
+    errors = _errors(exc, prefix)
+    if len(errors) == 1:
+        return f"{errors[0].loc}: {errors[0].message}"
+    fields = ", ".join(e.loc for e in errors[:6]) + (", …" if len(errors) > 6 else "")
+    return f"{len(errors)} fields failed validation ({fields}); see errors"
+
+
+def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"the body is not UTF-8 text (byte {bad.start} is 0x{body[bad.start]:02x}), so not JSON"
+    return f"the body is not JSON: {exc}"[:300]
+
+
+def _try_json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _readable_ids(doc: dict[str, Any] | None) -> tuple[str, str, str] | None:
+    """(source, id, type) when a broken message still names them."""
+    if doc is None:
+        return None
+    values = [doc.get(k) for k in ("source", "id", "type")]
+    if all(isinstance(v, str) and 0 < len(v) <= 200 for v in values):
+        return values[0], values[1], values[2]  # type: ignore[return-value]
+    return None

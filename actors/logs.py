@@ -1,0 +1,63 @@
+"""Structured logs: one JSON object a line. Callers pass ids and codes, never personal data."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+
+import orjson
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as JSON with its `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for every handler of the root logger (adding one if none)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    for handler in root.handlers:
+        handler.setFormatter(JsonFormatter())
+    root.setLevel(level.upper())
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    redact_dramatiq_messages()
+
+
+class _MessageIdsOnly(logging.Filter):
+    """Dramatiq logs a failed message with its arguments, which carry the payload (personal
+    data): keep only the message id and actor name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) for arg in record.args)
+        return True
+
+
+def _redact(arg: object) -> object:
+    message_id = getattr(arg, "message_id", None)
+    actor = getattr(arg, "actor_name", None)
+    return f"{actor}(message_id={message_id})" if message_id and actor else arg
+
+
+def redact_dramatiq_messages() -> None:
+    """Install the redaction on the loggers Dramatiq reports failures with."""
+    for name in ("dramatiq.worker.WorkerThread", "dramatiq.worker.Worker",
+                 "dramatiq.middleware.retries.Retries", "dramatiq.brokers.rabbitmq.RabbitmqBroker"):  # fmt: skip
+        logging.getLogger(name).addFilter(_MessageIdsOnly())

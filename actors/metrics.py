@@ -1,0 +1,79 @@
+"""Prometheus metrics. Labels are bounded: message type, outcome, code, reason — never ids.
+
+Worker processes run under Dramatiq's process model, so `ordercare worker` sets
+PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client and serves the
+aggregate of every process from one port.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+COMMANDS = Counter(
+    "ordercare_commands_total",
+    "Inbound messages by type and outcome (accepted, rejected, duplicate, dead_lettered).",
+    ["type", "outcome"],
+)
+HANDLING = Histogram(
+    "ordercare_command_handling_seconds",
+    "Time to validate, apply and record one inbound message.",
+    ["type"],
+    buckets=_LATENCY_BUCKETS,
+)
+END_TO_END = Histogram(
+    "ordercare_command_end_to_end_seconds",
+    "From the envelope's `time` to the outcome being committed.",
+    ["type"],
+    buckets=_LATENCY_BUCKETS,
+)
+REJECTIONS = Counter("ordercare_rejections_total", "Rejected commands by code.", ["code"])
+DEAD_LETTERS = Counter(
+    "ordercare_dead_letters_total", "Inbound messages dead-lettered, by reason.", ["reason"]
+)
+RETRIES = Counter("ordercare_retries_total", "Messages handed back for a retry, by error kind.", ["kind"])
+
+RELAY_PUBLISHED = Counter("ordercare_outbox_published_total", "Outbox rows confirmed by the broker.")
+RELAY_FAILED = Counter(
+    "ordercare_outbox_publish_failures_total", "Outbox rows nacked or returned, by reason.", ["reason"]
+)
+OUTBOX_BACKLOG = Gauge(
+    "ordercare_outbox_backlog", "Rows waiting in the outbox.", multiprocess_mode="max"
+)
+OUTBOX_AGE = Gauge(
+    "ordercare_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.",
+    multiprocess_mode="max",
+)  # fmt: skip
+
+#: Message types that may appear as a label; anything else is counted as "unknown".
+KNOWN_TYPES: set[str] = set()
+
+
+def type_label(message_type: str | None) -> str:
+    """A bounded label for a message type."""
+    return message_type if message_type in KNOWN_TYPES else "unknown"
+
+
+def register_types(types: Iterable[str]) -> None:
+    KNOWN_TYPES.update(types)
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Expose metrics; in multiprocess mode, the aggregate of every worker process."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        start_http_server(port, addr=host, registry=registry)
+    else:
+        start_http_server(port, addr=host)

@@ -1,0 +1,50 @@
+"""Building the CloudEvents OrderCare publishes: events, outcomes and replies."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from persistence.messages import OutboundMessage
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The inbound message an outbound one answers or follows from."""
+
+    command_id: str
+    correlation_id: str | None
+    reply_to: str | None
+    reply_correlation_id: str
+
+
+def cloudevent(
+    source: str, type: str, subject: str | None, data: dict[str, Any], cause: Cause, now: datetime
+) -> tuple[str, bytes]:
+    """A CloudEvents 1.0 JSON body with a fresh id; returns (id, body)."""
+    event_id = str(uuid.uuid4())
+    body = orjson.dumps({
+        "specversion": "1.0", "id": event_id, "source": source, "type": type,
+        "time": now.isoformat().replace("+00:00", "Z"), "subject": subject,
+        "datacontenttype": "application/json", "correlationid": cause.correlation_id,
+        "causationid": cause.command_id, "data": data,
+    })  # fmt: skip
+    return event_id, body
+
+
+def to_exchange(exchange: str, event_type: str, event_id: str, body: bytes) -> OutboundMessage:
+    """An event on a topic exchange, routed by its type."""
+    props = {"content_type": CONTENT_TYPE, "type": event_type}
+    return OutboundMessage(exchange, event_type, event_id, body, props)
+
+
+def to_reply(reply_to: str, correlation_id: str, event_type: str, event_id: str, body: bytes) -> OutboundMessage:
+    """The same outcome for the sender's reply_to queue, through the default exchange."""
+    props = {"content_type": CONTENT_TYPE, "type": event_type, "correlation_id": correlation_id}
+    return OutboundMessage("", reply_to, event_id, body, props)

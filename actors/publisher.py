@@ -1,0 +1,172 @@
+"""Publishing outbox batches to RabbitMQ with streamed publisher confirms.
+
+A batch is published in one go on a pika SelectConnection running in its own thread;
+the caller then waits once for all its confirms. Every message is `mandatory`: a
+Basic.Return marks it returned (a reply queue that is gone, a queue nobody declared).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+import pika
+from pika.spec import Basic
+
+from persistence.messages import OutboundMessage
+
+log = logging.getLogger("ordercare.publisher")
+
+
+class PublishError(Exception):
+    """The connection or channel failed, or confirms did not arrive in time."""
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Indexes of the batch's messages by what the broker said."""
+
+    confirmed: list[int] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)
+    nacked: list[int] = field(default_factory=list)
+
+
+class BatchPublisher(Protocol):
+    """Publishes a batch and reports, per message, whether the broker took it."""
+
+    def publish_batch(self, messages: Sequence[OutboundMessage]) -> BatchResult: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Batch:
+    size: int
+    result: BatchResult = field(default_factory=BatchResult)
+    returned: set[int] = field(default_factory=set)
+    settled: int = 0
+    error: Exception | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def settle(self, index: int, ack: bool) -> None:
+        if index in self.returned:
+            self.result.returned.append(index)
+        elif ack:
+            self.result.confirmed.append(index)
+        else:
+            self.result.nacked.append(index)
+        self.settled += 1
+        if self.settled == self.size:
+            self.done.set()
+
+
+class ConfirmingPublisher:
+    """One AMQP connection in confirm mode, driven by its own I/O thread."""
+
+    def __init__(self, url: str, confirm_timeout: float = 30.0) -> None:
+        self.params = pika.URLParameters(url)
+        self.confirm_timeout = confirm_timeout
+        self._ready = threading.Event()
+        self._error: Exception | None = None
+        self._pending: dict[int, tuple[_Batch, int]] = {}
+        self._in_flight: dict[tuple[str, str, str], tuple[_Batch, int]] = {}
+        self._tag = 0
+        self._channel: Any = None
+        self._conn: pika.SelectConnection | None = None
+        self._thread = threading.Thread(target=self._run, name="amqp-publisher", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(confirm_timeout) or self._error:
+            self.close()
+            raise PublishError(f"could not open a confirm channel: {self._error}")
+
+    def publish_batch(self, messages: Sequence[OutboundMessage]) -> BatchResult:
+        batch = _Batch(len(messages))
+        if not messages:
+            return batch.result
+        if self._error or self._conn is None:
+            raise PublishError(f"publisher is closed: {self._error}")
+        self._conn.ioloop.add_callback_threadsafe(partial(self._send, batch, messages))
+        if not batch.done.wait(self.confirm_timeout):
+            raise PublishError(f"{batch.size - batch.settled} confirm(s) missing after {self.confirm_timeout}s")
+        if batch.error:
+            raise PublishError(str(batch.error))
+        return batch.result
+
+    def close(self) -> None:
+        conn = self._conn
+        if conn is not None and conn.is_open:
+            try:
+                conn.ioloop.add_callback_threadsafe(conn.close)
+            except Exception:  # noqa: BLE001 - the loop may already be gone
+                log.debug("publisher connection already closed")
+        self._thread.join(timeout=5)
+
+    # --- I/O thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._conn = pika.SelectConnection(
+                self.params,
+                on_open_callback=lambda conn: conn.channel(on_open_callback=self._on_channel),
+                on_open_error_callback=self._on_open_error,
+                on_close_callback=self._on_closed,
+            )
+            self._conn.ioloop.start()
+        except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
+            self._fail(exc)
+            self._ready.set()
+
+    def _on_open_error(self, conn: pika.SelectConnection, exc: Exception) -> None:
+        self._fail(exc)
+        self._ready.set()
+        conn.ioloop.stop()
+
+    def _on_closed(self, conn: pika.SelectConnection, exc: Exception) -> None:
+        self._fail(exc)
+        conn.ioloop.stop()
+
+    def _on_channel(self, channel: Any) -> None:
+        self._channel = channel
+        channel.add_on_return_callback(self._on_return)
+        channel.add_on_close_callback(lambda _ch, exc: self._fail(exc))
+        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=lambda _f: self._ready.set())
+
+    def _send(self, batch: _Batch, messages: Sequence[OutboundMessage]) -> None:
+        if self._error is not None or self._channel is None or not self._channel.is_open:
+            batch.error = self._error or PublishError("channel closed")
+            batch.done.set()
+            return
+        for index, m in enumerate(messages):
+            self._tag += 1
+            self._pending[self._tag] = (batch, index)
+            self._in_flight[(m.exchange, m.routing_key, m.message_id)] = (batch, index)
+            props = pika.BasicProperties(delivery_mode=2, message_id=m.message_id, **m.properties)
+            self._channel.basic_publish(m.exchange, m.routing_key, m.body, props, mandatory=True)
+
+    def _on_return(self, _channel: Any, method: Any, props: Any, _body: bytes) -> None:
+        key = (method.exchange, method.routing_key, props.message_id)
+        found = self._in_flight.get(key)
+        if found:
+            found[0].returned.add(found[1])
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        ack = isinstance(method, Basic.Ack)
+        tags = [t for t in self._pending if t <= method.delivery_tag] if method.multiple else [method.delivery_tag]
+        for tag in sorted(tags):
+            batch, index = self._pending.pop(tag)
+            batch.settle(index, ack)
+        if not self._pending:
+            self._in_flight.clear()
+
+    def _fail(self, exc: Exception) -> None:
+        self._error = self._error or exc
+        for batch, _ in list(self._pending.values()):
+            batch.error = exc
+            batch.done.set()
+        self._pending.clear()
+        self._in_flight.clear()

@@ -1,0 +1,56 @@
+"""`ordercare relay`: the relay process with its metrics endpoint and graceful stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import pika
+
+from actors.logs import configure_logging
+from actors.metrics import serve
+from actors.publisher import ConfirmingPublisher
+from actors.relay import Relay, watch_backlog
+from actors.settings import Settings
+from actors.topology import declare
+from persistence.engine import make_engine
+from persistence.outbox import OutboxSignal, OutboxStore
+
+log = logging.getLogger("ordercare.relay")
+
+
+def build_relay(settings: Settings, store: OutboxStore, signal_: OutboxSignal | None = None) -> Relay:
+    return Relay(
+        store,
+        lambda: ConfirmingPublisher(settings.amqp_url, settings.relay_confirm_timeout_seconds),
+        batch=settings.relay_batch,
+        poll_seconds=settings.relay_poll_seconds,
+        signal=signal_,
+        dead_letter_queue=settings.dead_letter_queue,
+    )
+
+
+def run_relay(settings: Settings, metrics_port: int) -> int:
+    configure_logging(settings.log_level)
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    declare(connection.channel(), settings)
+    connection.close()
+    engine = make_engine(settings.database_url, pool_size=2)
+    store = OutboxStore(engine)
+    relay = build_relay(settings, store, OutboxSignal(settings.database_url))
+    if metrics_port:
+        serve(metrics_port, settings.metrics_host)
+    threading.Thread(target=watch_backlog, args=(store, relay.stopping), daemon=True).start()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping relay", extra={"signal": signum})
+        relay.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("relay started", extra={"batch": settings.relay_batch})
+    relay.run()
+    engine.dispose()
+    return 0

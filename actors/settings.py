@@ -1,0 +1,54 @@
+"""Configuration from the environment (ORDERCARE_ prefix), with defaults that work on a dev box."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting, e.g. ORDERCARE_AMQP_URL or ORDERCARE_DATABASE_URL."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERCARE_", env_file=".env", extra="ignore")
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/ordercare"
+
+    #: Exchange names (CONTRACT.md); queues are named after the exchange they drain.
+    commands_exchange: str = "ordercare.commands"
+    warehouse_exchange: str = "ordercare.warehouse"
+    payments_exchange: str = "ordercare.payments"
+    events_exchange: str = "ordercare.events"
+    dead_letter_queue: str = "ordercare.dead-letters"
+    queue_type: Literal["classic", "quorum"] = "classic"
+
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: Source name on the events OrderCare publishes.
+    event_source: str = "ordercare"
+
+    worker_processes: int = Field(default=2, ge=1)
+    worker_threads: int = Field(default=8, ge=1)
+    #: Retries of an unexpected error before the message is dead-lettered; infrastructure
+    #: errors (database or broker down) retry without this bound.
+    max_retries: int = Field(default=3, ge=0)
+    retry_max_backoff_ms: int = Field(default=60_000, ge=100)
+
+    relay_batch: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    relay_confirm_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    worker_metrics_port: int = 9464
+    relay_metrics_port: int = 9465
+    metrics_host: str = "127.0.0.1"
+
+    log_level: str = "INFO"
+
+    @property
+    def commands_queue(self) -> str:
+        return self.commands_exchange
+
+    @property
+    def unrouted_queue(self) -> str:
+        return f"{self.events_exchange}.unrouted"

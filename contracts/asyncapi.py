@@ -1,0 +1,87 @@
+"""The AsyncAPI 3 document and per-message JSON Schemas, generated from the pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from contracts.envelope import Envelope
+from contracts.registry import COMMANDS, EVENTS, QUERIES
+
+VERSION = "0.1.0"
+
+
+def message_schemas() -> dict[str, dict[str, Any]]:
+    """One JSON Schema per message type: the `data` of its envelope."""
+    schemas: dict[str, dict[str, Any]] = {"envelope": Envelope.model_json_schema()}
+    models: dict[str, type[BaseModel]] = {**COMMANDS, **QUERIES, **EVENTS}
+    for message_type, model in sorted(models.items()):
+        schemas[message_type] = model.model_json_schema(mode="validation" if message_type in
+                                                        {**COMMANDS, **QUERIES} else "serialization")  # fmt: skip
+    return schemas
+
+
+def document(exchanges: dict[str, str] | None = None) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document: channels per exchange, one message per type."""
+    names = {"commands": "ordercare.commands", "events": "ordercare.events", **(exchanges or {})}
+    messages = {t.replace(".", "_"): _message(t, m) for t, m in sorted({**COMMANDS, **QUERIES, **EVENTS}.items())}
+    inbound = sorted({**COMMANDS, **QUERIES})
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "OrderCare",
+            "version": VERSION,
+            "description": "Commands and queries in, domain events and outcomes out. Every message is a "
+            "CloudEvents 1.0 envelope in JSON structured mode; the routing key is its `type`. "
+            "Amounts are decimal strings beside an ISO 4217 currency.",
+        },
+        "defaultContentType": "application/cloudevents+json",
+        "channels": {
+            "commands": _channel(names["commands"], inbound, "Helpdesks and the storefront publish here."),
+            "events": _channel(names["events"], sorted(EVENTS), "OrderCare publishes here, routed by type."),
+        },
+        "operations": {
+            "sendCommand": {"action": "receive", "channel": {"$ref": "#/channels/commands"},
+                            "summary": "OrderCare consumes commands and queries."},
+            "publishEvent": {"action": "send", "channel": {"$ref": "#/channels/events"},
+                             "summary": "OrderCare publishes outcomes and domain events."},
+        },  # fmt: skip
+        "components": {"messages": messages},
+    }
+
+
+def _channel(exchange: str, types: list[str], description: str) -> dict[str, Any]:
+    return {
+        "address": exchange,
+        "description": description,
+        "messages": {t.replace(".", "_"): {"$ref": f"#/components/messages/{t.replace('.', '_')}"} for t in types},
+        "bindings": {"amqp": {"is": "routingKey", "exchange": {"name": exchange, "type": "topic",
+                                                                 "durable": True, "vhost": "/"}}},
+    }  # fmt: skip
+
+
+def _message(message_type: str, model: type[BaseModel]) -> dict[str, Any]:
+    mode = "validation" if message_type in {**COMMANDS, **QUERIES} else "serialization"
+    data = model.model_json_schema(mode=mode, ref_template="#/components/messages/" + message_type.replace(".", "_") + "/payload/properties/data/$defs/{model}")  # fmt: skip
+    return {
+        "name": message_type,
+        "title": model.__name__,
+        "summary": (model.__doc__ or "").strip().splitlines()[0],
+        "payload": {
+            "type": "object",
+            "required": ["specversion", "id", "source", "type", "data"],
+            "properties": {
+                "specversion": {"const": "1.0"},
+                "id": {"type": "string", "description": "Unique per message; the idempotency key."},
+                "source": {"type": "string"},
+                "type": {"const": message_type},
+                "time": {"type": "string", "format": "date-time"},
+                "subject": {"type": "string"},
+                "correlationid": {"type": "string"},
+                "causationid": {"type": "string"},
+                "datacontenttype": {"const": "application/json"},
+                "data": data,
+            },
+        },
+    }
