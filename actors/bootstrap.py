@@ -7,7 +7,13 @@ import threading
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage, Middleware, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import (
+    CurrentMessage,
+    Middleware,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 from sqlalchemy import Engine
 
 from actors.broker import CloudEventsBroker, publish_reply, unwrap
@@ -63,7 +69,9 @@ class BrokerReplier:
         self.broker = broker
 
     def reply(self, message: OutboundMessage) -> None:
-        publish_reply(self.broker, message.exchange, message.routing_key, message.body, message.properties)
+        publish_reply(
+            self.broker, message.exchange, message.routing_key, message.body, message.properties
+        )
 
 
 class Topology(Middleware):
@@ -83,10 +91,14 @@ def build_broker(settings: Settings) -> CloudEventsBroker:
         TimeLimit(time_limit=120_000),
         ShutdownNotifications(),
         CurrentMessage(),
-        Retries(max_retries=None, min_backoff=250, max_backoff=settings.retry_max_backoff_ms,
-                retry_when=retry_policy(settings.max_retries)),  # type: ignore[arg-type]
+        Retries(
+            max_retries=settings.max_retries,  # unused: retry_when decides
+            min_backoff=250,
+            max_backoff=settings.retry_max_backoff_ms,
+            retry_when=retry_policy(settings.max_retries),
+        ),
         Topology(settings),
-    ]  # fmt: skip
+    ]
     return CloudEventsBroker(settings, middleware=middleware)
 
 
@@ -94,12 +106,26 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
     """The actor that drains the commands queue; raw CloudEvents arrive as its arguments."""
     max_retries = runtime.settings.max_retries
 
-    def handle(text: str, encoding: str, exchange: str, routing_key: str, reply_to: str | None,
-               correlation_id: str | None, redelivered: bool) -> None:  # fmt: skip
+    def handle(
+        text: str,
+        encoding: str,
+        exchange: str,
+        routing_key: str,
+        reply_to: str | None,
+        correlation_id: str | None,
+        redelivered: bool,
+    ) -> None:
         current = CurrentMessage.get_current_message()
         attempt = current.options.get("retries", 0) if current else 0
-        msg = InboundMessage(unwrap(text, encoding), exchange, routing_key, reply_to,
-                             correlation_id, redelivered, attempt)  # fmt: skip
+        msg = InboundMessage(
+            unwrap(text, encoding),
+            exchange,
+            routing_key,
+            reply_to,
+            correlation_id,
+            redelivered,
+            attempt,
+        )
         try:
             runtime.processor.process(msg)
         except Exception as exc:
@@ -110,5 +136,6 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
 
     queue = runtime.settings.commands_queue
     broker.raw_actors[queue] = COMMAND_ACTOR
-    return dramatiq.Actor(handle, broker=broker, actor_name=COMMAND_ACTOR, queue_name=queue,
-                          priority=0, options={})  # fmt: skip
+    return dramatiq.Actor(
+        handle, broker=broker, actor_name=COMMAND_ACTOR, queue_name=queue, priority=0, options={}
+    )

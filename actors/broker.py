@@ -42,7 +42,7 @@ class CloudEventsBroker(RabbitmqBroker):
         return queue_arguments(self.settings, queue_name)
 
 
-class CloudEventsConsumer(_RabbitmqConsumer):  # type: ignore[misc]
+class CloudEventsConsumer(_RabbitmqConsumer):
     """Wraps foreign deliveries into messages for the queue's raw actor."""
 
     broker: CloudEventsBroker
@@ -50,13 +50,17 @@ class CloudEventsConsumer(_RabbitmqConsumer):  # type: ignore[misc]
     def __next__(self) -> _RabbitmqMessage | None:
         try:
             method, properties, body = next(self.iterator)
-        except (AssertionError, pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as e:
-            raise ConnectionClosed(e) from None
+        except (
+            AssertionError,
+            pika.exceptions.AMQPConnectionError,
+            pika.exceptions.AMQPChannelError,
+        ) as e:
+            raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
         if method is None:
             return None
         message = self._message(method, properties, body)
         self.known_tags.add(method.delivery_tag)
-        return _RabbitmqMessage(method.redelivered, method.delivery_tag, message)
+        return _RabbitmqMessage(method.redelivered, method.delivery_tag, message)  # type: ignore[no-untyped-call]
 
     def _message(self, method: Any, properties: Any, body: bytes) -> Message[Any]:
         if method.exchange == "":
@@ -64,10 +68,14 @@ class CloudEventsConsumer(_RabbitmqConsumer):  # type: ignore[misc]
                 return Message.decode(body)
             except DecodeError:
                 pass  # not one of Dramatiq's: handle it as a foreign message
-        return wrap(self.broker.raw_actors[self.queue_name], self.queue_name, method, properties, body)
+        return wrap(
+            self.broker.raw_actors[self.queue_name], self.queue_name, method, properties, body
+        )
 
 
-def wrap(actor_name: str, queue_name: str, method: Any, properties: Any, body: bytes) -> Message[Any]:
+def wrap(
+    actor_name: str, queue_name: str, method: Any, properties: Any, body: bytes
+) -> Message[Any]:
     """A Dramatiq message carrying an AMQP delivery's body and the properties that matter."""
     try:
         text, encoding = body.decode("utf-8"), "utf-8"
@@ -81,9 +89,15 @@ def wrap(actor_name: str, queue_name: str, method: Any, properties: Any, body: b
         "correlation_id": properties.correlation_id,
         "redelivered": bool(method.redelivered),
     }
-    return Message(queue_name=queue_name, actor_name=actor_name, args=(text,), kwargs=meta,
-                   options={}, message_id=str(uuid.uuid4()),
-                   message_timestamp=int(time.time() * 1000))  # fmt: skip
+    return Message(
+        queue_name=queue_name,
+        actor_name=actor_name,
+        args=(text,),
+        kwargs=meta,
+        options={},
+        message_id=str(uuid.uuid4()),
+        message_timestamp=int(time.time() * 1000),
+    )
 
 
 def unwrap(text: str, encoding: str) -> bytes:
@@ -91,8 +105,13 @@ def unwrap(text: str, encoding: str) -> bytes:
     return base64.b64decode(text) if encoding == "base64" else text.encode("utf-8")
 
 
-def publish_reply(broker: RabbitmqBroker, exchange: str, routing_key: str, body: bytes,
-                  properties: dict[str, Any]) -> None:  # fmt: skip
+def publish_reply(
+    broker: RabbitmqBroker, exchange: str, routing_key: str, body: bytes, properties: dict[str, Any]
+) -> None:
     """Publish on the calling thread's channel (a query's answer)."""
-    broker.channel.basic_publish(exchange=exchange, routing_key=routing_key, body=body,
-                                 properties=pika.BasicProperties(**properties))  # fmt: skip
+    broker.channel.basic_publish(
+        exchange=exchange,
+        routing_key=routing_key,
+        body=body,
+        properties=pika.BasicProperties(**properties),
+    )

@@ -28,39 +28,65 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
 
     worker = sub.add_parser("worker", help="run Dramatiq worker processes for the commands queue")
-    worker.add_argument("--processes", "-p", type=int, help="worker processes (ORDERCARE_WORKER_PROCESSES)")
-    worker.add_argument("--threads", "-t", type=int, help="threads per process (ORDERCARE_WORKER_THREADS)")
-    worker.add_argument("--metrics-port", type=int, help="Prometheus port (ORDERCARE_WORKER_METRICS_PORT); 0: off")
+    worker.add_argument(
+        "--processes", "-p", type=int, help="worker processes (ORDERCARE_WORKER_PROCESSES)"
+    )
+    worker.add_argument(
+        "--threads", "-t", type=int, help="threads per process (ORDERCARE_WORKER_THREADS)"
+    )
+    worker.add_argument(
+        "--metrics-port", type=int, help="Prometheus port (ORDERCARE_WORKER_METRICS_PORT); 0: off"
+    )
     worker.set_defaults(run=_worker)
 
     relay = sub.add_parser("relay", help="publish the outbox to RabbitMQ with publisher confirms")
-    relay.add_argument("--metrics-port", type=int, help="Prometheus port (ORDERCARE_RELAY_METRICS_PORT); 0: off")
+    relay.add_argument(
+        "--metrics-port", type=int, help="Prometheus port (ORDERCARE_RELAY_METRICS_PORT); 0: off"
+    )
     relay.set_defaults(run=_relay)
 
     db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="TASK")
-    db.add_parser("upgrade", help="create the database if missing and apply migrations").set_defaults(run=_db_upgrade)
+    db.add_parser(
+        "upgrade", help="create the database if missing and apply migrations"
+    ).set_defaults(run=_db_upgrade)
 
     broker = sub.add_parser("broker", help="broker tasks").add_subparsers(metavar="TASK")
-    broker.add_parser("setup", help="declare exchanges, queues and bindings").set_defaults(run=_broker_setup)
+    broker.add_parser("setup", help="declare exchanges, queues and bindings").set_defaults(
+        run=_broker_setup
+    )
 
-    publish = sub.add_parser("publish", help="publish a command from a JSON file and print its outcome")
-    publish.add_argument("file", type=Path, help="a CloudEvent (id, time, source and specversion are filled in)")
-    publish.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the outcome")
+    publish = sub.add_parser(
+        "publish", help="publish a command from a JSON file and print its outcome"
+    )
+    publish.add_argument(
+        "file", type=Path, help="a CloudEvent (id, time, source and specversion are filled in)"
+    )
+    publish.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the outcome"
+    )
     publish.set_defaults(run=_publish)
 
     schema = sub.add_parser("schema", help="write the AsyncAPI document and JSON Schemas")
-    schema.add_argument("--check", action="store_true", help="fail if the committed files are stale")
-    schema.add_argument("--out", type=Path, default=None, help="folder (default: contracts/schemas)")
+    schema.add_argument(
+        "--check", action="store_true", help="fail if the committed files are stale"
+    )
+    schema.add_argument(
+        "--out", type=Path, default=None, help="folder (default: contracts/schemas)"
+    )
     schema.set_defaults(run=_schema)
 
-    demo = sub.add_parser("demo", help="run a care story and print it (embedded unless ORDERCARE_* URLs are set)")
+    demo = sub.add_parser(
+        "demo", help="run a care story and print it (embedded unless ORDERCARE_* URLs are set)"
+    )
     demo.set_defaults(run=_demo)
     return parser
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     # Before anything imports prometheus_client: worker processes write to this folder.
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="ordercare-metrics-")
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="ordercare-metrics-"
+    )
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -69,11 +95,17 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    argv = ["actors.worker", "--processes", str(args.processes or settings.worker_processes),
-            "--threads", str(args.threads or settings.worker_threads)]  # fmt: skip
+    argv = [
+        "actors.worker",
+        "--processes",
+        str(args.processes or settings.worker_processes),
+        "--threads",
+        str(args.threads or settings.worker_threads),
+    ]
     if port:
         argv += ["--fork-function", "actors.metrics_server:serve_forever"]
-    return int(dramatiq_main(make_argument_parser().parse_args(argv)) or 0)
+    parsed = make_argument_parser().parse_args(argv)  # type: ignore[no-untyped-call]
+    return int(dramatiq_main(parsed) or 0)  # type: ignore[no-untyped-call]
 
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:

@@ -27,13 +27,22 @@ class Bus(Protocol):
 
 def run_demo(settings: Settings, *, embedded: bool) -> int:
     """Tell the story; 0 when every step had the outcome the story expects."""
-    where = "embedded (SQLite in memory, in-process broker)" if embedded else \
-        f"RabbitMQ {_host(settings.amqp_url)} and PostgreSQL {_host(settings.database_url)}"  # fmt: skip
+    where = (
+        "embedded (SQLite in memory, in-process broker)"
+        if embedded
+        else f"RabbitMQ {_host(settings.amqp_url)} and PostgreSQL {_host(settings.database_url)}"
+    )
     print(f"OrderCare demo: {where}\n")
     configure_logging("ERROR")
-    with (_embedded(settings) if embedded else _servers(settings)) as bus:
-        failures = sum(not _tell(n, step, bus) for n, step in enumerate(story(uuid.uuid4().hex[:6]), 1))
-    print("\nEvery step behaved as the story expects." if not failures else f"\n{failures} step(s) surprised us.")
+    with _embedded(settings) if embedded else _servers(settings) as bus:
+        failures = sum(
+            not _tell(n, step, bus) for n, step in enumerate(story(uuid.uuid4().hex[:6]), 1)
+        )
+    print(
+        "\nEvery step behaved as the story expects."
+        if not failures
+        else f"\n{failures} step(s) surprised us."
+    )
     return 1 if failures else 0
 
 
@@ -42,7 +51,9 @@ def _tell(n: int, step: Step, bus: Bus) -> bool:
     body = step.body
     label = step.routing_key if isinstance(body, dict) else "(raw bytes)"
     if isinstance(body, dict):
-        print(f"    ▶ {label}  id={body['id'][:8]}…  actor={body['data'].get('actor', {}).get('role')}")
+        print(
+            f"    ▶ {label}  id={body['id'][:8]}…  actor={body['data'].get('actor', {}).get('role')}"
+        )
     else:
         print(f"    ▶ {len(body)} bytes on routing key {step.routing_key}: {body!r}")
     published = bus.send(step)
@@ -96,8 +107,10 @@ def _event_summary(type_: str, data: dict[str, Any]) -> str:
         t = data["totals"]
         return f"{data['order_id']}: {len(data['lines'])} lines, total {t['total']} {t['currency']} (tax {t['tax']})"
     if type_ == "order.cancelled":
-        return (f"{data['order_id']}: total {data['old_totals']['total']} → {data['new_totals']['total']}, "
-                f"refund due {data['refund_due']}, authorisation released {data['authorization_released']}")
+        return (
+            f"{data['order_id']}: total {data['old_totals']['total']} → {data['new_totals']['total']}, "
+            f"refund due {data['refund_due']}, authorisation released {data['authorization_released']}"
+        )
     if type_ == "credit_memo.issued":
         m = data["credit_memo"]
         reasons = ", ".join(f"{x['description']} {x['net']}+{x['tax']} tax" for x in m["lines"])
@@ -110,18 +123,24 @@ def _event_summary(type_: str, data: dict[str, Any]) -> str:
 
 def _order_lines(view: dict[str, Any]) -> list[str]:
     t = view["totals"]
-    lines = [f"    {view['order_id']} v{view['version']} {view['status']}, {view['delivery']['method']} "
-             f"delivery to {(view['delivery'].get('address') or {}).get('city', 'pickup')}"]
+    lines = [
+        f"    {view['order_id']} v{view['version']} {view['status']}, {view['delivery']['method']} "
+        f"delivery to {(view['delivery'].get('address') or {}).get('city', 'pickup')}"
+    ]
     for line in view["lines"]:
-        lines.append(f"    {line['line_id']}: {line['quantity']} × {line['name']} @ {line['unit_price']} = "
-                     f"{line['net']} + {line['tax']} tax  [{line['state']}]")
-    lines.append(f"    subtotal {t['subtotal']}, shipping {t['shipping']}, tax {t['tax']}, "
-                 f"total {t['total']} {t['currency']}; balance due {view['payment']['balance_due']}")
-    return lines  # fmt: skip
+        lines.append(
+            f"    {line['line_id']}: {line['quantity']} × {line['name']} @ {line['unit_price']} = "
+            f"{line['net']} + {line['tax']} tax  [{line['state']}]"
+        )
+    lines.append(
+        f"    subtotal {t['subtotal']}, shipping {t['shipping']}, tax {t['tax']}, "
+        f"total {t['total']} {t['currency']}; balance due {view['payment']['balance_due']}"
+    )
+    return lines
 
 
 def _host(url: str) -> str:
-    return url.split("@")[-1].split("?")[0]
+    return url.rsplit("@", maxsplit=1)[-1].split("?", maxsplit=1)[0]
 
 
 # --- the two transports ---------------------------------------------------------------
@@ -142,11 +161,15 @@ def _embedded(settings: Settings) -> Iterator[Bus]:
     yield EmbeddedBus()
 
 
-def _kind(exchange: str, routing_key: str, body: bytes, props: dict[str, Any],
-          settings: Settings) -> tuple[str, dict[str, Any]]:  # fmt: skip
+def _kind(
+    exchange: str, routing_key: str, body: bytes, props: dict[str, Any], settings: Settings
+) -> tuple[str, dict[str, Any]]:
     if routing_key == settings.dead_letter_queue:
         headers = props.get("headers") or {}
-        return "dead-letter", {"reason": headers.get("x-ordercare-reason"), "detail": headers.get("x-ordercare-detail")}
+        return "dead-letter", {
+            "reason": headers.get("x-ordercare-reason"),
+            "detail": headers.get("x-ordercare-detail"),
+        }
     doc = orjson.loads(body)
     if exchange == "":
         return "reply", doc
@@ -172,4 +195,3 @@ def wait_until(condition: Any, timeout: float, interval: float = 0.02) -> bool:
             return True
         time.sleep(interval)
     return bool(condition())
-

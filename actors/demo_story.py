@@ -21,13 +21,24 @@ class Step:
     expect: str  # accepted | rejected | duplicate | dead_lettered
 
 
-def envelope(type_: str, data: dict[str, Any], *, source: str = "helpdesk/eu-1",
-             subject: str | None = None, command_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+def envelope(
+    type_: str,
+    data: dict[str, Any],
+    *,
+    source: str = "helpdesk/eu-1",
+    subject: str | None = None,
+    command_id: str | None = None,
+) -> dict[str, Any]:
     doc = {
-        "specversion": "1.0", "id": command_id or str(uuid.uuid4()), "source": source,
-        "type": type_, "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "datacontenttype": "application/json", "correlationid": "ticket-4411", "data": data,
-    }  # fmt: skip
+        "specversion": "1.0",
+        "id": command_id or str(uuid.uuid4()),
+        "source": source,
+        "type": type_,
+        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "correlationid": "ticket-4411",
+        "data": data,
+    }
     if subject:
         doc["subject"] = subject
     return doc
@@ -36,50 +47,175 @@ def envelope(type_: str, data: dict[str, Any], *, source: str = "helpdesk/eu-1",
 def story(run: str) -> list[Step]:
     """The steps, with ids made unique by `run` so the story can be told again on one database."""
     order_id, account_id = f"ord_{run}_1001", f"acc_{run}_ada"
-    create = envelope("order.create", {
-        "actor": STOREFRONT, "order_id": order_id, "account_id": account_id, "currency": "EUR",
-        "lines": [{"sku": "TEE-ORGANIC-M", "quantity": 2}, {"sku": "HOODIE-GREY-L", "quantity": 1}],
-        "delivery": {"method": "standard", "address": {
-            "name": "Ada Lovelace", "line1": "Invalidenstraße 117", "city": "Berlin",
-            "postal_code": "10115", "country": "DE"}},
-        "payment": {"authorized": "136.67", "captured": "136.67", "reference": "psp_ch_3QX9"},
-    }, source="storefront/eu", subject=order_id)  # fmt: skip
+    create = envelope(
+        "order.create",
+        {
+            "actor": STOREFRONT,
+            "order_id": order_id,
+            "account_id": account_id,
+            "currency": "EUR",
+            "lines": [
+                {"sku": "TEE-ORGANIC-M", "quantity": 2},
+                {"sku": "HOODIE-GREY-L", "quantity": 1},
+            ],
+            "delivery": {
+                "method": "standard",
+                "address": {
+                    "name": "Ada Lovelace",
+                    "line1": "Invalidenstraße 117",
+                    "city": "Berlin",
+                    "postal_code": "10115",
+                    "country": "DE",
+                },
+            },
+            "payment": {"authorized": "136.67", "captured": "136.67", "reference": "psp_ch_3QX9"},
+        },
+        source="storefront/eu",
+        subject=order_id,
+    )
     return [
-        Step("The storefront loads three SKUs into the catalogue", envelope("catalog.upsert", {
-            "actor": STOREFRONT, "items": [
-                {"sku": "TEE-ORGANIC-M", "name": "Organic tee, M", "prices": {"EUR": "25.00", "GBP": "22.00"},
-                 "tax_class": "standard"},
-                {"sku": "HOODIE-GREY-L", "name": "Grey hoodie, L", "prices": {"EUR": "59.90"},
-                 "tax_class": "standard"},
-                {"sku": "BOOK-CARE-GUIDE", "name": "The care guide (book)", "prices": {"EUR": "18.00"},
-                 "tax_class": "reduced", "backorderable": True}]}, source="storefront/eu"),
-             "catalog.upsert", "accepted"),
-        Step("An agent opens a billing account for Ada", envelope("billing_account.create", {
-            "actor": AGENT, "account_id": account_id, "name": "Ada Lovelace", "email": "ada@example.com",
-            "locale": "de-DE", "billing_address": {"name": "Ada Lovelace", "line1": "Invalidenstraße 117",
-                                                   "city": "Berlin", "postal_code": "10115", "country": "DE"}}),
-             "billing_account.create", "accepted"),
-        Step("The storefront imports Ada's order: two tees and a hoodie to Berlin", create,
-             "order.create", "accepted"),
-        Step("The agent reads the order back", envelope("order.get", {"actor": AGENT, "order_id": order_id},
-                                                        subject=order_id), "order.get", "accepted"),
-        Step("A helpdesk bug sends an order with a float amount and a malformed line", envelope("order.create", {
-            "actor": AGENT, "account_id": account_id, "currency": "EUR",
-            "lines": [{"sku": "NOPE!", "quantity": 0}],
-            "delivery": {"method": "standard", "pickup_location_id": "pl_berlin_mitte",
-                         "address": {"name": "A", "line1": "B", "city": "C", "country": "DE"}},
-            "payment": {"authorized": 10.5, "captured": "0"}}), "order.create", "rejected"),
-        Step("Something publishes a body that is not JSON at all", b"\x00\xffnot json{", "order.create",
-             "dead_lettered"),
-        Step("The storefront's retry re-sends the very same order.create", create, "order.create", "duplicate"),
-        Step("The agent cancels with a stale version (the agent saw v2)", envelope("order.cancel", {
-            "actor": AGENT, "order_id": order_id, "reason": "customer_request", "expected_version": 2},
-            subject=order_id), "order.cancel", "rejected"),
-        Step("The agent cancels at the customer's request", envelope("order.cancel", {
-            "actor": AGENT, "order_id": order_id, "reason": "customer_request", "expected_version": 1,
-            "note": "Customer ordered the wrong size; will reorder."}, subject=order_id),
-             "order.cancel", "accepted"),
-        Step("A second agent tries to cancel it again", envelope("order.cancel", {
-            "actor": {"id": "agent-22", "role": "agent"}, "order_id": order_id, "reason": "customer_request"},
-            subject=order_id), "order.cancel", "rejected"),
-    ]  # fmt: skip
+        Step(
+            "The storefront loads three SKUs into the catalogue",
+            envelope(
+                "catalog.upsert",
+                {
+                    "actor": STOREFRONT,
+                    "items": [
+                        {
+                            "sku": "TEE-ORGANIC-M",
+                            "name": "Organic tee, M",
+                            "prices": {"EUR": "25.00", "GBP": "22.00"},
+                            "tax_class": "standard",
+                        },
+                        {
+                            "sku": "HOODIE-GREY-L",
+                            "name": "Grey hoodie, L",
+                            "prices": {"EUR": "59.90"},
+                            "tax_class": "standard",
+                        },
+                        {
+                            "sku": "BOOK-CARE-GUIDE",
+                            "name": "The care guide (book)",
+                            "prices": {"EUR": "18.00"},
+                            "tax_class": "reduced",
+                            "backorderable": True,
+                        },
+                    ],
+                },
+                source="storefront/eu",
+            ),
+            "catalog.upsert",
+            "accepted",
+        ),
+        Step(
+            "An agent opens a billing account for Ada",
+            envelope(
+                "billing_account.create",
+                {
+                    "actor": AGENT,
+                    "account_id": account_id,
+                    "name": "Ada Lovelace",
+                    "email": "ada@example.com",
+                    "locale": "de-DE",
+                    "billing_address": {
+                        "name": "Ada Lovelace",
+                        "line1": "Invalidenstraße 117",
+                        "city": "Berlin",
+                        "postal_code": "10115",
+                        "country": "DE",
+                    },
+                },
+            ),
+            "billing_account.create",
+            "accepted",
+        ),
+        Step(
+            "The storefront imports Ada's order: two tees and a hoodie to Berlin",
+            create,
+            "order.create",
+            "accepted",
+        ),
+        Step(
+            "The agent reads the order back",
+            envelope("order.get", {"actor": AGENT, "order_id": order_id}, subject=order_id),
+            "order.get",
+            "accepted",
+        ),
+        Step(
+            "A helpdesk bug sends an order with a float amount and a malformed line",
+            envelope(
+                "order.create",
+                {
+                    "actor": AGENT,
+                    "account_id": account_id,
+                    "currency": "EUR",
+                    "lines": [{"sku": "NOPE!", "quantity": 0}],
+                    "delivery": {
+                        "method": "standard",
+                        "pickup_location_id": "pl_berlin_mitte",
+                        "address": {"name": "A", "line1": "B", "city": "C", "country": "DE"},
+                    },
+                    "payment": {"authorized": 10.5, "captured": "0"},
+                },
+            ),
+            "order.create",
+            "rejected",
+        ),
+        Step(
+            "Something publishes a body that is not JSON at all",
+            b"\x00\xffnot json{",
+            "order.create",
+            "dead_lettered",
+        ),
+        Step(
+            "The storefront's retry re-sends the very same order.create",
+            create,
+            "order.create",
+            "duplicate",
+        ),
+        Step(
+            "The agent cancels with a stale version (the agent saw v2)",
+            envelope(
+                "order.cancel",
+                {
+                    "actor": AGENT,
+                    "order_id": order_id,
+                    "reason": "customer_request",
+                    "expected_version": 2,
+                },
+                subject=order_id,
+            ),
+            "order.cancel",
+            "rejected",
+        ),
+        Step(
+            "The agent cancels at the customer's request",
+            envelope(
+                "order.cancel",
+                {
+                    "actor": AGENT,
+                    "order_id": order_id,
+                    "reason": "customer_request",
+                    "expected_version": 1,
+                    "note": "Customer ordered the wrong size; will reorder.",
+                },
+                subject=order_id,
+            ),
+            "order.cancel",
+            "accepted",
+        ),
+        Step(
+            "A second agent tries to cancel it again",
+            envelope(
+                "order.cancel",
+                {
+                    "actor": {"id": "agent-22", "role": "agent"},
+                    "order_id": order_id,
+                    "reason": "customer_request",
+                },
+                subject=order_id,
+            ),
+            "order.cancel",
+            "rejected",
+        ),
+    ]

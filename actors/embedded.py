@@ -50,15 +50,28 @@ class EmbeddedOrderCare:
             conn.commit()
         self.broker = InProcessBroker()
         cache = ReferenceCache()
-        self.processor = InboundProcessor(settings, lambda: SqlUnitOfWork(self.engine, cache), self.broker)
-        self.relay = Relay(OutboxStore(self.engine), lambda: self.broker,
-                           dead_letter_queue=settings.dead_letter_queue)  # fmt: skip
+        self.processor = InboundProcessor(
+            settings, lambda: SqlUnitOfWork(self.engine, cache), self.broker
+        )
+        self.relay = Relay(
+            OutboxStore(self.engine),
+            lambda: self.broker,
+            dead_letter_queue=settings.dead_letter_queue,
+        )
 
-    def send(self, body: bytes, routing_key: str, reply_to: str | None = None,
-             correlation_id: str | None = None) -> list[OutboundMessage]:  # fmt: skip
+    def send(
+        self,
+        body: bytes,
+        routing_key: str,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+    ) -> list[OutboundMessage]:
         """Deliver one message as if published to the commands exchange; return what it produced."""
         start = len(self.broker.published)
-        self.processor.process(InboundMessage(body, self.settings.commands_exchange, routing_key,
-                                              reply_to, correlation_id))  # fmt: skip
+        self.processor.process(
+            InboundMessage(
+                body, self.settings.commands_exchange, routing_key, reply_to, correlation_id
+            )
+        )
         self.relay.drain()
         return self.broker.published[start:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pika.exceptions
 from dramatiq.errors import ConnectionError as DramatiqConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -18,7 +20,7 @@ def is_infrastructure(exc: BaseException) -> bool:
     return isinstance(exc, pika.exceptions.AMQPError | ConnectionError | TimeoutError)
 
 
-def retry_policy(max_retries: int) -> object:
+def retry_policy(max_retries: int) -> Callable[[int, BaseException], bool]:
     """Dramatiq's `retry_when`: infrastructure errors retry without bound, others `max_retries` times."""
 
     def retry_when(retries: int, exc: BaseException) -> bool:

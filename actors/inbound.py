@@ -22,9 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from actors import metrics
 from actors.outbound import Cause, cloudevent, to_exchange, to_reply
 from actors.settings import Settings
-from contracts.common import CommandData, QueryData
+from contracts.common import CommandData
 from contracts.envelope import Envelope
-from contracts.outcomes import CommandAccepted, CommandRejected, FieldError
+from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, RejectionCode
 from contracts.registry import COMMANDS, QUERIES
 from persistence.messages import OutboundMessage
 from persistence.uow import SqlUnitOfWork
@@ -56,7 +56,7 @@ class Replier(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _Rejection:
-    code: str
+    code: RejectionCode
     message: str
     errors: list[FieldError]
     details: dict[str, Any]
@@ -94,13 +94,16 @@ class InboundProcessor:
         """After the last retry of an unexpected error: dead-letter it and reject it as
         `internal_error`, so the sender is not left waiting and nothing is lost."""
         detail = f"{type(exc).__name__} after {msg.attempt + 1} attempts"
-        label, outcome, _ = self._dead_letter(msg, "handler_error", detail, code="internal_error",
-                                              doc=_try_json_object(msg.body))  # fmt: skip
+        label, outcome, _ = self._dead_letter(
+            msg, "handler_error", detail, code="internal_error", doc=_try_json_object(msg.body)
+        )
         metrics.COMMANDS.labels(label, outcome).inc()
 
     def _process(self, msg: InboundMessage) -> tuple[str, str, float | None]:
         if len(msg.body) > self.settings.max_message_bytes:
-            detail = f"{len(msg.body)} bytes exceeds the {self.settings.max_message_bytes}-byte limit"
+            detail = (
+                f"{len(msg.body)} bytes exceeds the {self.settings.max_message_bytes}-byte limit"
+            )
             return self._dead_letter(msg, "too_large", detail, code="too_large")
         try:
             doc = orjson.loads(msg.body)
@@ -125,9 +128,16 @@ class InboundProcessor:
         parsed = self._validate(env, msg)
         if isinstance(parsed, _Rejection):
             return self._store_rejection(env, msg, parsed)
-        ctx = Context(command_id=env.id, command_type=env.type, source=env.source,
-                      actor=parsed.actor, now=self.clock(), reason=parsed.reason,
-                      note=parsed.note, correlation_id=env.correlationid)  # fmt: skip
+        ctx = Context(
+            command_id=env.id,
+            command_type=env.type,
+            source=env.source,
+            actor=parsed.actor,
+            now=self.clock(),
+            reason=parsed.reason,
+            note=parsed.note,
+            correlation_id=env.correlationid,
+        )
         with self.unit_of_work() as uow:
             try:
                 change = COMMAND_HANDLERS[env.type](parsed, ctx, uow)
@@ -143,21 +153,32 @@ class InboundProcessor:
 
     def _validate(self, env: Envelope, msg: InboundMessage) -> CommandData | _Rejection:
         if msg.exchange and msg.routing_key != env.type:
-            return _Rejection("invalid", f"type '{env.type}' does not match the routing key "
-                              f"'{msg.routing_key}'", [], {})  # fmt: skip
+            return _Rejection(
+                "invalid",
+                f"type '{env.type}' does not match the routing key '{msg.routing_key}'",
+                [],
+                {},
+            )
         model = COMMANDS.get(env.type)
         if model is None:
             known = ", ".join(sorted(COMMANDS) + sorted(QUERIES))
-            return _Rejection("unknown_type", f"unknown message type '{env.type}'; known: {known}", [], {})
+            return _Rejection(
+                "unknown_type", f"unknown message type '{env.type}'; known: {known}", [], {}
+            )
         try:
             command = model.model_validate(env.data)
         except ValidationError as exc:
-            return _Rejection("invalid", f"{env.type} is invalid: {_summary(exc, 'data')}",
-                              _errors(exc, "data"), {})  # fmt: skip
+            return _Rejection(
+                "invalid",
+                f"{env.type} is invalid: {_summary(exc, 'data')}",
+                _errors(exc, "data"),
+                {},
+            )
         subject = getattr(command, "order_id", None)
         if env.subject and subject and env.subject != subject:
-            return _Rejection("invalid", f"subject '{env.subject}' differs from data.order_id "
-                              f"'{subject}'", [], {})  # fmt: skip
+            return _Rejection(
+                "invalid", f"subject '{env.subject}' differs from data.order_id '{subject}'", [], {}
+            )
         try:
             authorize(env.type, command.actor)
         except Rejected as exc:
@@ -170,9 +191,13 @@ class InboundProcessor:
         cause = _cause(env, msg)
         out = [self._event(e, change.subject, cause, ctx.now) for e in change.events]
         accepted = CommandAccepted(
-            command_id=env.id, command_type=env.type, subject=change.subject or env.subject,
-            version=change.version, event_ids=[m.message_id for m in out], result=change.result,
-        )  # fmt: skip
+            command_id=env.id,
+            command_type=env.type,
+            subject=change.subject or env.subject,
+            version=change.version,
+            event_ids=[m.message_id for m in out],
+            result=change.result,
+        )
         outcome = self._outcome(accepted, accepted.subject, cause, ctx.now)
         if not self._remember(uow, env, outcome, ctx.now, raw=None):
             uow.restart()
@@ -189,9 +214,13 @@ class InboundProcessor:
             return self._reject_in(uow, env, msg, rejection, raw=msg.body)
 
     def _reject_in(
-        self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage, rejection: _Rejection,
+        self,
+        uow: SqlUnitOfWork,
+        env: Envelope,
+        msg: InboundMessage,
+        rejection: _Rejection,
         raw: bytes | None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         now = self.clock()
         outcome = self._rejected(env.id, env.type, env.subject, rejection, _cause(env, msg), now)
         if not self._remember(uow, env, outcome, now, raw=raw):
@@ -200,18 +229,31 @@ class InboundProcessor:
         uow.outbox.add(outcome, now)
         uow.commit()
         metrics.REJECTIONS.labels(rejection.code).inc()
-        log.info("command rejected", extra={"command_id": env.id, "type": env.type,
-                                            "code": rejection.code})  # fmt: skip
+        log.info(
+            "command rejected",
+            extra={"command_id": env.id, "type": env.type, "code": rejection.code},
+        )
         return "rejected"
 
     def _remember(
-        self, uow: SqlUnitOfWork, env: Envelope, outcome: list[OutboundMessage], now: datetime,
+        self,
+        uow: SqlUnitOfWork,
+        env: Envelope,
+        outcome: list[OutboundMessage],
+        now: datetime,
         raw: bytes | None,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         first = outcome[0]
-        return uow.inbox.record(env.source, env.id, type=env.type, subject=env.subject,
-                                outcome_type=first.properties["type"], outcome=first.body,
-                                at=now, raw=raw)  # fmt: skip
+        return uow.inbox.record(
+            env.source,
+            env.id,
+            type=env.type,
+            subject=env.subject,
+            outcome_type=first.properties["type"],
+            outcome=first.body,
+            at=now,
+            raw=raw,
+        )
 
     def _duplicate(self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage) -> str:
         """A command seen before: re-send its first outcome, unless this is a redelivery of a
@@ -221,14 +263,27 @@ class InboundProcessor:
             raise RuntimeError(f"inbox row for {env.id} vanished")
         if not msg.redelivered:
             outcome_id = orjson.loads(stored.outcome)["id"]
-            out = [to_exchange(self.settings.events_exchange, stored.outcome_type, outcome_id, stored.outcome)]
+            out = [
+                to_exchange(
+                    self.settings.events_exchange, stored.outcome_type, outcome_id, stored.outcome
+                )
+            ]
             if msg.reply_to:
-                out.append(to_reply(msg.reply_to, msg.correlation_id or env.id, stored.outcome_type,
-                                    outcome_id, stored.outcome))  # fmt: skip
+                out.append(
+                    to_reply(
+                        msg.reply_to,
+                        msg.correlation_id or env.id,
+                        stored.outcome_type,
+                        outcome_id,
+                        stored.outcome,
+                    )
+                )
             uow.outbox.add(out, self.clock())
             uow.commit()
-        log.info("duplicate command", extra={"command_id": env.id, "type": env.type,
-                                             "redelivered": msg.redelivered})  # fmt: skip
+        log.info(
+            "duplicate command",
+            extra={"command_id": env.id, "type": env.type, "redelivered": msg.redelivered},
+        )
         return "duplicate"
 
     def _dead_letter(
@@ -237,7 +292,7 @@ class InboundProcessor:
         reason: str,
         detail: str,
         *,
-        code: str = "invalid",
+        code: RejectionCode = "invalid",
         doc: dict[str, Any] | None = None,
         errors: list[FieldError] | None = None,
     ) -> tuple[str, str, float | None]:
@@ -247,11 +302,17 @@ class InboundProcessor:
         ids = _readable_ids(doc)
         now = self.clock()
         with self.unit_of_work() as uow:
-            uow.dead_letters.add(reason=reason, detail=detail, exchange=msg.exchange,
-                                 routing_key=msg.routing_key, body=msg.body, at=now)  # fmt: skip
+            uow.dead_letters.add(
+                reason=reason,
+                detail=detail,
+                exchange=msg.exchange,
+                routing_key=msg.routing_key,
+                body=msg.body,
+                at=now,
+            )
             uow.outbox.add([self._dead_letter_copy(msg, reason, detail)], now)
             if ids is not None:
-                source, command_id, command_type = ids
+                _source, command_id, command_type = ids
                 rejection = _Rejection(code, detail, errors or [], {})
                 cause = Cause(command_id, None, msg.reply_to, msg.correlation_id or command_id)
                 outcome = self._rejected(command_id, command_type, None, rejection, cause, now)
@@ -259,34 +320,56 @@ class InboundProcessor:
                 metrics.REJECTIONS.labels(code).inc()
             uow.commit()
         metrics.DEAD_LETTERS.labels(reason).inc()
-        log.warning("message dead-lettered", extra={"reason": reason, "routing_key": msg.routing_key[:100]})
+        log.warning(
+            "message dead-lettered", extra={"reason": reason, "routing_key": msg.routing_key[:100]}
+        )
         return metrics.type_label(ids[2] if ids else None), "dead_lettered", None
 
     def _dead_letter_copy(self, msg: InboundMessage, reason: str, detail: str) -> OutboundMessage:
-        headers = {"x-ordercare-reason": reason, "x-ordercare-detail": detail,
-                   "x-original-exchange": msg.exchange, "x-original-routing-key": msg.routing_key}  # fmt: skip
+        headers = {
+            "x-ordercare-reason": reason,
+            "x-ordercare-detail": detail,
+            "x-original-exchange": msg.exchange,
+            "x-original-routing-key": msg.routing_key,
+        }
         props = {"headers": headers, "content_type": "application/octet-stream"}
-        return OutboundMessage("", self.settings.dead_letter_queue, f"dead:{time.time_ns()}", msg.body, props)
+        return OutboundMessage(
+            "", self.settings.dead_letter_queue, f"dead:{time.time_ns()}", msg.body, props
+        )
 
     # --- queries ----------------------------------------------------------------------
 
     def _query(self, env: Envelope, msg: InboundMessage) -> str:
         cause = _cause(env, msg)
         if not msg.reply_to:
-            return self._store_rejection(env, msg, _Rejection(
-                "invalid", f"{env.type} is a query: publish it with a reply_to queue", [], {}))
+            return self._store_rejection(
+                env,
+                msg,
+                _Rejection(
+                    "invalid", f"{env.type} is a query: publish it with a reply_to queue", [], {}
+                ),
+            )
         try:
             query = QUERIES[env.type].model_validate(env.data)
             authorize(env.type, query.actor)
             with self.unit_of_work() as uow:
                 result = QUERY_HANDLERS[env.type](query, uow)
         except ValidationError as exc:
-            return self._reply_rejected(env, cause, _Rejection(
-                "invalid", f"{env.type} is invalid: {_summary(exc, 'data')}", _errors(exc, "data"), {}))
+            return self._reply_rejected(
+                env,
+                cause,
+                _Rejection(
+                    "invalid",
+                    f"{env.type} is invalid: {_summary(exc, 'data')}",
+                    _errors(exc, "data"),
+                    {},
+                ),
+            )
         except Rejected as exc:
             return self._reply_rejected(env, cause, _rejection(exc))
-        accepted = CommandAccepted(command_id=env.id, command_type=env.type, subject=env.subject,
-                                   result=result)  # fmt: skip
+        accepted = CommandAccepted(
+            command_id=env.id, command_type=env.type, subject=env.subject, result=result
+        )
         self.replier.reply(self._outcome(accepted, env.subject, cause, self.clock())[-1])
         return "accepted"
 
@@ -298,32 +381,61 @@ class InboundProcessor:
 
     # --- building messages ------------------------------------------------------------
 
-    def _event(self, event: BaseModel, subject: str | None, cause: Cause, now: datetime) -> OutboundMessage:
+    def _event(
+        self, event: BaseModel, subject: str | None, cause: Cause, now: datetime
+    ) -> OutboundMessage:
         event_type: str = getattr(event, "TYPE")  # noqa: B009 - every event model declares it
-        event_id, body = cloudevent(self.settings.event_source, event_type, subject,
-                                    event.model_dump(mode="json"), cause, now)  # fmt: skip
+        event_id, body = cloudevent(
+            self.settings.event_source,
+            event_type,
+            subject,
+            event.model_dump(mode="json"),
+            cause,
+            now,
+        )
         return to_exchange(self.settings.events_exchange, event_type, event_id, body)
 
     def _outcome(
-        self, outcome: CommandAccepted | CommandRejected, subject: str | None, cause: Cause, now: datetime
+        self,
+        outcome: CommandAccepted | CommandRejected,
+        subject: str | None,
+        cause: Cause,
+        now: datetime,
     ) -> list[OutboundMessage]:
         """The outcome on the events exchange and, when asked for, on reply_to (last)."""
-        event_id, body = cloudevent(self.settings.event_source, outcome.TYPE, subject,
-                                    outcome.model_dump(mode="json"), cause, now)  # fmt: skip
+        event_id, body = cloudevent(
+            self.settings.event_source,
+            outcome.TYPE,
+            subject,
+            outcome.model_dump(mode="json"),
+            cause,
+            now,
+        )
         out = [to_exchange(self.settings.events_exchange, outcome.TYPE, event_id, body)]
         if cause.reply_to:
-            out.append(to_reply(cause.reply_to, cause.reply_correlation_id, outcome.TYPE, event_id, body))
+            out.append(
+                to_reply(cause.reply_to, cause.reply_correlation_id, outcome.TYPE, event_id, body)
+            )
         return out
 
     def _rejected(
-        self, command_id: str, command_type: str, subject: str | None, rejection: _Rejection,
-        cause: Cause, now: datetime,
-    ) -> list[OutboundMessage]:  # fmt: skip
+        self,
+        command_id: str,
+        command_type: str,
+        subject: str | None,
+        rejection: _Rejection,
+        cause: Cause,
+        now: datetime,
+    ) -> list[OutboundMessage]:
         rejected = CommandRejected(
-            command_id=command_id, command_type=command_type, subject=subject,
-            code=rejection.code, message=rejection.message,  # type: ignore[arg-type]
-            errors=rejection.errors, details=rejection.details,
-        )  # fmt: skip
+            command_id=command_id,
+            command_type=command_type,
+            subject=subject,
+            code=rejection.code,
+            message=rejection.message,
+            errors=rejection.errors,
+            details=rejection.details,
+        )
         return self._outcome(rejected, subject, cause, now)
 
 
@@ -358,7 +470,9 @@ def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> str:
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as bad:
-        return f"the body is not UTF-8 text (byte {bad.start} is 0x{body[bad.start]:02x}), so not JSON"
+        return (
+            f"the body is not UTF-8 text (byte {bad.start} is 0x{body[bad.start]:02x}), so not JSON"
+        )
     return f"the body is not JSON: {exc}"[:300]
 
 

@@ -32,10 +32,14 @@ class LiveOrderCare:
         self.broker = build_broker(settings)
         declare(self.broker.channel, settings)
         register_actors(self.broker, Runtime(settings, BrokerReplier(self.broker)))
-        self.worker = dramatiq.Worker(self.broker, queues={settings.commands_queue}, worker_threads=threads)
+        self.worker = dramatiq.Worker(
+            self.broker, queues={settings.commands_queue}, worker_threads=threads
+        )
         self.worker.start()
         self.engine = make_engine(settings.database_url, pool_size=2)
-        self.relay = build_relay(settings, OutboxStore(self.engine), OutboxSignal(settings.database_url))
+        self.relay = build_relay(
+            settings, OutboxStore(self.engine), OutboxSignal(settings.database_url)
+        )
         self.relay_thread = threading.Thread(target=self.relay.run, name="relay", daemon=True)
         self.relay_thread.start()
         self.client = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
@@ -48,7 +52,9 @@ class LiveOrderCare:
         if isinstance(step.body, bytes):
             return self._send_raw(step.body, step.routing_key)
         doc = step.body
-        self.publish(orjson.dumps(doc), step.routing_key, reply_to=self.replies, correlation_id=doc["id"])
+        self.publish(
+            orjson.dumps(doc), step.routing_key, reply_to=self.replies, correlation_id=doc["id"]
+        )
         reply = self._next(self.replies, lambda m: m["data"]["command_id"] == doc["id"])
         if reply is None:
             return []
@@ -68,8 +74,12 @@ class LiveOrderCare:
         return published
 
     def publish(self, body: bytes, routing_key: str, **props: Any) -> None:
-        self.channel.basic_publish(self.settings.commands_exchange, routing_key, body,
-                                   pika.BasicProperties(delivery_mode=2, **props))  # fmt: skip
+        self.channel.basic_publish(
+            self.settings.commands_exchange,
+            routing_key,
+            body,
+            pika.BasicProperties(delivery_mode=2, **props),
+        )
 
     def _send_raw(self, body: bytes, routing_key: str) -> list[tuple[str, dict[str, Any]]]:
         self.publish(body, routing_key)
@@ -82,8 +92,15 @@ class LiveOrderCare:
             self.channel.basic_ack(method.delivery_tag)
             if got == body:
                 headers = props.headers or {}
-                return [("dead-letter", {"reason": headers.get("x-ordercare-reason"),
-                                         "detail": headers.get("x-ordercare-detail")})]  # fmt: skip
+                return [
+                    (
+                        "dead-letter",
+                        {
+                            "reason": headers.get("x-ordercare-reason"),
+                            "detail": headers.get("x-ordercare-detail"),
+                        },
+                    )
+                ]
         return []
 
     def _next(self, queue: str, match: Any) -> dict[str, Any] | None:

@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 
 import orjson
 
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,6 +61,10 @@ def _redact(arg: object) -> object:
 
 def redact_dramatiq_messages() -> None:
     """Install the redaction on the loggers Dramatiq reports failures with."""
-    for name in ("dramatiq.worker.WorkerThread", "dramatiq.worker.Worker",
-                 "dramatiq.middleware.retries.Retries", "dramatiq.brokers.rabbitmq.RabbitmqBroker"):  # fmt: skip
+    for name in (
+        "dramatiq.worker.WorkerThread",
+        "dramatiq.worker.Worker",
+        "dramatiq.middleware.retries.Retries",
+        "dramatiq.brokers.rabbitmq.RabbitmqBroker",
+    ):
         logging.getLogger(name).addFilter(_MessageIdsOnly())

@@ -42,19 +42,26 @@ REJECTIONS = Counter("ordercare_rejections_total", "Rejected commands by code.",
 DEAD_LETTERS = Counter(
     "ordercare_dead_letters_total", "Inbound messages dead-lettered, by reason.", ["reason"]
 )
-RETRIES = Counter("ordercare_retries_total", "Messages handed back for a retry, by error kind.", ["kind"])
+RETRIES = Counter(
+    "ordercare_retries_total", "Messages handed back for a retry, by error kind.", ["kind"]
+)
 
-RELAY_PUBLISHED = Counter("ordercare_outbox_published_total", "Outbox rows confirmed by the broker.")
+RELAY_PUBLISHED = Counter(
+    "ordercare_outbox_published_total", "Outbox rows confirmed by the broker."
+)
 RELAY_FAILED = Counter(
-    "ordercare_outbox_publish_failures_total", "Outbox rows nacked or returned, by reason.", ["reason"]
+    "ordercare_outbox_publish_failures_total",
+    "Outbox rows nacked or returned, by reason.",
+    ["reason"],
 )
 OUTBOX_BACKLOG = Gauge(
     "ordercare_outbox_backlog", "Rows waiting in the outbox.", multiprocess_mode="max"
 )
 OUTBOX_AGE = Gauge(
-    "ordercare_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.",
+    "ordercare_outbox_oldest_age_seconds",
+    "Age of the oldest unpublished outbox row.",
     multiprocess_mode="max",
-)  # fmt: skip
+)
 
 #: Message types that may appear as a label; anything else is counted as "unknown".
 KNOWN_TYPES: set[str] = set()
@@ -73,7 +80,7 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     """Expose metrics; in multiprocess mode, the aggregate of every worker process."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         start_http_server(port, addr=host, registry=registry)
     else:
         start_http_server(port, addr=host)

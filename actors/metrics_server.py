@@ -12,7 +12,9 @@ from actors.settings import Settings
 def serve_forever() -> int:
     """Serve the aggregate of every worker process until the worker stops."""
     settings = Settings()
-    serve(int(os.environ.get("ORDERCARE_WORKER_METRICS_PORT", settings.worker_metrics_port)),
-          settings.metrics_host)  # fmt: skip
+    serve(
+        int(os.environ.get("ORDERCARE_WORKER_METRICS_PORT", settings.worker_metrics_port)),
+        settings.metrics_host,
+    )
     threading.Event().wait()
     return 0

@@ -29,12 +29,20 @@ def cloudevent(
 ) -> tuple[str, bytes]:
     """A CloudEvents 1.0 JSON body with a fresh id; returns (id, body)."""
     event_id = str(uuid.uuid4())
-    body = orjson.dumps({
-        "specversion": "1.0", "id": event_id, "source": source, "type": type,
-        "time": now.isoformat().replace("+00:00", "Z"), "subject": subject,
-        "datacontenttype": "application/json", "correlationid": cause.correlation_id,
-        "causationid": cause.command_id, "data": data,
-    })  # fmt: skip
+    body = orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": source,
+            "type": type,
+            "time": now.isoformat().replace("+00:00", "Z"),
+            "subject": subject,
+            "datacontenttype": "application/json",
+            "correlationid": cause.correlation_id,
+            "causationid": cause.command_id,
+            "data": data,
+        }
+    )
     return event_id, body
 
 
@@ -44,7 +52,9 @@ def to_exchange(exchange: str, event_type: str, event_id: str, body: bytes) -> O
     return OutboundMessage(exchange, event_type, event_id, body, props)
 
 
-def to_reply(reply_to: str, correlation_id: str, event_type: str, event_id: str, body: bytes) -> OutboundMessage:
+def to_reply(
+    reply_to: str, correlation_id: str, event_type: str, event_id: str, body: bytes
+) -> OutboundMessage:
     """The same outcome for the sender's reply_to queue, through the default exchange."""
     props = {"content_type": CONTENT_TYPE, "type": event_type, "correlation_id": correlation_id}
     return OutboundMessage("", reply_to, event_id, body, props)

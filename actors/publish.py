@@ -32,18 +32,32 @@ def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
         channel = connection.channel()
         reply_to = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
         channel.confirm_delivery()
-        props = pika.BasicProperties(content_type="application/cloudevents+json", delivery_mode=2,
-                                     reply_to=reply_to, correlation_id=doc["id"], message_id=doc["id"])  # fmt: skip
+        props = pika.BasicProperties(
+            content_type="application/cloudevents+json",
+            delivery_mode=2,
+            reply_to=reply_to,
+            correlation_id=doc["id"],
+            message_id=doc["id"],
+        )
         try:
-            channel.basic_publish(settings.commands_exchange, str(doc.get("type")), orjson.dumps(doc),
-                                  props, mandatory=True)  # fmt: skip
+            channel.basic_publish(
+                settings.commands_exchange,
+                str(doc.get("type")),
+                orjson.dumps(doc),
+                props,
+                mandatory=True,
+            )
         except pika.exceptions.UnroutableError:
-            print(f"no queue is bound to {settings.commands_exchange}: start `ordercare worker` "
-                  "or run `ordercare broker setup`")  # fmt: skip
+            print(
+                f"no queue is bound to {settings.commands_exchange}: start `ordercare worker` "
+                "or run `ordercare broker setup`"
+            )
             return 2
         for method, _props, body in channel.consume(reply_to, inactivity_timeout=timeout):
             if method is None:
-                print(f"no outcome within {timeout}s for command {doc['id']}: is a worker and a relay running?")
+                print(
+                    f"no outcome within {timeout}s for command {doc['id']}: is a worker and a relay running?"
+                )
                 return 2
             outcome = json.loads(body)
             print(json.dumps(outcome, indent=2))

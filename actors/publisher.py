@@ -91,7 +91,9 @@ class ConfirmingPublisher:
             raise PublishError(f"publisher is closed: {self._error}")
         self._conn.ioloop.add_callback_threadsafe(partial(self._send, batch, messages))
         if not batch.done.wait(self.confirm_timeout):
-            raise PublishError(f"{batch.size - batch.settled} confirm(s) missing after {self.confirm_timeout}s")
+            raise PublishError(
+                f"{batch.size - batch.settled} confirm(s) missing after {self.confirm_timeout}s"
+            )
         if batch.error:
             raise PublishError(str(batch.error))
         return batch.result
@@ -101,7 +103,7 @@ class ConfirmingPublisher:
         if conn is not None and conn.is_open:
             try:
                 conn.ioloop.add_callback_threadsafe(conn.close)
-            except Exception:  # noqa: BLE001 - the loop may already be gone
+            except Exception:
                 log.debug("publisher connection already closed")
         self._thread.join(timeout=5)
 
@@ -116,7 +118,7 @@ class ConfirmingPublisher:
                 on_close_callback=self._on_closed,
             )
             self._conn.ioloop.start()
-        except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
+        except Exception as exc:
             self._fail(exc)
             self._ready.set()
 
@@ -133,7 +135,9 @@ class ConfirmingPublisher:
         self._channel = channel
         channel.add_on_return_callback(self._on_return)
         channel.add_on_close_callback(lambda _ch, exc: self._fail(exc))
-        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=lambda _f: self._ready.set())
+        channel.confirm_delivery(
+            ack_nack_callback=self._on_confirm, callback=lambda _f: self._ready.set()
+        )
 
     def _send(self, batch: _Batch, messages: Sequence[OutboundMessage]) -> None:
         if self._error is not None or self._channel is None or not self._channel.is_open:
@@ -156,7 +160,11 @@ class ConfirmingPublisher:
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         ack = isinstance(method, Basic.Ack)
-        tags = [t for t in self._pending if t <= method.delivery_tag] if method.multiple else [method.delivery_tag]
+        tags = (
+            [t for t in self._pending if t <= method.delivery_tag]
+            if method.multiple
+            else [method.delivery_tag]
+        )
         for tag in sorted(tags):
             batch, index = self._pending.pop(tag)
             batch.settle(index, ack)

@@ -83,7 +83,9 @@ class Relay:
             total += n
         return total
 
-    def _sort(self, ids: list[int], messages: list[OutboundMessage], result: BatchResult) -> tuple[list[int], list[int]]:
+    def _sort(
+        self, ids: list[int], messages: list[OutboundMessage], result: BatchResult
+    ) -> tuple[list[int], list[int]]:
         """Confirmed rows are done. A returned reply has nowhere to go (its queue is gone):
         dropped and counted. Anything else refused is tried again later."""
         done = [ids[i] for i in result.confirmed]

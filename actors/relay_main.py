@@ -21,7 +21,9 @@ from persistence.outbox import OutboxSignal, OutboxStore
 log = logging.getLogger("ordercare.relay")
 
 
-def build_relay(settings: Settings, store: OutboxStore, signal_: OutboxSignal | None = None) -> Relay:
+def build_relay(
+    settings: Settings, store: OutboxStore, signal_: OutboxSignal | None = None
+) -> Relay:
     return Relay(
         store,
         lambda: ConfirmingPublisher(settings.amqp_url, settings.relay_confirm_timeout_seconds),

@@ -15,7 +15,10 @@ from actors.settings import Settings
 
 def queue_arguments(settings: Settings, queue: str) -> dict[str, Any]:
     """Arguments of an inbound queue: Dramatiq's dead-lettering plus the queue type."""
-    args: dict[str, Any] = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": f"{queue}.XQ"}
+    args: dict[str, Any] = {
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": f"{queue}.XQ",
+    }
     if settings.queue_type == "quorum":
         args["x-queue-type"] = "quorum"
     return args
@@ -31,10 +34,18 @@ def declare(channel: Any, settings: Settings) -> None:
     channel.exchange_declare(settings.unrouted_queue, "fanout", durable=True)
     channel.queue_declare(settings.unrouted_queue, durable=True, arguments=plain)
     channel.queue_bind(settings.unrouted_queue, settings.unrouted_queue)
-    channel.exchange_declare(settings.events_exchange, "topic", durable=True,
-                             arguments={"alternate-exchange": settings.unrouted_queue})  # fmt: skip
+    channel.exchange_declare(
+        settings.events_exchange,
+        "topic",
+        durable=True,
+        arguments={"alternate-exchange": settings.unrouted_queue},
+    )
     channel.queue_declare(settings.dead_letter_queue, durable=True, arguments=plain)
-    for exchange in (settings.commands_exchange, settings.warehouse_exchange, settings.payments_exchange):
+    for exchange in (
+        settings.commands_exchange,
+        settings.warehouse_exchange,
+        settings.payments_exchange,
+    ):
         channel.exchange_declare(exchange, "topic", durable=True)
     queue = settings.commands_queue
     channel.queue_declare(queue, durable=True, arguments=queue_arguments(settings, queue))

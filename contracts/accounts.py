@@ -18,9 +18,7 @@ class CreateBillingAccount(CommandData):
         default=None, description="Chosen by the client; generated (acc_…) when absent."
     )
     name: str = Field(min_length=1, max_length=120)
-    email: str | None = Field(
-        default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    )
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()./-]{4,40}$")
     billing_address: Address | None = None
     locale: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from contracts.envelope import Envelope
 from contracts.registry import COMMANDS, EVENTS, QUERIES
@@ -12,20 +13,27 @@ from contracts.registry import COMMANDS, EVENTS, QUERIES
 VERSION = "0.1.0"
 
 
+def _mode(message_type: str) -> JsonSchemaMode:
+    """Inbound messages are documented as validated, outbound ones as serialised."""
+    return "validation" if message_type in COMMANDS or message_type in QUERIES else "serialization"
+
+
 def message_schemas() -> dict[str, dict[str, Any]]:
     """One JSON Schema per message type: the `data` of its envelope."""
     schemas: dict[str, dict[str, Any]] = {"envelope": Envelope.model_json_schema()}
     models: dict[str, type[BaseModel]] = {**COMMANDS, **QUERIES, **EVENTS}
     for message_type, model in sorted(models.items()):
-        schemas[message_type] = model.model_json_schema(mode="validation" if message_type in
-                                                        {**COMMANDS, **QUERIES} else "serialization")  # fmt: skip
+        schemas[message_type] = model.model_json_schema(mode=_mode(message_type))
     return schemas
 
 
 def document(exchanges: dict[str, str] | None = None) -> dict[str, Any]:
     """The AsyncAPI 3.0 document: channels per exchange, one message per type."""
     names = {"commands": "ordercare.commands", "events": "ordercare.events", **(exchanges or {})}
-    messages = {t.replace(".", "_"): _message(t, m) for t, m in sorted({**COMMANDS, **QUERIES, **EVENTS}.items())}
+    messages = {
+        t.replace(".", "_"): _message(t, m)
+        for t, m in sorted({**COMMANDS, **QUERIES, **EVENTS}.items())
+    }
     inbound = sorted({**COMMANDS, **QUERIES})
     return {
         "asyncapi": "3.0.0",
@@ -38,15 +46,25 @@ def document(exchanges: dict[str, str] | None = None) -> dict[str, Any]:
         },
         "defaultContentType": "application/cloudevents+json",
         "channels": {
-            "commands": _channel(names["commands"], inbound, "Helpdesks and the storefront publish here."),
-            "events": _channel(names["events"], sorted(EVENTS), "OrderCare publishes here, routed by type."),
+            "commands": _channel(
+                names["commands"], inbound, "Helpdesks and the storefront publish here."
+            ),
+            "events": _channel(
+                names["events"], sorted(EVENTS), "OrderCare publishes here, routed by type."
+            ),
         },
         "operations": {
-            "sendCommand": {"action": "receive", "channel": {"$ref": "#/channels/commands"},
-                            "summary": "OrderCare consumes commands and queries."},
-            "publishEvent": {"action": "send", "channel": {"$ref": "#/channels/events"},
-                             "summary": "OrderCare publishes outcomes and domain events."},
-        },  # fmt: skip
+            "sendCommand": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/commands"},
+                "summary": "OrderCare consumes commands and queries.",
+            },
+            "publishEvent": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/events"},
+                "summary": "OrderCare publishes outcomes and domain events.",
+            },
+        },
         "components": {"messages": messages},
     }
 
@@ -55,15 +73,26 @@ def _channel(exchange: str, types: list[str], description: str) -> dict[str, Any
     return {
         "address": exchange,
         "description": description,
-        "messages": {t.replace(".", "_"): {"$ref": f"#/components/messages/{t.replace('.', '_')}"} for t in types},
-        "bindings": {"amqp": {"is": "routingKey", "exchange": {"name": exchange, "type": "topic",
-                                                                 "durable": True, "vhost": "/"}}},
-    }  # fmt: skip
+        "messages": {
+            t.replace(".", "_"): {"$ref": f"#/components/messages/{t.replace('.', '_')}"}
+            for t in types
+        },
+        "bindings": {
+            "amqp": {
+                "is": "routingKey",
+                "exchange": {"name": exchange, "type": "topic", "durable": True, "vhost": "/"},
+            }
+        },
+    }
 
 
 def _message(message_type: str, model: type[BaseModel]) -> dict[str, Any]:
-    mode = "validation" if message_type in {**COMMANDS, **QUERIES} else "serialization"
-    data = model.model_json_schema(mode=mode, ref_template="#/components/messages/" + message_type.replace(".", "_") + "/payload/properties/data/$defs/{model}")  # fmt: skip
+    data = model.model_json_schema(
+        mode=_mode(message_type),
+        ref_template="#/components/messages/"
+        + message_type.replace(".", "_")
+        + "/payload/properties/data/$defs/{model}",
+    )
     return {
         "name": message_type,
         "title": model.__name__,

@@ -28,7 +28,9 @@ class NewLine(Wire):
 
     sku: Sku
     quantity: int = Field(ge=1, le=9999)
-    line_id: Identifier | None = Field(default=None, description="Generated (l1, l2, …) when absent.")
+    line_id: Identifier | None = Field(
+        default=None, description="Generated (l1, l2, …) when absent."
+    )
 
 
 class Delivery(Wire):

@@ -31,7 +31,9 @@ class CommandAccepted(Published):
     command_id: str
     command_type: str
     subject: str | None = None
-    version: int | None = Field(default=None, description="The subject's version after the command.")
+    version: int | None = Field(
+        default=None, description="The subject's version after the command."
+    )
     event_ids: list[str] = Field(default_factory=list)
     result: dict[str, Any] = Field(default_factory=dict)
 

@@ -29,8 +29,9 @@ def create_database(url: str) -> bool:
     admin = create_engine(_maintenance(target), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                  {"n": target.database}).first()  # fmt: skip
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            ).first()
             if exists:
                 return False
             conn.execute(text(f'CREATE DATABASE "{target.database}"'))

@@ -16,8 +16,13 @@ def _dumps(value: Any) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for PostgreSQL (psycopg 3) or, for the embedded demo, SQLite."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False},
-                               json_serializer=_dumps, json_deserializer=orjson.loads)  # fmt: skip
+        engine = create_engine(
+            url,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+            json_serializer=_dumps,
+            json_deserializer=orjson.loads,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(

@@ -13,32 +13,53 @@ def order_to_doc(order: Order) -> dict[str, Any]:
     d, p = order.delivery, order.payment
     return {
         "lines": [
-            [l.line_id, l.sku, l.name, str(l.unit_price), l.tax_class, l.ordered, l.cancelled,
-             l.shipped, l.delivered]
-            for l in order.lines
+            [
+                ln.line_id,
+                ln.sku,
+                ln.name,
+                str(ln.unit_price),
+                ln.tax_class,
+                ln.ordered,
+                ln.cancelled,
+                ln.shipped,
+                ln.delivered,
+            ]
+            for ln in order.lines
         ],
-        "delivery": {"method": d.method, "country": d.country, "fee": str(d.fee),
-                     "address": d.address, "pickup_location_id": d.pickup_location_id},
+        "delivery": {
+            "method": d.method,
+            "country": d.country,
+            "fee": str(d.fee),
+            "address": d.address,
+            "pickup_location_id": d.pickup_location_id,
+        },
         "tax_rates": {c: str(r) for c, r in order.tax_rates.items()},
         "payment": [str(p.authorized), str(p.captured), str(p.refunded), p.reference],
         "invoices": [[i.invoice_id, str(i.total), str(i.credited)] for i in order.invoices],
-    }  # fmt: skip  # noqa: E741
+    }
 
 
 def order_from_row(row: Any) -> Order:
     doc = row.doc
     d, p = doc["delivery"], doc["payment"]
     return Order(
-        order_id=row.id, account_id=row.account_id, currency=row.currency, status=row.status,
+        order_id=row.id,
+        account_id=row.account_id,
+        currency=row.currency,
+        status=row.status,
         version=row.version,
-        lines=[Line(a, b, c, Decimal(e), f, g, h, i, j) for a, b, c, e, f, g, h, i, j in doc["lines"]],
-        delivery=DeliveryInfo(d["method"], d["country"], Decimal(d["fee"]), d["address"],
-                              d["pickup_location_id"]),
+        lines=[
+            Line(a, b, c, Decimal(e), f, g, h, i, j) for a, b, c, e, f, g, h, i, j in doc["lines"]
+        ],
+        delivery=DeliveryInfo(
+            d["method"], d["country"], Decimal(d["fee"]), d["address"], d["pickup_location_id"]
+        ),
         tax_rates={c: Decimal(r) for c, r in doc["tax_rates"].items()},
         payment=PaymentFacts(Decimal(p[0]), Decimal(p[1]), Decimal(p[2]), p[3]),
-        created_at=_aware(row.created_at), updated_at=_aware(row.updated_at),
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
         invoices=[InvoiceRef(i, Decimal(t), Decimal(c)) for i, t, c in doc["invoices"]],
-    )  # fmt: skip
+    )
 
 
 def _aware(value: datetime) -> datetime:

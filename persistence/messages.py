@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from persistence.sql import insert_new
 from persistence.tables import AuditRow, DeadLetterRow, InboxRow, OutboxRow
 from services.handling import AuditEntry, Context
 
-_inbox = InboxRow.__table__
-_outbox = OutboxRow.__table__
-_dead = DeadLetterRow.__table__
-_audit = AuditRow.__table__
+_inbox = cast(Table, InboxRow.__table__)
+_outbox = cast(Table, OutboxRow.__table__)
+_dead = cast(Table, DeadLetterRow.__table__)
+_audit = cast(Table, AuditRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +43,33 @@ class Inbox:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def record(self, source: str, message_id: str, *, type: str, subject: str | None,
-               outcome_type: str, outcome: bytes, at: datetime, raw: bytes | None = None) -> bool:  # fmt: skip
+    def record(
+        self,
+        source: str,
+        message_id: str,
+        *,
+        type: str,
+        subject: str | None,
+        outcome_type: str,
+        outcome: bytes,
+        at: datetime,
+        raw: bytes | None = None,
+    ) -> bool:
         """Insert the command's record; False when it was recorded before (a duplicate)."""
-        return insert_new(self.conn, _inbox, {
-            "source": source, "message_id": message_id, "type": type, "subject": subject,
-            "outcome_type": outcome_type, "outcome": outcome, "received_at": at, "raw": raw,
-        })  # fmt: skip
+        return insert_new(
+            self.conn,
+            _inbox,
+            {
+                "source": source,
+                "message_id": message_id,
+                "type": type,
+                "subject": subject,
+                "outcome_type": outcome_type,
+                "outcome": outcome,
+                "received_at": at,
+                "raw": raw,
+            },
+        )
 
     def find(self, source: str, message_id: str) -> StoredOutcome | None:
         stmt = select(_inbox.c.outcome_type, _inbox.c.outcome).where(
@@ -68,12 +88,22 @@ class Outbox:
     def add(self, messages: list[OutboundMessage], at: datetime) -> None:
         if not messages:
             return
-        self.conn.execute(_outbox.insert(), [
-            {"exchange": m.exchange, "routing_key": m.routing_key, "message_id": m.message_id,
-             "body": m.body, "properties": m.properties, "created_at": at, "available_at": at,
-             "attempts": 0}
-            for m in messages
-        ])  # fmt: skip
+        self.conn.execute(
+            _outbox.insert(),
+            [
+                {
+                    "exchange": m.exchange,
+                    "routing_key": m.routing_key,
+                    "message_id": m.message_id,
+                    "body": m.body,
+                    "properties": m.properties,
+                    "created_at": at,
+                    "available_at": at,
+                    "attempts": 0,
+                }
+                for m in messages
+            ],
+        )
 
 
 class DeadLetters:
@@ -82,12 +112,27 @@ class DeadLetters:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, *, reason: str, detail: str, exchange: str, routing_key: str, body: bytes,
-            at: datetime) -> None:  # fmt: skip
-        self.conn.execute(_dead.insert(), {
-            "reason": reason, "detail": detail[:1000], "exchange": exchange,
-            "routing_key": routing_key[:255], "body": body, "received_at": at,
-        })  # fmt: skip
+    def add(
+        self,
+        *,
+        reason: str,
+        detail: str,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        at: datetime,
+    ) -> None:
+        self.conn.execute(
+            _dead.insert(),
+            {
+                "reason": reason,
+                "detail": detail[:1000],
+                "exchange": exchange,
+                "routing_key": routing_key[:255],
+                "body": body,
+                "received_at": at,
+            },
+        )
 
 
 class AuditLog:
@@ -99,10 +144,24 @@ class AuditLog:
     def add(self, entries: list[AuditEntry], ctx: Context) -> None:
         if not entries:
             return
-        self.conn.execute(_audit.insert(), [
-            {"entity_type": e.entity_type, "entity_id": e.entity_id, "action": e.action,
-             "actor_id": ctx.actor.id, "actor_role": ctx.actor.role, "source": ctx.source,
-             "reason": ctx.reason, "note": ctx.note, "before": e.before, "after": e.after,
-             "command_id": ctx.command_id, "correlation_id": ctx.correlation_id, "at": ctx.now}
-            for e in entries
-        ])  # fmt: skip
+        self.conn.execute(
+            _audit.insert(),
+            [
+                {
+                    "entity_type": e.entity_type,
+                    "entity_id": e.entity_id,
+                    "action": e.action,
+                    "actor_id": ctx.actor.id,
+                    "actor_role": ctx.actor.role,
+                    "source": ctx.source,
+                    "reason": ctx.reason,
+                    "note": ctx.note,
+                    "before": e.before,
+                    "after": e.after,
+                    "command_id": ctx.command_id,
+                    "correlation_id": ctx.correlation_id,
+                    "at": ctx.now,
+                }
+                for e in entries
+            ],
+        )

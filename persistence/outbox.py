@@ -6,14 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, func, make_url, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, make_url, select, update
 
 from persistence.messages import OutboundMessage
 from persistence.tables import OutboxRow
 
-_outbox = OutboxRow.__table__
+_outbox = cast(Table, OutboxRow.__table__)
 
 
 @dataclass(slots=True)
@@ -32,8 +32,11 @@ class Claim:
         """Publish these again later, not on the next pass."""
         if ids:
             later = datetime.now(UTC) + timedelta(seconds=seconds)
-            self.conn.execute(update(_outbox).where(_outbox.c.id.in_(ids))
-                              .values(attempts=_outbox.c.attempts + 1, available_at=later))  # fmt: skip
+            self.conn.execute(
+                update(_outbox)
+                .where(_outbox.c.id.in_(ids))
+                .values(attempts=_outbox.c.attempts + 1, available_at=later)
+            )
 
 
 class OutboxStore:
@@ -53,8 +56,10 @@ class OutboxStore:
         )
         with self.engine.connect() as conn, conn.begin():
             rows = conn.execute(stmt).all()
-            messages = [OutboundMessage(r.exchange, r.routing_key, r.message_id, r.body, r.properties)
-                        for r in rows]  # fmt: skip
+            messages = [
+                OutboundMessage(r.exchange, r.routing_key, r.message_id, r.body, r.properties)
+                for r in rows
+            ]
             yield Claim(conn, [r.id for r in rows], messages)
 
     def backlog(self) -> tuple[int, float]:

@@ -7,9 +7,9 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from persistence.mapping import order_from_row, order_to_doc
 from persistence.sql import insert_new, upsert
@@ -31,13 +31,13 @@ from services.ledger import CreditLine, CreditMemo, Invoice, LedgerView, Refund
 from services.orders.model import Order
 from services.reference import DeliveryMethod, PickupLocation
 
-_catalog = CatalogRow.__table__
-_accounts = AccountRow.__table__
-_orders = OrderRow.__table__
-_invoices = InvoiceRow.__table__
-_memos = CreditMemoRow.__table__
-_refunds = RefundRow.__table__
-_store_credit = StoreCreditRow.__table__
+_catalog = cast(Table, CatalogRow.__table__)
+_accounts = cast(Table, AccountRow.__table__)
+_orders = cast(Table, OrderRow.__table__)
+_invoices = cast(Table, InvoiceRow.__table__)
+_memos = cast(Table, CreditMemoRow.__table__)
+_refunds = cast(Table, RefundRow.__table__)
+_store_credit = cast(Table, StoreCreditRow.__table__)
 
 
 class SqlCatalog:
@@ -47,8 +47,14 @@ class SqlCatalog:
     def get_many(self, skus: Collection[str]) -> dict[str, CatalogEntry]:
         rows = self.conn.execute(select(_catalog).where(_catalog.c.sku.in_(list(skus))))
         return {
-            r.sku: CatalogEntry(r.sku, r.name, {c: Decimal(p) for c, p in r.prices.items()},
-                                r.tax_class, r.backorderable, r.active)  # fmt: skip
+            r.sku: CatalogEntry(
+                r.sku,
+                r.name,
+                {c: Decimal(p) for c, p in r.prices.items()},
+                r.tax_class,
+                r.backorderable,
+                r.active,
+            )
             for r in rows
         }
 
@@ -56,12 +62,21 @@ class SqlCatalog:
         from datetime import UTC, datetime
 
         now = datetime.now(UTC)
-        self.conn.execute(upsert(self.conn, _catalog, ["sku"]), [
-            {"sku": e.sku, "name": e.name, "prices": {c: str(p) for c, p in e.prices.items()},
-             "tax_class": e.tax_class, "backorderable": e.backorderable, "active": e.active,
-             "updated_at": now}
-            for e in entries
-        ])  # fmt: skip
+        self.conn.execute(
+            upsert(self.conn, _catalog, ["sku"]),
+            [
+                {
+                    "sku": e.sku,
+                    "name": e.name,
+                    "prices": {c: str(p) for c, p in e.prices.items()},
+                    "tax_class": e.tax_class,
+                    "backorderable": e.backorderable,
+                    "active": e.active,
+                    "updated_at": now,
+                }
+                for e in entries
+            ],
+        )
 
 
 class SqlAccounts:
@@ -78,11 +93,21 @@ class SqlAccounts:
         from datetime import UTC, datetime
 
         now = datetime.now(UTC)
-        return insert_new(self.conn, _accounts, {
-            "id": account.account_id, "name": account.name, "email": account.email,
-            "phone": account.phone, "billing_address": account.billing_address,
-            "locale": account.locale, "status": account.status, "created_at": now, "updated_at": now,
-        })  # fmt: skip
+        return insert_new(
+            self.conn,
+            _accounts,
+            {
+                "id": account.account_id,
+                "name": account.name,
+                "email": account.email,
+                "phone": account.phone,
+                "billing_address": account.billing_address,
+                "locale": account.locale,
+                "status": account.status,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
 
 
 class SqlOrders:
@@ -109,11 +134,16 @@ class SqlOrders:
     @staticmethod
     def _values(order: Order) -> dict[str, Any]:
         return {
-            "id": order.order_id, "account_id": order.account_id, "status": order.status,
-            "currency": order.currency, "version": order.version, "total": order.priced().total,
-            "doc": order_to_doc(order), "created_at": order.created_at,
+            "id": order.order_id,
+            "account_id": order.account_id,
+            "status": order.status,
+            "currency": order.currency,
+            "version": order.version,
+            "total": order.priced().total,
+            "doc": order_to_doc(order),
+            "created_at": order.created_at,
             "updated_at": order.updated_at,
-        }  # fmt: skip
+        }
 
 
 class SqlLedger:
@@ -121,54 +151,118 @@ class SqlLedger:
         self.conn = conn
 
     def add_invoice(self, invoice: Invoice, command_id: str) -> None:
-        self.conn.execute(_invoices.insert(), {
-            "id": invoice.invoice_id, "order_id": invoice.order_id, "currency": invoice.currency,
-            "net": invoice.net, "tax": invoice.tax, "total": invoice.total,
-            "issued_at": invoice.issued_at, "command_id": command_id,
-        })  # fmt: skip
+        self.conn.execute(
+            _invoices.insert(),
+            {
+                "id": invoice.invoice_id,
+                "order_id": invoice.order_id,
+                "currency": invoice.currency,
+                "net": invoice.net,
+                "tax": invoice.tax,
+                "total": invoice.total,
+                "issued_at": invoice.issued_at,
+                "command_id": command_id,
+            },
+        )
 
     def add_credit_memo(self, memo: CreditMemo, command_id: str) -> None:
         lines = [[x.reason, x.description, str(x.net), str(x.tax), x.line_id] for x in memo.lines]
-        self.conn.execute(_memos.insert(), {
-            "id": memo.credit_memo_id, "order_id": memo.order_id, "invoice_id": memo.invoice_id,
-            "currency": memo.currency, "net": memo.net, "tax": memo.tax, "total": memo.total,
-            "lines": {"lines": lines}, "settle_to": memo.settle_to, "issued_at": memo.issued_at,
-            "command_id": command_id,
-        })  # fmt: skip
+        self.conn.execute(
+            _memos.insert(),
+            {
+                "id": memo.credit_memo_id,
+                "order_id": memo.order_id,
+                "invoice_id": memo.invoice_id,
+                "currency": memo.currency,
+                "net": memo.net,
+                "tax": memo.tax,
+                "total": memo.total,
+                "lines": {"lines": lines},
+                "settle_to": memo.settle_to,
+                "issued_at": memo.issued_at,
+                "command_id": command_id,
+            },
+        )
 
     def add_refund(self, refund: Refund, command_id: str) -> None:
-        self.conn.execute(_refunds.insert(), {
-            "id": refund.refund_id, "order_id": refund.order_id,
-            "credit_memo_id": refund.credit_memo_id, "currency": refund.currency,
-            "amount": refund.amount, "method": refund.method, "status": refund.status,
-            "requested_at": refund.requested_at,
-            "settled_at": refund.requested_at if refund.status == "settled" else None,
-            "command_id": command_id,
-        })  # fmt: skip
+        self.conn.execute(
+            _refunds.insert(),
+            {
+                "id": refund.refund_id,
+                "order_id": refund.order_id,
+                "credit_memo_id": refund.credit_memo_id,
+                "currency": refund.currency,
+                "amount": refund.amount,
+                "method": refund.method,
+                "status": refund.status,
+                "requested_at": refund.requested_at,
+                "settled_at": refund.requested_at if refund.status == "settled" else None,
+                "command_id": command_id,
+            },
+        )
 
     def add_store_credit(self, account_id: str, refund: Refund, command_id: str) -> None:
-        self.conn.execute(_store_credit.insert(), {
-            "account_id": account_id, "currency": refund.currency, "amount": refund.amount,
-            "reason": "refund", "reference": refund.refund_id, "created_at": refund.requested_at,
-            "command_id": command_id,
-        })  # fmt: skip
+        self.conn.execute(
+            _store_credit.insert(),
+            {
+                "account_id": account_id,
+                "currency": refund.currency,
+                "amount": refund.amount,
+                "reason": "refund",
+                "reference": refund.refund_id,
+                "created_at": refund.requested_at,
+                "command_id": command_id,
+            },
+        )
 
     def for_order(self, order_id: str) -> LedgerView:
         c = self.conn
-        invoices = c.execute(select(_invoices).where(_invoices.c.order_id == order_id).order_by(_invoices.c.issued_at))
-        memos = c.execute(select(_memos).where(_memos.c.order_id == order_id).order_by(_memos.c.issued_at))
-        refunds = c.execute(select(_refunds).where(_refunds.c.order_id == order_id).order_by(_refunds.c.requested_at))
+        invoices = c.execute(
+            select(_invoices)
+            .where(_invoices.c.order_id == order_id)
+            .order_by(_invoices.c.issued_at)
+        )
+        memos = c.execute(
+            select(_memos).where(_memos.c.order_id == order_id).order_by(_memos.c.issued_at)
+        )
+        refunds = c.execute(
+            select(_refunds)
+            .where(_refunds.c.order_id == order_id)
+            .order_by(_refunds.c.requested_at)
+        )
         return LedgerView(
-            invoices=tuple(Invoice(r.id, r.order_id, r.currency, r.net, r.tax, r.issued_at) for r in invoices),
+            invoices=tuple(
+                Invoice(r.id, r.order_id, r.currency, r.net, r.tax, r.issued_at) for r in invoices
+            ),
             credit_memos=tuple(
-                CreditMemo(r.id, r.order_id, r.invoice_id, r.currency,
-                           tuple(CreditLine(a, b, Decimal(n), Decimal(t), lid) for a, b, n, t, lid in r.lines["lines"]),
-                           r.settle_to, r.issued_at)
+                CreditMemo(
+                    r.id,
+                    r.order_id,
+                    r.invoice_id,
+                    r.currency,
+                    tuple(
+                        CreditLine(a, b, Decimal(n), Decimal(t), lid)
+                        for a, b, n, t, lid in r.lines["lines"]
+                    ),
+                    r.settle_to,
+                    r.issued_at,
+                )
                 for r in memos
             ),
-            refunds=tuple(Refund(r.id, r.order_id, r.credit_memo_id, r.currency, r.amount, r.method,
-                                 r.status, r.requested_at) for r in refunds),
-        )  # fmt: skip
+            refunds=tuple(
+                Refund(
+                    r.id,
+                    r.order_id,
+                    r.credit_memo_id,
+                    r.currency,
+                    r.amount,
+                    r.method,
+                    r.status,
+                    r.requested_at,
+                )
+                for r in refunds
+            ),
+        )
 
 
 @dataclass

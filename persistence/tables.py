@@ -31,7 +31,9 @@ class InboxRow(Base):
     outcome_type: Mapped[str] = mapped_column(String(40))
     outcome: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime]
-    raw: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the message, kept when rejected")
+    raw: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="the message, kept when rejected"
+    )
 
 
 class OutboxRow(Base):

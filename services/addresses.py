@@ -17,7 +17,7 @@ COUNTRIES = frozenset(
     MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL
     PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST
     SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG
-    VI VN VU WF WS YE YT ZA ZM ZW""".split()
+    VI VN VU WF WS YE YT ZA ZM ZW""".split()  # noqa: SIM905
 )
 
 #: Postal-code shapes of the countries in the seeded tax table (and a few neighbours).
@@ -55,7 +55,9 @@ def validate_address(address: Address, field: str = "address") -> None:
         return
     code = (address.postal_code or "").strip().upper()
     if not code:
-        raise Invalid(f"{field}.postal_code is required for {address.country}", field=f"{field}.postal_code")
+        raise Invalid(
+            f"{field}.postal_code is required for {address.country}", field=f"{field}.postal_code"
+        )
     if not shape.match(code):
         raise Invalid(
             f"{field}.postal_code '{address.postal_code}' is not a valid {address.country} postal code",

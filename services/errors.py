@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from contracts.outcomes import RejectionCode
 
 
 class Rejected(Exception):
     """A command broke a rule: it becomes a `command.rejected` outcome, never a retry."""
 
-    code = "invalid"
+    code: ClassVar[RejectionCode] = "invalid"
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -23,31 +25,31 @@ class Invalid(Rejected):
 class Forbidden(Rejected):
     """The actor's role may not send this command."""
 
-    code = "forbidden"
+    code: ClassVar[RejectionCode] = "forbidden"
 
 
 class NotFound(Rejected):
     """A referenced order, account, SKU or location does not exist."""
 
-    code = "not_found"
+    code: ClassVar[RejectionCode] = "not_found"
 
 
 class AlreadyExists(Rejected):
     """An id the client chose is taken."""
 
-    code = "already_exists"
+    code: ClassVar[RejectionCode] = "already_exists"
 
 
 class VersionConflict(Rejected):
     """The agent saw another version of the order than the current one."""
 
-    code = "version_conflict"
+    code: ClassVar[RejectionCode] = "version_conflict"
 
 
 class NotAllowedInState(Rejected):
     """The order or line is in a state that does not allow the change."""
 
-    code = "not_allowed_in_state"
+    code: ClassVar[RejectionCode] = "not_allowed_in_state"
 
 
 class AlreadyCancelled(NotAllowedInState):
@@ -61,4 +63,4 @@ class AlreadyShipped(NotAllowedInState):
 class OverLimit(Rejected):
     """An amount exceeds what the rules allow."""
 
-    code = "over_limit"
+    code: ClassVar[RejectionCode] = "over_limit"

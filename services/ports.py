@@ -76,8 +76,17 @@ class Ledger(Protocol):
 class UnitOfWork(Protocol):
     """One transaction's view of storage."""
 
-    catalog: Catalog
-    accounts: Accounts
-    orders: Orders
-    reference: Reference
-    ledger: Ledger
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def accounts(self) -> Accounts: ...
+
+    @property
+    def orders(self) -> Orders: ...
+
+    @property
+    def reference(self) -> Reference: ...
+
+    @property
+    def ledger(self) -> Ledger: ...

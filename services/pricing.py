@@ -72,7 +72,9 @@ def tax_rate(rates: Mapping[str, Decimal], tax_class: str, country: str) -> Deci
         ) from None
 
 
-def price_line(line: LineInput, currency: str, rates: Mapping[str, Decimal], country: str) -> PricedLine:
+def price_line(
+    line: LineInput, currency: str, rates: Mapping[str, Decimal], country: str
+) -> PricedLine:
     """Round one line: net = qty x price - discount (never below zero), tax on the net."""
     gross = round_money(line.unit_price * line.quantity, currency)
     discount = min(round_money(line.discount, currency), gross)

@@ -23,30 +23,48 @@ from services.pricing import Priced
 def order_created(order: Order, invoice_id: str) -> OrderCreated:
     priced = order.priced()
     return OrderCreated(
-        order_id=order.order_id, account_id=order.account_id, version=order.version,
-        lines=lines_view(order, priced), delivery=delivery_view(order), totals=totals_view(priced),
-        payment=payment_view(order.payment_state(priced), order.currency), invoice_id=invoice_id,
-    )  # fmt: skip
+        order_id=order.order_id,
+        account_id=order.account_id,
+        version=order.version,
+        lines=lines_view(order, priced),
+        delivery=delivery_view(order),
+        totals=totals_view(priced),
+        payment=payment_view(order.payment_state(priced), order.currency),
+        invoice_id=invoice_id,
+    )
 
 
-def order_cancelled(order: Order, reason: str, old: Priced, settlement: Settlement) -> OrderCancelled:
+def order_cancelled(
+    order: Order, reason: str, old: Priced, settlement: Settlement
+) -> OrderCancelled:
     new = order.priced()
     memo, refund = settlement.credit_memo, settlement.refund
     return OrderCancelled(
-        order_id=order.order_id, account_id=order.account_id, version=order.version,
-        reason=reason, old_totals=totals_view(old), new_totals=totals_view(new),
+        order_id=order.order_id,
+        account_id=order.account_id,
+        version=order.version,
+        reason=reason,
+        old_totals=totals_view(old),
+        new_totals=totals_view(new),
         payment=payment_view(order.payment_state(new), order.currency),
-        credit_memo_id=memo.credit_memo_id if memo else None, refund_due=settlement.refund_due,
+        credit_memo_id=memo.credit_memo_id if memo else None,
+        refund_due=settlement.refund_due,
         authorization_released=settlement.authorization_released,
         refund_id=refund.refund_id if refund else None,
-    )  # fmt: skip
+    )
 
 
 def cancel_result(event: OrderCancelled) -> dict[str, Any]:
     """What `command.accepted` says about a cancellation."""
     return event.model_dump(
         mode="json",
-        include={"new_totals", "credit_memo_id", "refund_due", "authorization_released", "refund_id"},
+        include={
+            "new_totals",
+            "credit_memo_id",
+            "refund_due",
+            "authorization_released",
+            "refund_id",
+        },
     )
 
 
@@ -54,12 +72,22 @@ def settlement_events(order: Order, settlement: Settlement) -> list[BaseModel]:
     """credit_memo.issued and refund.requested for a settled decrease."""
     produced: list[BaseModel] = []
     if settlement.credit_memo:
-        produced.append(CreditMemoIssued(order_id=order.order_id, account_id=order.account_id,
-                                         credit_memo=credit_memo_view(settlement.credit_memo)))  # fmt: skip
+        produced.append(
+            CreditMemoIssued(
+                order_id=order.order_id,
+                account_id=order.account_id,
+                credit_memo=credit_memo_view(settlement.credit_memo),
+            )
+        )
     if settlement.refund:
-        produced.append(RefundRequested(order_id=order.order_id, account_id=order.account_id,
-                                        refund=refund_view(settlement.refund),
-                                        payment_reference=order.payment.reference))  # fmt: skip
+        produced.append(
+            RefundRequested(
+                order_id=order.order_id,
+                account_id=order.account_id,
+                refund=refund_view(settlement.refund),
+                payment_reference=order.payment.reference,
+            )
+        )
     return produced
 
 

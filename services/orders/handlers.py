@@ -25,19 +25,27 @@ def create_order(cmd: CreateOrder, ctx: Context, uow: UnitOfWork) -> Change:
     delivery = resolve_delivery(cmd.delivery, cmd.currency, uow.reference)
     lines = build_lines(cmd, uow.catalog.get_many({line.sku for line in cmd.lines}))
     order, invoice = Order.place(
-        order_id=cmd.order_id or ctx.ids("ord"), account_id=account.account_id,
-        currency=cmd.currency, lines=lines, delivery=delivery,
-        tax_rates=uow.reference.tax_rates(delivery.country), payment=payment_facts(cmd),
-        invoice_id=ctx.ids("inv"), now=ctx.now,
-    )  # fmt: skip
+        order_id=cmd.order_id or ctx.ids("ord"),
+        account_id=account.account_id,
+        currency=cmd.currency,
+        lines=lines,
+        delivery=delivery,
+        tax_rates=uow.reference.tax_rates(delivery.country),
+        payment=payment_facts(cmd),
+        invoice_id=ctx.ids("inv"),
+        now=ctx.now,
+    )
     if not uow.orders.add(order):
         raise AlreadyExists(f"order {order.order_id} already exists", field="data.order_id")
     uow.ledger.add_invoice(invoice, ctx.command_id)
     created: OrderCreated = events.order_created(order, invoice.invoice_id)
-    return Change(order.order_id, order.version, {"order_id": order.order_id,
-                  "totals": created.totals.model_dump(mode="json")},
-                  [created], [AuditEntry("order", order.order_id, "order.created", None,
-                                         events.audit_state(order))])  # fmt: skip
+    return Change(
+        order.order_id,
+        order.version,
+        {"order_id": order.order_id, "totals": created.totals.model_dump(mode="json")},
+        [created],
+        [AuditEntry("order", order.order_id, "order.created", None, events.audit_state(order))],
+    )
 
 
 def cancel_order(cmd: CancelOrder, ctx: Context, uow: UnitOfWork) -> Change:
@@ -51,10 +59,13 @@ def cancel_order(cmd: CancelOrder, ctx: Context, uow: UnitOfWork) -> Change:
     if settlement.refund:
         uow.ledger.add_refund(settlement.refund, ctx.command_id)
     cancelled: OrderCancelled = events.order_cancelled(order, cmd.reason, old_totals, settlement)
-    return Change(order.order_id, order.version, events.cancel_result(cancelled),
-                  [cancelled, *events.settlement_events(order, settlement)],
-                  [AuditEntry("order", order.order_id, "order.cancelled", before,
-                              events.audit_state(order))])  # fmt: skip
+    return Change(
+        order.order_id,
+        order.version,
+        events.cancel_result(cancelled),
+        [cancelled, *events.settlement_events(order, settlement)],
+        [AuditEntry("order", order.order_id, "order.cancelled", before, events.audit_state(order))],
+    )
 
 
 def get_order(query: GetOrder, uow: UnitOfWork) -> dict[str, Any]:

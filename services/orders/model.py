@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from services.ids import IdFactory
 from services.errors import AlreadyCancelled, AlreadyShipped, Invalid, VersionConflict
+from services.ids import IdFactory
 from services.ledger import CreditMemo, Invoice, Refund, SettleTo
 from services.money import ZERO
 from services.orders.settlement import PaymentState, Settlement, payment_state, settle
@@ -117,11 +117,14 @@ class Order:
         now: datetime,
     ) -> tuple[Order, Invoice]:
         """A new order, version 1, with its invoice for the full total."""
-        order = cls(order_id, account_id, currency, "open", 1, lines, delivery, tax_rates,
-                    payment, now, now)  # fmt: skip
+        order = cls(
+            order_id, account_id, currency, "open", 1, lines, delivery, tax_rates, payment, now, now
+        )
         priced = order.priced()
         order._check_payment_covers(priced)
-        invoice = Invoice(invoice_id, order_id, currency, priced.total - priced.tax, priced.tax, now)
+        invoice = Invoice(
+            invoice_id, order_id, currency, priced.total - priced.tax, priced.tax, now
+        )
         order.invoices.append(InvoiceRef(invoice_id, invoice.total))
         return order, invoice
 
@@ -148,7 +151,9 @@ class Order:
                 expected_version=expected,
             )
 
-    def cancel(self, *, reason: str, settle_to: SettleTo, now: datetime, ids: IdFactory) -> Settlement:
+    def cancel(
+        self, *, reason: str, settle_to: SettleTo, now: datetime, ids: IdFactory
+    ) -> Settlement:
         """Cancel every unit; nothing may have shipped. Credits the total and settles it."""
         self._require_not_cancelled()
         self._require_nothing_shipped()
@@ -157,8 +162,9 @@ class Order:
             line.cancelled = line.ordered
         self.status = "cancelled"
         after = self.priced()
-        settlement = settle(self, before, after, reason="cancellation", settle_to=settle_to,
-                            now=now, ids=ids)  # fmt: skip
+        settlement = settle(
+            self, before, after, reason="cancellation", settle_to=settle_to, now=now, ids=ids
+        )
         self._bump(now)
         return settlement
 
@@ -193,7 +199,9 @@ class Order:
 
     def _require_not_cancelled(self) -> None:
         if self.status == "cancelled":
-            raise AlreadyCancelled(f"order {self.order_id} is already cancelled", status=self.status)
+            raise AlreadyCancelled(
+                f"order {self.order_id} is already cancelled", status=self.status
+            )
 
     def _require_nothing_shipped(self) -> None:
         for line in self.lines:

@@ -17,28 +17,43 @@ def resolve_delivery(delivery: Delivery, currency: str, reference: Reference) ->
     """Check the method against the address or pickup location and price its fee."""
     method = reference.delivery_method(delivery.method)
     if method is None or not method.active:
-        raise NotFound(f"delivery method '{delivery.method}' does not exist", field="data.delivery.method")
+        raise NotFound(
+            f"delivery method '{delivery.method}' does not exist", field="data.delivery.method"
+        )
     fee = method.fees.get(currency)
     if fee is None:
-        raise Invalid(f"delivery method '{method.code}' has no fee in {currency}", field="data.delivery.method")
+        raise Invalid(
+            f"delivery method '{method.code}' has no fee in {currency}",
+            field="data.delivery.method",
+        )
     if method.kind == "pickup":
         return _pickup(delivery, method.code, fee, reference)
     if delivery.address is None:
-        raise Invalid(f"delivery method '{method.code}' needs an address", field="data.delivery.address")
+        raise Invalid(
+            f"delivery method '{method.code}' needs an address", field="data.delivery.address"
+        )
     validate_address(delivery.address, "data.delivery.address")
-    return DeliveryInfo(method.code, delivery.address.country, fee, address=delivery.address.model_dump())
+    return DeliveryInfo(
+        method.code, delivery.address.country, fee, address=delivery.address.model_dump()
+    )
 
 
 def _pickup(delivery: Delivery, method: str, fee: Decimal, reference: Reference) -> DeliveryInfo:
     if delivery.pickup_location_id is None:
-        raise Invalid(f"delivery method '{method}' needs a pickup_location_id", field="data.delivery")
+        raise Invalid(
+            f"delivery method '{method}' needs a pickup_location_id", field="data.delivery"
+        )
     location = reference.pickup_location(delivery.pickup_location_id)
     if location is None:
-        raise NotFound(f"pickup location '{delivery.pickup_location_id}' does not exist",
-                       field="data.delivery.pickup_location_id")  # fmt: skip
+        raise NotFound(
+            f"pickup location '{delivery.pickup_location_id}' does not exist",
+            field="data.delivery.pickup_location_id",
+        )
     if not location.active:
-        raise Invalid(f"pickup location '{location.location_id}' is not active",
-                      field="data.delivery.pickup_location_id")  # fmt: skip
+        raise Invalid(
+            f"pickup location '{location.location_id}' is not active",
+            field="data.delivery.pickup_location_id",
+        )
     return DeliveryInfo(method, location.country, fee, pickup_location_id=location.location_id)
 
 
@@ -48,13 +63,19 @@ def build_lines(cmd: CreateOrder, entries: dict[str, CatalogEntry]) -> list[Line
     for n, new in enumerate(cmd.lines, start=1):
         entry = entries.get(new.sku)
         if entry is None:
-            raise NotFound(f"SKU {new.sku} is not in the catalogue", field=f"data.lines.{n - 1}.sku")
+            raise NotFound(
+                f"SKU {new.sku} is not in the catalogue", field=f"data.lines.{n - 1}.sku"
+            )
         if not entry.active:
             raise Invalid(f"SKU {new.sku} is not for sale", field=f"data.lines.{n - 1}.sku")
         price = entry.prices.get(cmd.currency)
         if price is None:
-            raise Invalid(f"SKU {new.sku} has no {cmd.currency} price", field=f"data.lines.{n - 1}.sku")
-        lines.append(Line(new.line_id or f"l{n}", new.sku, entry.name, price, entry.tax_class, new.quantity))
+            raise Invalid(
+                f"SKU {new.sku} has no {cmd.currency} price", field=f"data.lines.{n - 1}.sku"
+            )
+        lines.append(
+            Line(new.line_id or f"l{n}", new.sku, entry.name, price, entry.tax_class, new.quantity)
+        )
     if len({line.line_id for line in lines}) != len(lines):
         raise Invalid("line ids must be unique within an order", field="data.lines")
     return lines
@@ -65,6 +86,10 @@ def payment_facts(cmd: CreateOrder) -> PaymentFacts:
     for name in ("authorized", "captured"):
         amount = getattr(cmd.payment, name)
         if not is_rounded(amount, cmd.currency):
-            raise Invalid(f"payment.{name} {amount} has more decimals than {cmd.currency} allows",
-                          field=f"data.payment.{name}")  # fmt: skip
-    return PaymentFacts(cmd.payment.authorized, cmd.payment.captured, reference=cmd.payment.reference)
+            raise Invalid(
+                f"payment.{name} {amount} has more decimals than {cmd.currency} allows",
+                field=f"data.payment.{name}",
+            )
+    return PaymentFacts(
+        cmd.payment.authorized, cmd.payment.captured, reference=cmd.payment.reference
+    )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from services.errors import OverLimit
 from services.ids import IdFactory
-from services.ledger import CreditLine, CreditMemo, Refund, SettleTo
+from services.ledger import CreditLine, CreditMemo, Refund, RefundStatus, SettleTo
 from services.money import ZERO
 from services.pricing import Priced
 
@@ -56,17 +56,28 @@ def payment_state(order_total: Decimal, payment: PaymentFacts) -> PaymentState:
     )
 
 
-def credit_lines(before: Priced, after: Priced, reason: str, names: dict[str, str]) -> list[CreditLine]:
+def credit_lines(
+    before: Priced, after: Priced, reason: str, names: dict[str, str]
+) -> list[CreditLine]:
     """One credit line per line whose net or tax went down, and one for shipping."""
     lines = []
     for old in before.lines:
         new = after.line(old.line_id)
         if new.net < old.net or new.tax < old.tax:
-            lines.append(CreditLine(reason, names[old.line_id], old.net - new.net,
-                                    old.tax - new.tax, old.line_id))  # fmt: skip
+            lines.append(
+                CreditLine(
+                    reason, names[old.line_id], old.net - new.net, old.tax - new.tax, old.line_id
+                )
+            )
     if after.shipping < before.shipping or after.shipping_tax < before.shipping_tax:
-        lines.append(CreditLine(reason, "shipping", before.shipping - after.shipping,
-                                before.shipping_tax - after.shipping_tax))  # fmt: skip
+        lines.append(
+            CreditLine(
+                reason,
+                "shipping",
+                before.shipping - after.shipping,
+                before.shipping_tax - after.shipping_tax,
+            )
+        )
     return lines
 
 
@@ -109,17 +120,31 @@ def _issue_memo(
             "left to credit on the order's invoices",
             limit=str(left),
         )
-    memo = CreditMemo(ids("cm"), order.order_id, invoice.invoice_id, order.currency,
-                      tuple(lines), settle_to, now)  # fmt: skip
+    memo = CreditMemo(
+        ids("cm"), order.order_id, invoice.invoice_id, order.currency, tuple(lines), settle_to, now
+    )
     order.record_credit(memo)
     return memo
 
 
 def _refund(
-    order: Order, memo: CreditMemo, owed: Decimal, settle_to: SettleTo, now: datetime, ids: IdFactory
+    order: Order,
+    memo: CreditMemo,
+    owed: Decimal,
+    settle_to: SettleTo,
+    now: datetime,
+    ids: IdFactory,
 ) -> Refund:
     refundable = order.payment.captured - order.payment.refunded
     amount = min(owed, memo.total, refundable)
-    status = "settled" if settle_to == "store_credit" else "requested"
-    return Refund(ids("rf"), order.order_id, memo.credit_memo_id, order.currency, amount,
-                  settle_to, status, now)  # fmt: skip
+    status: RefundStatus = "settled" if settle_to == "store_credit" else "requested"
+    return Refund(
+        ids("rf"),
+        order.order_id,
+        memo.credit_memo_id,
+        order.currency,
+        amount,
+        settle_to,
+        status,
+        now,
+    )
