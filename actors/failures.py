@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pika.exceptions
-from dramatiq.errors import ConnectionError as DramatiqConnectionError
+from dramatiq.errors import BrokerConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from actors import metrics
@@ -13,7 +13,7 @@ from actors import metrics
 
 def is_infrastructure(exc: BaseException) -> bool:
     """Database or broker unreachable, a lost connection, a deadlock or serialisation failure."""
-    if isinstance(exc, OperationalError | InterfaceError | DramatiqConnectionError):
+    if isinstance(exc, OperationalError | InterfaceError | BrokerConnectionError):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True

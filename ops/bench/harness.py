@@ -1,0 +1,491 @@
+"""Plumbing for the pipeline benchmark: processes, databases, RabbitMQ, completion collectors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+import pika
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_DIR = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+
+PG_HOST = "127.0.0.1:5432"
+PG_USER = "postgres"
+AMQP_HOST = "guest:guest@127.0.0.1:5672"
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot go on (a process died, an outcome never came, a rejection)."""
+
+
+# --- subprocesses --------------------------------------------------------------------------
+
+
+class Proc:
+    """A long-running child in its own process group; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._log_file: TextIO = log.open("w")
+        self.popen = subprocess.Popen(
+            list(argv),
+            cwd=ROOT,
+            env=dict(env),
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def check(self) -> None:
+        if not self.alive():
+            raise BenchError(
+                f"{self.name} exited with {self.popen.returncode}; last log lines:\n{self.tail()}"
+            )
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # Children of a dead leader may linger in the group: make sure they go too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+        self._log_file.close()
+
+
+class Procs:
+    """Every child started by the benchmark; `stop_all` runs on exit, errors and Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.running: list[Proc] = []
+
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> Proc:
+        proc = Proc(name, argv, env, log)
+        self.running.append(proc)
+        return proc
+
+    def check(self) -> None:
+        for proc in self.running:
+            proc.check()
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        if proc in self.running:
+            self.running.remove(proc)
+
+    def stop_all(self) -> None:
+        while self.running:
+            self.stop(self.running[-1])
+
+
+def run_checked(argv: Sequence[str], env: Mapping[str, str], what: str) -> str:
+    done = subprocess.run(
+        list(argv), cwd=ROOT, env=dict(env), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BenchError(f"{what} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+def sqlalchemy_url(db: str) -> str:
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}/{db}"
+
+
+def pg_dsn(db: str) -> str:
+    return f"postgresql://{PG_USER}@{PG_HOST}/{db}"
+
+
+def drop_database(db: str) -> None:
+    with psycopg.connect(pg_dsn("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def create_database(db: str) -> None:
+    with psycopg.connect(pg_dsn("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db}"')
+
+
+def execute_all(db: str, statements: Sequence[str]) -> None:
+    with psycopg.connect(pg_dsn(db), autocommit=True) as conn:
+        for stmt in statements:
+            conn.execute(stmt)  # type: ignore[arg-type]
+
+
+def scalar(db: str, query: str) -> Any:
+    with psycopg.connect(pg_dsn(db), autocommit=True) as conn:
+        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+    return row[0] if row else None
+
+
+def checkpoint(db: str) -> None:
+    """Flush dirty pages now, so a checkpoint does not land in the timed part."""
+    execute_all(db, ["CHECKPOINT"])
+
+
+def pg_settings() -> dict[str, str]:
+    names = ("server_version", "synchronous_commit", "fsync", "shared_buffers", "max_connections")
+    with psycopg.connect(pg_dsn("postgres"), autocommit=True) as conn:
+        return {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in names}  # type: ignore[index]
+
+
+# --- RabbitMQ ------------------------------------------------------------------------------
+
+
+def amqp_url(vhost: str) -> str:
+    return f"amqp://{AMQP_HOST}/{vhost}"
+
+
+def ensure_vhost(vhost: str) -> None:
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    if vhost not in listed:
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def delete_queues(url: str, queues: Sequence[str]) -> None:
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        for queue in queues:
+            channel = conn.channel()
+            try:
+                channel.queue_delete(queue)
+                channel.close()
+            except pika.exceptions.ChannelClosedByBroker:
+                pass  # not there
+    finally:
+        conn.close()
+
+
+class Publisher:
+    """A plain pika publisher (no confirms: the benchmark waits for outcomes instead)."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = pika.BlockingConnection(pika.URLParameters(url))
+        self.channel = self.conn.channel()
+
+    def publish(
+        self, exchange: str, routing_key: str, bodies: Sequence[bytes], props: Sequence[Any]
+    ) -> list[float]:
+        """Publish every body; returns each message's publish time (perf_counter)."""
+        times = [0.0] * len(bodies)
+        publish, clock = self.channel.basic_publish, time.perf_counter
+        for i, body in enumerate(bodies):
+            times[i] = clock()
+            publish(exchange, routing_key, body, props[i])
+        # Flush what pika buffered before the caller starts waiting.
+        self.conn.process_data_events(time_limit=0)
+        return times
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+def persistent(message_id: str | None = None, content_type: str | None = None) -> Any:
+    return pika.BasicProperties(
+        delivery_mode=2, message_id=message_id, content_type=content_type
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    received: float
+    type: str
+    code: str | None
+
+
+class OutcomeCollector:
+    """Consumes command outcomes from an events exchange on its own connection and thread."""
+
+    def __init__(self, url: str, exchange: str, keys: Sequence[str]) -> None:
+        self.outcomes: dict[str, Outcome] = {}
+        self._pending: set[str] = set()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._conn = pika.BlockingConnection(pika.URLParameters(url))
+        channel = self._conn.channel()
+        queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        for key in keys:
+            channel.queue_bind(queue, exchange, routing_key=key)
+        channel.basic_consume(queue, self._on_message, auto_ack=True)
+        self._thread = threading.Thread(target=self._run, name="outcomes", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._conn.process_data_events(time_limit=0.2)
+        finally:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+
+    def _on_message(self, _ch: Any, _method: Any, _props: Any, body: bytes) -> None:
+        now = time.perf_counter()
+        doc = orjson.loads(body)
+        data = doc.get("data") or {}
+        command_id = data.get("command_id")
+        if not isinstance(command_id, str):
+            return
+        with self._cond:
+            self.outcomes.setdefault(command_id, Outcome(now, doc.get("type"), data.get("code")))
+            if command_id in self._pending:
+                self._pending.discard(command_id)
+                if not self._pending:
+                    self._cond.notify_all()
+
+    def expect(self, ids: Sequence[str]) -> None:
+        """Call before publishing: `wait` returns once all these have an outcome."""
+        with self._cond:
+            self._pending.update(i for i in ids if i not in self.outcomes)
+
+    def wait(self, timeout: float, check: Callable[[], None]) -> None:
+        deadline = time.perf_counter() + timeout
+        with self._cond:
+            while self._pending:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise BenchError(
+                        f"{len(self._pending)} outcome(s) missing after {timeout:.0f}s"
+                    )
+                self._cond.wait(min(left, 0.5))
+                if self._pending:
+                    check()
+            if not self._thread.is_alive():
+                raise BenchError("the outcome consumer stopped")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+class DoneCollector:
+    """Listens on a Unix stream socket for the 4-byte indexes bare actors write when done."""
+
+    _RECORD = struct.Struct("<I")
+
+    def __init__(self, path: Path, capacity: int) -> None:
+        self.path = path
+        self.received = [0.0] * capacity
+        self.count = 0
+        self._target = capacity + 1
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(path))
+        self._server.listen(64)
+        self._server.setblocking(False)
+        self._thread = threading.Thread(target=self._run, name="done", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self._server, selectors.EVENT_READ)
+        leftovers: dict[socket.socket, bytes] = {}
+        try:
+            while not self._stop.is_set():
+                for key, _ in sel.select(0.2):
+                    sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                    if sock is self._server:
+                        client, _addr = self._server.accept()
+                        client.setblocking(False)
+                        sel.register(client, selectors.EVENT_READ)
+                        leftovers[client] = b""
+                        continue
+                    try:
+                        data = sock.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    if not data:
+                        sel.unregister(sock)
+                        sock.close()
+                        leftovers.pop(sock, None)
+                        continue
+                    self._records(leftovers, sock, data)
+        finally:
+            sel.close()
+            self._server.close()
+
+    def _records(self, leftovers: dict[socket.socket, bytes], sock: socket.socket, data: bytes) -> None:
+        now = time.perf_counter()
+        buf = leftovers[sock] + data
+        usable = len(buf) - len(buf) % 4
+        leftovers[sock] = buf[usable:]
+        received = self.received
+        n = 0
+        for (index,) in self._RECORD.iter_unpack(buf[:usable]):
+            if received[index] == 0.0:
+                received[index] = now
+                n += 1
+        if n:
+            with self._cond:
+                self.count += n
+                if self.count >= self._target:
+                    self._cond.notify_all()
+
+    def wait_count(self, target: int, timeout: float, check: Callable[[], None]) -> None:
+        deadline = time.perf_counter() + timeout
+        with self._cond:
+            self._target = target
+            while self.count < target:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise BenchError(f"only {self.count}/{target} bare messages done after {timeout:.0f}s")
+                self._cond.wait(min(left, 0.5))
+                if self.count < target:
+                    check()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+# --- messages ------------------------------------------------------------------------------
+
+STOREFRONT = {"id": "storefront-import", "role": "system"}
+AGENT = {"id": "agent-17", "role": "agent"}
+ACCOUNT_ID = "acc_bench_ada"
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "Invalidenstraße 117",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
+#: 2 x 25.00 + 59.90 net, standard shipping, German VAT: the demo's order total.
+ORDER_TOTAL = "136.67"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def envelope(type_: str, data: dict[str, Any], *, source: str) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": source,
+        "type": type_,
+        "time": _now(),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+def catalog_upsert() -> dict[str, Any]:
+    items = [
+        {
+            "sku": "TEE-ORGANIC-M",
+            "name": "Organic tee, M",
+            "prices": {"EUR": "25.00", "GBP": "22.00"},
+            "tax_class": "standard",
+        },
+        {
+            "sku": "HOODIE-GREY-L",
+            "name": "Grey hoodie, L",
+            "prices": {"EUR": "59.90"},
+            "tax_class": "standard",
+        },
+    ]
+    return envelope("catalog.upsert", {"actor": STOREFRONT, "items": items}, source="storefront/eu")
+
+
+def billing_account_create() -> dict[str, Any]:
+    data = {
+        "actor": AGENT,
+        "account_id": ACCOUNT_ID,
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "locale": "de-DE",
+        "billing_address": ADDRESS,
+    }
+    return envelope("billing_account.create", data, source="helpdesk/eu-1")
+
+
+def order_create() -> dict[str, Any]:
+    """A 2-line order for the seeded account; OrderCare generates the order id."""
+    data = {
+        "actor": STOREFRONT,
+        "account_id": ACCOUNT_ID,
+        "currency": "EUR",
+        "lines": [
+            {"sku": "TEE-ORGANIC-M", "quantity": 2},
+            {"sku": "HOODIE-GREY-L", "quantity": 1},
+        ],
+        "delivery": {"method": "standard", "address": ADDRESS},
+        "payment": {"authorized": ORDER_TOTAL, "captured": ORDER_TOTAL, "reference": "psp_bench"},
+    }
+    return envelope("order.create", data, source="storefront/eu")
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks; `sorted_values` must be sorted."""
+    if not sorted_values:
+        return float("nan")
+    pos = (len(sorted_values) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so the `finally` blocks stop the children."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

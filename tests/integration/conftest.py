@@ -1,0 +1,82 @@
+"""A running pipeline for integration tests: an in-process Dramatiq worker and relay on the
+real RabbitMQ and PostgreSQL, and a pika client that publishes as a helpdesk would."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import orjson
+import pika
+import pytest
+
+from actors.bootstrap import BrokerReplier, Runtime, build_broker, register_actors
+from actors.relay_main import build_relay
+from actors.settings import Settings
+from actors.topology import declare
+from persistence.engine import make_engine
+from persistence.outbox import OutboxSignal, OutboxStore
+from tests.servers import Listener
+
+
+class Pipeline:
+    """OrderCare's worker and relay, running; `publish` like a helpdesk, `events` to listen."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker = build_broker(settings)
+        declare(self.broker.channel, settings)
+        self.runtime = Runtime(settings, BrokerReplier(self.broker))
+        register_actors(self.broker, self.runtime)
+        self.events = Listener(settings.amqp_url, settings.events_exchange)
+        self.worker = dramatiq.Worker(self.broker, queues={settings.commands_queue}, worker_threads=4)
+        self.worker.start()
+        self.engine = make_engine(settings.database_url, pool_size=2)
+        self.store = OutboxStore(self.engine)
+        self.relay = build_relay(settings, self.store, OutboxSignal(settings.database_url))
+        self.relay_thread = threading.Thread(target=self.relay.run, daemon=True)
+        self.relay_thread.start()
+        self.client = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+        self.channel = self.client.channel()
+        self.channel.confirm_delivery()
+
+    def publish(self, body: bytes | dict[str, Any], routing_key: str | None = None, *,
+                exchange: str | None = None, **props: Any) -> None:  # fmt: skip
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        key = routing_key or (body["type"] if isinstance(body, dict) else "unknown")
+        self.channel.basic_publish(self.settings.commands_exchange if exchange is None else exchange, key, data,
+                                   pika.BasicProperties(delivery_mode=2, **props))  # fmt: skip
+
+    def outcomes_for(self, *command_ids: str, timeout: float = 20.0) -> dict[str, dict[str, Any]]:
+        """Wait for an outcome of each command id on the events exchange; the last one of each."""
+        wanted = set(command_ids)
+        got = self.events.collect(lambda msgs: wanted <= outcome_ids(msgs), timeout)
+        return {doc["data"]["command_id"]: doc for doc in outcome_docs(got)}
+
+    def close(self) -> None:
+        self.relay.stop()
+        self.worker.stop()
+        self.relay_thread.join(10)
+        self.broker.close()
+        self.events.close()
+        self.client.close()
+        self.runtime.close()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def pipeline(settings: Settings) -> Iterator[Pipeline]:
+    running = Pipeline(settings)
+    yield running
+    running.close()
+
+
+def outcome_docs(messages: list[tuple[Any, bytes]]) -> list[dict[str, Any]]:
+    docs = [orjson.loads(body) for _props, body in messages]
+    return [d for d in docs if d["type"].startswith("command.")]
+
+
+def outcome_ids(messages: list[tuple[Any, bytes]]) -> set[str]:
+    return {d["data"]["command_id"] for d in outcome_docs(messages)}

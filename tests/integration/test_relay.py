@@ -1,0 +1,124 @@
+"""The outbox relay against the real RabbitMQ: confirms, returns, alternate exchange, two relays."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pika
+import pytest
+from sqlalchemy import Engine, text
+
+from actors.publisher import ConfirmingPublisher
+from actors.relay import Relay
+from actors.settings import Settings
+from actors.topology import declare
+from persistence.engine import make_engine
+from persistence.messages import OutboundMessage, Outbox
+from persistence.outbox import OutboxStore
+from tests.servers import Listener, wait_for
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url, pool_size=4)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def topology(settings: Settings) -> Settings:
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    declare(connection.channel(), settings)
+    connection.close()
+    return settings
+
+
+def relay_for(settings: Settings, engine: Engine, batch: int = 100) -> Relay:
+    return Relay(OutboxStore(engine), lambda: ConfirmingPublisher(settings.amqp_url, 10), batch=batch,
+                 poll_seconds=0.05, dead_letter_queue=settings.dead_letter_queue)  # fmt: skip
+
+
+def write(engine: Engine, messages: list[OutboundMessage]) -> None:
+    with engine.begin() as conn:
+        Outbox(conn).add(messages, datetime.now(UTC))
+
+
+def event(settings: Settings, n: int, routing_key: str = "order.created") -> OutboundMessage:
+    return OutboundMessage(settings.events_exchange, routing_key, f"e{n}", f'{{"n":{n}}}'.encode(),
+                           {"content_type": "application/cloudevents+json", "type": routing_key})  # fmt: skip
+
+
+def backlog(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
+
+
+def test_confirmed_rows_are_published_once_and_leave_the_outbox(topology: Settings, engine: Engine) -> None:
+    listener = Listener(topology.amqp_url, topology.events_exchange)
+    write(engine, [event(topology, n) for n in range(250)])
+    relay = relay_for(topology, engine)
+    assert relay.drain() == 250
+    got = listener.collect(lambda msgs: len(msgs) >= 250)
+    assert sorted(p.message_id for p, _b in got) == sorted(f"e{n}" for n in range(250))
+    assert all(p.delivery_mode == 2 and p.content_type == "application/cloudevents+json" for p, _b in got)
+    assert backlog(engine) == 0
+    relay._drop_publisher()
+    listener.close()
+
+
+def test_an_event_nobody_listens_to_is_kept_in_the_unrouted_queue(topology: Settings, engine: Engine) -> None:
+    write(engine, [event(topology, 1, "order.nobody_binds_this")])
+    relay = relay_for(topology, engine)
+    relay.drain()
+    unrouted = Listener(topology.amqp_url, "")
+    unrouted.queue = topology.unrouted_queue
+    [(props, _body)] = unrouted.collect(lambda msgs: len(msgs) >= 1)
+    assert props.message_id == "e1"
+    assert backlog(engine) == 0
+    relay._drop_publisher()
+    unrouted.close()
+
+
+def test_a_reply_to_a_queue_that_is_gone_is_dropped_not_retried_forever(topology: Settings, engine: Engine) -> None:
+    write(engine, [OutboundMessage("", "amq.gen-long-gone", "r1", b"{}", {"correlation_id": "c"})])
+    relay = relay_for(topology, engine)
+    relay.drain()
+    assert backlog(engine) == 0
+    relay._drop_publisher()
+
+
+def test_a_dead_letter_copy_whose_queue_is_missing_waits_in_the_outbox(topology: Settings, engine: Engine) -> None:
+    # Given the dead-letter queue was deleted by someone
+    connection = pika.BlockingConnection(pika.URLParameters(topology.amqp_url))
+    connection.channel().queue_delete(topology.dead_letter_queue)
+    connection.close()
+    write(engine, [OutboundMessage("", topology.dead_letter_queue, "d1", b"garbage", {})])
+    relay = relay_for(topology, engine)
+    relay.drain_once()
+    # Then the copy is not lost: it stays, deferred, for the next pass
+    with engine.connect() as conn:
+        attempts = conn.execute(text("SELECT attempts FROM outbox")).scalar_one()
+    assert attempts == 1
+    relay._drop_publisher()
+
+
+def test_two_relays_side_by_side_publish_every_row_exactly_once(topology: Settings, engine: Engine) -> None:
+    listener = Listener(topology.amqp_url, topology.events_exchange)
+    write(engine, [event(topology, n) for n in range(2000)])
+    relays = [relay_for(topology, engine, batch=50) for _ in range(2)]
+    threads = [threading.Thread(target=r.run) for r in relays]
+    for t in threads:
+        t.start()
+    wait_for(lambda: backlog(engine) == 0, 60, "the outbox to drain")
+    for r in relays:
+        r.stop()
+    for t in threads:
+        t.join(10)
+    got = listener.collect(lambda msgs: len(msgs) >= 2000, 60)
+    got += listener.drain(0.5)
+    ids = [p.message_id for p, _b in got]
+    assert len(ids) == 2000
+    assert set(ids) == {f"e{n}" for n in range(2000)}
+    listener.close()

@@ -1,0 +1,145 @@
+"""The SQL unit of work, inbox and outbox against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, text
+
+from persistence.engine import make_engine
+from persistence.messages import OutboundMessage
+from persistence.outbox import OutboxStore
+from persistence.repositories import ReferenceCache
+from persistence.uow import SqlUnitOfWork
+from services.accounts.model import Account
+from services.orders.model import DeliveryInfo, Line, Order, PaymentFacts
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url, pool_size=4)
+    yield engine
+    engine.dispose()
+
+
+def uow(engine: Engine) -> SqlUnitOfWork:
+    return SqlUnitOfWork(engine, ReferenceCache())
+
+
+def an_order(order_id: str = "ord_ada_1") -> Order:
+    order, _ = Order.place(
+        order_id=order_id,
+        account_id="acc_ada",
+        currency="KWD",
+        lines=[Line("l1", "LAMP", "Brass lamp", Decimal("12.345"), "standard", 3)],
+        delivery=DeliveryInfo("standard", "KW", Decimal("1.500")),
+        tax_rates={"standard": Decimal("0")},
+        payment=PaymentFacts(Decimal("38.535"), Decimal("38.535")),
+        invoice_id="inv_1",
+        now=NOW,
+    )
+    return order
+
+
+def with_account(engine: Engine) -> None:
+    with uow(engine) as u:
+        u.accounts.add(Account("acc_ada", "Ada Lovelace", email="ada@example.com"))
+        u.commit()
+
+
+def test_an_order_survives_the_round_trip_with_every_decimal_exact(engine: Engine) -> None:
+    with_account(engine)
+    with uow(engine) as u:
+        assert u.orders.add(an_order())
+        u.commit()
+    with uow(engine) as u:
+        loaded = u.orders.get("ord_ada_1")
+    assert loaded == an_order()
+    assert loaded is not None and loaded.priced().total == Decimal("38.535")
+
+
+def test_adding_an_order_id_that_is_taken_reports_false_instead_of_raising(engine: Engine) -> None:
+    with_account(engine)
+    with uow(engine) as u:
+        assert u.orders.add(an_order())
+        assert not u.orders.add(an_order())
+        u.commit()
+
+
+def test_the_inbox_records_a_command_once_and_returns_its_first_outcome(engine: Engine) -> None:
+    with uow(engine) as u:
+        first = u.inbox.record("helpdesk", "cmd-1", type="order.cancel", subject=None,
+                               outcome_type="command.accepted", outcome=b'{"id":"e1"}', at=NOW)  # fmt: skip
+        again = u.inbox.record("helpdesk", "cmd-1", type="order.cancel", subject=None,
+                               outcome_type="command.rejected", outcome=b'{"id":"e2"}', at=NOW)  # fmt: skip
+        u.commit()
+    with uow(engine) as u:
+        stored = u.inbox.find("helpdesk", "cmd-1")
+    assert (first, again) == (True, False)
+    assert stored is not None and stored.outcome == b'{"id":"e1"}'
+
+
+def test_the_same_id_from_another_source_is_another_command(engine: Engine) -> None:
+    with uow(engine) as u:
+        assert u.inbox.record("helpdesk/eu", "1", type="t", subject=None, outcome_type="x", outcome=b"{}", at=NOW)
+        assert u.inbox.record("helpdesk/us", "1", type="t", subject=None, outcome_type="x", outcome=b"{}", at=NOW)
+
+
+def test_nothing_is_written_when_the_unit_of_work_is_not_committed(engine: Engine) -> None:
+    with_account(engine)
+    with uow(engine) as u:
+        u.orders.add(an_order())
+        u.outbox.add([OutboundMessage("ex", "order.created", "e1", b"{}", {})], NOW)
+    with engine.connect() as conn:
+        counts = conn.execute(text("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM outbox)")).one()
+    assert tuple(counts) == (0, 0)
+
+
+def outbox_rows(engine: Engine, n: int) -> None:
+    with uow(engine) as u:
+        u.outbox.add([OutboundMessage("ex", "rk", f"m{i}", b"{}", {}) for i in range(n)], NOW)
+        u.commit()
+
+
+def test_two_relays_claim_disjoint_batches(engine: Engine) -> None:
+    # Given 10 rows, and a first relay holding a claim on a batch of 6
+    outbox_rows(engine, 10)
+    store = OutboxStore(engine)
+    claimed, released = threading.Event(), threading.Event()
+    first: list[str] = []
+
+    def first_relay() -> None:
+        with store.claim(6) as claim:
+            first.extend(m.message_id for m in claim.messages)
+            claimed.set()
+            released.wait(10)
+
+    thread = threading.Thread(target=first_relay)
+    thread.start()
+    assert claimed.wait(10)
+    # When a second relay claims while the first still holds its rows
+    with store.claim(10) as claim:
+        second = [m.message_id for m in claim.messages]
+    released.set()
+    thread.join()
+    # Then it gets only the other rows
+    assert len(first) == 6
+    assert sorted(first + second) == sorted(f"m{i}" for i in range(10))
+
+
+def test_published_rows_leave_the_outbox_and_deferred_rows_wait(engine: Engine) -> None:
+    outbox_rows(engine, 3)
+    store = OutboxStore(engine)
+    with store.claim(10) as claim:
+        claim.published(claim.ids[:1])
+        claim.defer(claim.ids[1:2], seconds=60)
+    with store.claim(10) as claim:
+        left = [m.message_id for m in claim.messages]
+    assert left == ["m2"]
+    assert store.backlog()[0] == 2

@@ -1,0 +1,66 @@
+"""Memorable messages for tests: Ada's account, a small catalogue, her order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+AGENT = {"id": "agent-17", "role": "agent"}
+STOREFRONT = {"id": "storefront-import", "role": "system"}
+BERLIN = {"name": "Ada Lovelace", "line1": "Invalidenstraße 117", "city": "Berlin",
+          "postal_code": "10115", "country": "DE"}  # fmt: skip
+#: 2 x 25.00 + 59.90 net, 4.95 shipping, 19 % VAT: 136.67 EUR.
+ADA_TOTAL = "136.67"
+
+
+def envelope(type_: str, data: dict[str, Any], *, command_id: str | None = None,
+             source: str = "helpdesk/eu-1", subject: str | None = None) -> dict[str, Any]:  # fmt: skip
+    doc: dict[str, Any] = {
+        "specversion": "1.0", "id": command_id or str(uuid.uuid4()), "source": source, "type": type_,
+        "time": datetime.now(UTC).isoformat(), "datacontenttype": "application/json", "data": data,
+    }  # fmt: skip
+    if subject:
+        doc["subject"] = subject
+    return doc
+
+
+def body(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc)
+
+
+def catalog() -> dict[str, Any]:
+    return envelope("catalog.upsert", {"actor": STOREFRONT, "items": [
+        {"sku": "TEE-ORGANIC-M", "name": "Organic tee, M", "prices": {"EUR": "25.00"}, "tax_class": "standard"},
+        {"sku": "HOODIE-GREY-L", "name": "Grey hoodie, L", "prices": {"EUR": "59.90"}, "tax_class": "standard"},
+    ]}, source="storefront/eu")  # fmt: skip
+
+
+def account(account_id: str = "acc_ada") -> dict[str, Any]:
+    return envelope("billing_account.create", {"actor": AGENT, "account_id": account_id,
+                                               "name": "Ada Lovelace", "email": "ada@example.com"})  # fmt: skip
+
+
+def order(order_id: str | None = None, account_id: str = "acc_ada", **payment: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "actor": STOREFRONT, "account_id": account_id, "currency": "EUR",
+        "lines": [{"sku": "TEE-ORGANIC-M", "quantity": 2}, {"sku": "HOODIE-GREY-L", "quantity": 1}],
+        "delivery": {"method": "standard", "address": BERLIN},
+        "payment": {"authorized": ADA_TOTAL, "captured": ADA_TOTAL, **payment},
+    }  # fmt: skip
+    if order_id:
+        data["order_id"] = order_id
+    return envelope("order.create", data, source="storefront/eu")
+
+
+def cancel(order_id: str, expected_version: int | None = None, actor: dict[str, str] = AGENT) -> dict[str, Any]:
+    data: dict[str, Any] = {"actor": actor, "order_id": order_id, "reason": "customer_request"}
+    if expected_version is not None:
+        data["expected_version"] = expected_version
+    return envelope("order.cancel", data, subject=order_id)
+
+
+def get(order_id: str) -> dict[str, Any]:
+    return envelope("order.get", {"actor": AGENT, "order_id": order_id}, subject=order_id)

@@ -1,0 +1,204 @@
+"""In-memory implementations of the ports in services/ports.py, for handler tests.
+
+Each fake stores copies, so a handler only changes what it saves, as with a database.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from contracts.common import Actor
+from services.accounts.model import Account
+from services.catalog.model import CatalogEntry
+from services.handling import Context
+from services.ledger import CreditMemo, Invoice, LedgerView, Refund
+from services.orders.model import Order
+from services.reference import DeliveryMethod, PickupLocation
+
+#: A fixed moment: every test order is placed on the first day of the 2026 winter sale.
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+
+#: VAT by destination, as the seeded reference data has it (a few countries).
+TAX_TABLE: dict[str, dict[str, Decimal]] = {
+    "DE": {"standard": Decimal("0.19"), "reduced": Decimal("0.07"), "zero": Decimal("0")},
+    "FR": {"standard": Decimal("0.20"), "reduced": Decimal("0.055"), "zero": Decimal("0")},
+    "NL": {"standard": Decimal("0.21"), "reduced": Decimal("0.09"), "zero": Decimal("0")},
+    "GB": {"standard": Decimal("0.20"), "reduced": Decimal("0.05"), "zero": Decimal("0")},
+    "JP": {"standard": Decimal("0.10"), "reduced": Decimal("0.08"), "zero": Decimal("0")},
+    "KW": {"standard": Decimal("0"), "reduced": Decimal("0"), "zero": Decimal("0")},
+}
+
+DELIVERY_METHODS = {
+    m.code: m
+    for m in (
+        DeliveryMethod(
+            "standard",
+            "Standard delivery",
+            "address",
+            {"EUR": Decimal("4.95"), "JPY": Decimal("800"), "KWD": Decimal("1.500")},
+        ),
+        DeliveryMethod("express", "Express delivery", "address", {"EUR": Decimal("9.95")}),
+        DeliveryMethod("pickup", "Click and collect", "pickup", {"EUR": Decimal("0")}),
+        DeliveryMethod(
+            "pony_express", "Pony express", "address", {"EUR": Decimal("99.00")}, active=False
+        ),
+    )
+}
+
+PICKUP_LOCATIONS = {
+    p.location_id: p
+    for p in (
+        PickupLocation("pl_berlin_mitte", "Berlin Mitte store", "DE"),
+        PickupLocation("pl_paris_bastille", "Paris Bastille store", "FR"),
+        PickupLocation("pl_london_soho", "London Soho store (closed for refit)", "GB", False),
+    )
+}
+
+
+class FakeCatalog:
+    def __init__(self, entries: Iterable[CatalogEntry] = ()) -> None:
+        self.entries = {e.sku: e for e in entries}
+
+    def get_many(self, skus: Collection[str]) -> dict[str, CatalogEntry]:
+        return {s: self.entries[s] for s in skus if s in self.entries}
+
+    def upsert(self, entries: Sequence[CatalogEntry]) -> None:
+        self.entries.update({e.sku: e for e in entries})
+
+
+class FakeAccounts:
+    def __init__(self, accounts: Iterable[Account] = ()) -> None:
+        self.accounts = {a.account_id: copy.deepcopy(a) for a in accounts}
+
+    def get(self, account_id: str) -> Account | None:
+        return copy.deepcopy(self.accounts.get(account_id))
+
+    def add(self, account: Account) -> bool:
+        if account.account_id in self.accounts:
+            return False
+        self.accounts[account.account_id] = copy.deepcopy(account)
+        return True
+
+
+class FakeOrders:
+    def __init__(self) -> None:
+        self.orders: dict[str, Order] = {}
+        self.locked: list[str] = []
+
+    def get(self, order_id: str) -> Order | None:
+        return copy.deepcopy(self.orders.get(order_id))
+
+    def get_for_update(self, order_id: str) -> Order | None:
+        self.locked.append(order_id)
+        return self.get(order_id)
+
+    def add(self, order: Order) -> bool:
+        if order.order_id in self.orders:
+            return False
+        self.orders[order.order_id] = copy.deepcopy(order)
+        return True
+
+    def save(self, order: Order) -> None:
+        self.orders[order.order_id] = copy.deepcopy(order)
+
+
+class FakeReference:
+    def __init__(
+        self,
+        rates: dict[str, dict[str, Decimal]] | None = None,
+        methods: dict[str, DeliveryMethod] | None = None,
+        locations: dict[str, PickupLocation] | None = None,
+    ) -> None:
+        self.rates = TAX_TABLE if rates is None else rates
+        self.methods = DELIVERY_METHODS if methods is None else methods
+        self.locations = PICKUP_LOCATIONS if locations is None else locations
+
+    def tax_rates(self, country: str) -> dict[str, Decimal]:
+        return dict(self.rates.get(country, {}))
+
+    def tax_classes(self) -> frozenset[str]:
+        return frozenset(k for rates in self.rates.values() for k in rates)
+
+    def delivery_method(self, code: str) -> DeliveryMethod | None:
+        return self.methods.get(code)
+
+    def pickup_location(self, location_id: str) -> PickupLocation | None:
+        return self.locations.get(location_id)
+
+
+@dataclass
+class FakeLedger:
+    invoices: list[tuple[Invoice, str]] = field(default_factory=list)
+    credit_memos: list[tuple[CreditMemo, str]] = field(default_factory=list)
+    refunds: list[tuple[Refund, str]] = field(default_factory=list)
+    store_credit: list[tuple[str, Refund, str]] = field(default_factory=list)
+
+    def add_invoice(self, invoice: Invoice, command_id: str) -> None:
+        self.invoices.append((invoice, command_id))
+
+    def add_credit_memo(self, memo: CreditMemo, command_id: str) -> None:
+        self.credit_memos.append((memo, command_id))
+
+    def add_refund(self, refund: Refund, command_id: str) -> None:
+        self.refunds.append((refund, command_id))
+
+    def add_store_credit(self, account_id: str, refund: Refund, command_id: str) -> None:
+        self.store_credit.append((account_id, refund, command_id))
+
+    def for_order(self, order_id: str) -> LedgerView:
+        return LedgerView(
+            invoices=tuple(i for i, _ in self.invoices if i.order_id == order_id),
+            credit_memos=tuple(m for m, _ in self.credit_memos if m.order_id == order_id),
+            refunds=tuple(r for r, _ in self.refunds if r.order_id == order_id),
+        )
+
+
+class FakeUnitOfWork:
+    """Everything a handler may touch, in memory."""
+
+    def __init__(
+        self,
+        *,
+        catalog: FakeCatalog | None = None,
+        accounts: FakeAccounts | None = None,
+        reference: FakeReference | None = None,
+    ) -> None:
+        self.catalog = catalog or FakeCatalog()
+        self.accounts = accounts or FakeAccounts()
+        self.orders = FakeOrders()
+        self.reference = reference or FakeReference()
+        self.ledger = FakeLedger()
+
+
+class CountingIds:
+    """A deterministic id factory: cm_1, cm_2, rf_1, ord_1, …, counted per prefix."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, prefix: str) -> str:
+        self.counts[prefix] = self.counts.get(prefix, 0) + 1
+        return f"{prefix}_{self.counts[prefix]}"
+
+
+def context(
+    command_type: str = "order.create",
+    *,
+    command_id: str = "cmd_ticket_4411",
+    role: str = "agent",
+    now: datetime = NOW,
+) -> Context:
+    """The context of a command sent by agent Grace from the Zendesk helpdesk."""
+    return Context(
+        command_id=command_id,
+        command_type=command_type,
+        source="helpdesk/zendesk",
+        actor=Actor.model_validate({"id": "agent-grace", "role": role}),
+        now=now,
+        reason="customer_request",
+        ids=CountingIds(),
+    )
