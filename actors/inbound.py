@@ -115,9 +115,19 @@ class InboundProcessor:
             env = Envelope.model_validate(doc)
         except ValidationError as exc:
             detail = "not a CloudEvents 1.0 envelope: " + _summary(exc)
-            return self._dead_letter(msg, "not_an_envelope", detail, doc=doc, errors=_errors(exc))
+            return self._dead_letter(
+                msg, "not_an_envelope", detail, code="not_an_envelope", doc=doc, errors=_errors(exc)
+            )
         sent = env.time.timestamp() if env.time else None
         label = metrics.type_label(env.type)
+        if msg.exchange and msg.routing_key != env.type:
+            # Permissions are granted per routing key: a type must travel under its own.
+            mismatch = f"type '{env.type}' does not match the routing key '{msg.routing_key}'"
+            return (
+                label,
+                self._store_rejection(env, msg, _Rejection("invalid", mismatch, [], {})),
+                sent,
+            )
         if env.type in QUERIES:
             return label, self._query(env, msg), sent
         return label, self._command(env, msg), sent
@@ -125,7 +135,7 @@ class InboundProcessor:
     # --- commands ---------------------------------------------------------------------
 
     def _command(self, env: Envelope, msg: InboundMessage) -> str:
-        parsed = self._validate(env, msg)
+        parsed = self._validate(env)
         if isinstance(parsed, _Rejection):
             return self._store_rejection(env, msg, parsed)
         ctx = Context(
@@ -151,14 +161,7 @@ class InboundProcessor:
                 return self._duplicate(uow, env, msg)
             return self._accept_in(uow, env, msg, ctx, change)
 
-    def _validate(self, env: Envelope, msg: InboundMessage) -> CommandData | _Rejection:
-        if msg.exchange and msg.routing_key != env.type:
-            return _Rejection(
-                "invalid",
-                f"type '{env.type}' does not match the routing key '{msg.routing_key}'",
-                [],
-                {},
-            )
+    def _validate(self, env: Envelope) -> CommandData | _Rejection:
         model = COMMANDS.get(env.type)
         if model is None:
             known = ", ".join(sorted(COMMANDS) + sorted(QUERIES))
@@ -297,8 +300,12 @@ class InboundProcessor:
         errors: list[FieldError] | None = None,
     ) -> tuple[str, str, float | None]:
         """Keep the message for inspection; reject it too where an id, source and type are readable."""
-        if doc is None and reason in ("too_large",):
-            doc = _try_json_object(msg.body)
+        if (
+            doc is None
+            and reason == "too_large"
+            and len(msg.body) <= 16 * self.settings.max_message_bytes
+        ):
+            doc = _try_json_object(msg.body)  # bounded: a huge body is not parsed at all
         ids = _readable_ids(doc)
         now = self.clock()
         with self.unit_of_work() as uow:

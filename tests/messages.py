@@ -43,7 +43,9 @@ def account(account_id: str = "acc_ada") -> dict[str, Any]:
                                                "name": "Ada Lovelace", "email": "ada@example.com"})  # fmt: skip
 
 
-def order(order_id: str | None = None, account_id: str = "acc_ada", **payment: str) -> dict[str, Any]:
+def order(
+    order_id: str | None = None, account_id: str = "acc_ada", **payment: str
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "actor": STOREFRONT, "account_id": account_id, "currency": "EUR",
         "lines": [{"sku": "TEE-ORGANIC-M", "quantity": 2}, {"sku": "HOODIE-GREY-L", "quantity": 1}],
@@ -55,7 +57,9 @@ def order(order_id: str | None = None, account_id: str = "acc_ada", **payment: s
     return envelope("order.create", data, source="storefront/eu")
 
 
-def cancel(order_id: str, expected_version: int | None = None, actor: dict[str, str] = AGENT) -> dict[str, Any]:
+def cancel(
+    order_id: str, expected_version: int | None = None, actor: dict[str, str] = AGENT
+) -> dict[str, Any]:
     data: dict[str, Any] = {"actor": actor, "order_id": order_id, "reason": "customer_request"}
     if expected_version is not None:
         data["expected_version"] = expected_version

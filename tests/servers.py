@@ -29,7 +29,7 @@ def sqlalchemy_url(database: str) -> str:
 
 def admin(sql: str) -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)  # type: ignore[arg-type,unused-ignore]
 
 
 def create_template() -> str:
@@ -115,7 +115,9 @@ class Listener:
         self.channel.cancel()
         return got
 
-    def collect(self, done: Callable[[list[tuple[Any, bytes]]], bool], timeout: float = 20.0) -> list[tuple[Any, bytes]]:
+    def collect(
+        self, done: Callable[[list[tuple[Any, bytes]]], bool], timeout: float = 20.0
+    ) -> list[tuple[Any, bytes]]:
         """Consume until `done(messages)` holds; fail after `timeout` seconds."""
         got: list[tuple[Any, bytes]] = []
         deadline = time.monotonic() + timeout

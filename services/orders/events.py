@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts.orders import CreditMemoIssued, OrderCancelled, OrderCreated, RefundRequested
+from services.money import round_money
 from services.orders.model import Order
 from services.orders.settlement import Settlement
 from services.orders.views import (
@@ -48,8 +49,8 @@ def order_cancelled(
         new_totals=totals_view(new),
         payment=payment_view(order.payment_state(new), order.currency),
         credit_memo_id=memo.credit_memo_id if memo else None,
-        refund_due=settlement.refund_due,
-        authorization_released=settlement.authorization_released,
+        refund_due=round_money(settlement.refund_due, order.currency),
+        authorization_released=round_money(settlement.authorization_released, order.currency),
         refund_id=refund.refund_id if refund else None,
     )
 
@@ -69,7 +70,8 @@ def cancel_result(event: OrderCancelled) -> dict[str, Any]:
 
 
 def settlement_events(order: Order, settlement: Settlement) -> list[BaseModel]:
-    """credit_memo.issued and refund.requested for a settled decrease."""
+    """credit_memo.issued, and refund.requested when money goes back to the original payment
+    (store credit is settled at once: nothing for the payment service to do)."""
     produced: list[BaseModel] = []
     if settlement.credit_memo:
         produced.append(
@@ -79,7 +81,7 @@ def settlement_events(order: Order, settlement: Settlement) -> list[BaseModel]:
                 credit_memo=credit_memo_view(settlement.credit_memo),
             )
         )
-    if settlement.refund:
+    if settlement.refund and settlement.refund.method == "original_payment":
         produced.append(
             RefundRequested(
                 order_id=order.order_id,

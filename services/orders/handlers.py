@@ -11,6 +11,7 @@ from services.money import check_currency
 from services.orders import events
 from services.orders.model import Order
 from services.orders.placing import build_lines, payment_facts, resolve_delivery
+from services.orders.settlement import Settlement
 from services.orders.views import order_view
 from services.ports import UnitOfWork
 
@@ -54,10 +55,7 @@ def cancel_order(cmd: CancelOrder, ctx: Context, uow: UnitOfWork) -> Change:
     before, old_totals = events.audit_state(order), order.priced()
     settlement = order.cancel(reason=cmd.reason, settle_to=cmd.settle_to, now=ctx.now, ids=ctx.ids)
     uow.orders.save(order)
-    if settlement.credit_memo:
-        uow.ledger.add_credit_memo(settlement.credit_memo, ctx.command_id)
-    if settlement.refund:
-        uow.ledger.add_refund(settlement.refund, ctx.command_id)
+    record_settlement(order, settlement, ctx, uow)
     cancelled: OrderCancelled = events.order_cancelled(order, cmd.reason, old_totals, settlement)
     return Change(
         order.order_id,
@@ -73,6 +71,17 @@ def get_order(query: GetOrder, uow: UnitOfWork) -> dict[str, Any]:
     if order is None:
         raise NotFound(f"order {query.order_id} does not exist", field="data.order_id")
     return order_view(order, uow.ledger.for_order(order.order_id)).model_dump(mode="json")
+
+
+def record_settlement(order: Order, settlement: Settlement, ctx: Context, uow: UnitOfWork) -> None:
+    """Write a settlement's money documents: the credit memo, the refund, the store credit."""
+    if settlement.credit_memo:
+        uow.ledger.add_credit_memo(settlement.credit_memo, ctx.command_id)
+    refund = settlement.refund
+    if refund:
+        uow.ledger.add_refund(refund, ctx.command_id)
+        if refund.method == "store_credit":
+            uow.ledger.add_store_credit(order.account_id, refund, ctx.command_id)
 
 
 def _locked(order_id: str, uow: UnitOfWork) -> Order:

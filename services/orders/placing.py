@@ -59,6 +59,10 @@ def _pickup(delivery: Delivery, method: str, fee: Decimal, reference: Reference)
 
 def build_lines(cmd: CreateOrder, entries: dict[str, CatalogEntry]) -> list[Line]:
     """Price each line from the catalogue; line ids l1, l2, … unless the client chose them."""
+    chosen = [new.line_id for new in cmd.lines if new.line_id]
+    if len(set(chosen)) != len(chosen):
+        raise Invalid("line ids must be unique within an order", field="data.lines")
+    free = (f"l{n}" for n in range(1, 2 * len(cmd.lines) + 1) if f"l{n}" not in chosen)
     lines = []
     for n, new in enumerate(cmd.lines, start=1):
         entry = entries.get(new.sku)
@@ -73,11 +77,8 @@ def build_lines(cmd: CreateOrder, entries: dict[str, CatalogEntry]) -> list[Line
             raise Invalid(
                 f"SKU {new.sku} has no {cmd.currency} price", field=f"data.lines.{n - 1}.sku"
             )
-        lines.append(
-            Line(new.line_id or f"l{n}", new.sku, entry.name, price, entry.tax_class, new.quantity)
-        )
-    if len({line.line_id for line in lines}) != len(lines):
-        raise Invalid("line ids must be unique within an order", field="data.lines")
+        line_id = new.line_id or next(free)
+        lines.append(Line(line_id, new.sku, entry.name, price, entry.tax_class, new.quantity))
     return lines
 
 

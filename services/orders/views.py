@@ -16,6 +16,7 @@ from contracts.orders import (
     PaymentState as PaymentStateView,
 )
 from services.ledger import CreditMemo, Invoice, LedgerView, Refund
+from services.money import round_money
 from services.orders.model import Order
 from services.orders.settlement import PaymentState
 from services.pricing import Priced
@@ -33,14 +34,15 @@ def totals_view(priced: Priced) -> Totals:
 
 
 def payment_view(state: PaymentState, currency: str) -> PaymentStateView:
+    """Every amount at the currency's scale ("0.00", never "0")."""
     return PaymentStateView(
         currency=currency,
-        authorized=state.authorized,
-        captured=state.captured,
-        refunded=state.refunded,
-        to_capture=state.to_capture,
-        balance_due=state.balance_due,
-        credit_owed=state.credit_owed,
+        authorized=round_money(state.authorized, currency),
+        captured=round_money(state.captured, currency),
+        refunded=round_money(state.refunded, currency),
+        to_capture=round_money(state.to_capture, currency),
+        balance_due=round_money(state.balance_due, currency),
+        credit_owed=round_money(state.credit_owed, currency),
     )
 
 

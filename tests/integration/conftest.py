@@ -31,7 +31,9 @@ class Pipeline:
         self.runtime = Runtime(settings, BrokerReplier(self.broker))
         register_actors(self.broker, self.runtime)
         self.events = Listener(settings.amqp_url, settings.events_exchange)
-        self.worker = dramatiq.Worker(self.broker, queues={settings.commands_queue}, worker_threads=4)
+        self.worker = dramatiq.Worker(
+            self.broker, queues={settings.commands_queue}, worker_threads=4
+        )
         self.worker.start()
         self.engine = make_engine(settings.database_url, pool_size=2)
         self.store = OutboxStore(self.engine)

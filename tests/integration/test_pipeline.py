@@ -18,7 +18,9 @@ def seed(pipeline: Pipeline) -> None:
     assert {o["type"] for o in outcomes.values()} == {"command.accepted"}
 
 
-def test_each_command_gets_one_outcome_and_its_events_on_the_events_exchange(pipeline: Pipeline) -> None:
+def test_each_command_gets_one_outcome_and_its_events_on_the_events_exchange(
+    pipeline: Pipeline,
+) -> None:
     seed(pipeline)
     create = m.order("ord_1001")
     pipeline.publish(create)
@@ -33,8 +35,15 @@ def test_each_command_gets_one_outcome_and_its_events_on_the_events_exchange(pip
     pipeline.publish(cancel)
     got = pipeline.events.collect(lambda msgs: len(msgs) >= 4)
     types = sorted(orjson.loads(body)["type"] for _p, body in got)
-    assert types == ["command.accepted", "credit_memo.issued", "order.cancelled", "refund.requested"]
-    cancelled = next(orjson.loads(b)["data"] for _p, b in got if orjson.loads(b)["type"] == "order.cancelled")
+    assert types == [
+        "command.accepted",
+        "credit_memo.issued",
+        "order.cancelled",
+        "refund.requested",
+    ]
+    cancelled = next(
+        orjson.loads(b)["data"] for _p, b in got if orjson.loads(b)["type"] == "order.cancelled"
+    )
     assert cancelled["refund_due"] == m.ADA_TOTAL
 
 
@@ -63,7 +72,9 @@ def test_a_query_answers_on_reply_to_only(pipeline: Pipeline) -> None:
     assert [line["state"] for line in view["lines"]] == ["open", "open"]
     assert view["totals"]["total"] == m.ADA_TOTAL
     assert props.correlation_id == query["id"]
-    assert pipeline.events.drain() == []  # no order view, personal data included, on the events exchange
+    assert (
+        pipeline.events.drain() == []
+    )  # no order view, personal data included, on the events exchange
     replies.close()
 
 
@@ -75,12 +86,16 @@ def dead_letters(pipeline: Pipeline, n: int) -> list[tuple[pika.BasicProperties,
     return got
 
 
-def test_bad_input_is_dead_lettered_with_its_reason_and_the_worker_keeps_going(pipeline: Pipeline) -> None:
+def test_bad_input_is_dead_lettered_with_its_reason_and_the_worker_keeps_going(
+    pipeline: Pipeline,
+) -> None:
     # Given garbage of every kind, then a valid command behind it
     too_big = m.body({**m.cancel("ord_x"), "padding": "x" * 300_000})
     pipeline.publish(b"\xff\xfe not json", "order.create")
     pipeline.publish(b"[1, 2, 3]", "order.create")
-    pipeline.publish(orjson.dumps({"id": "c-1", "type": "order.cancel", "source": "helpdesk"}), "order.cancel")
+    pipeline.publish(
+        orjson.dumps({"id": "c-1", "type": "order.cancel", "source": "helpdesk"}), "order.cancel"
+    )
     pipeline.publish(too_big, "order.cancel")
     account = m.account()
     pipeline.publish(account)
@@ -91,7 +106,7 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_the_worker_keeps_going(p
     assert b"\xff\xfe not json" in [b for _p, b in got]
     # And where an id and type were readable, a rejection was published too
     outcomes = pipeline.outcomes_for("c-1", account["id"])
-    assert outcomes["c-1"]["data"]["code"] == "invalid"
+    assert outcomes["c-1"]["data"]["code"] == "not_an_envelope"
     assert "specversion" in {e["loc"] for e in outcomes["c-1"]["data"]["errors"]}
     assert outcomes[account["id"]]["type"] == "command.accepted"
 
@@ -99,7 +114,10 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_the_worker_keeps_going(p
 def test_each_bad_command_gets_a_specific_rejection_code(pipeline: Pipeline) -> None:
     unknown = m.envelope("order.teleport", {"actor": m.AGENT})
     mismatch = m.cancel("ord_x")
-    invalid = m.envelope("order.create", {"actor": m.AGENT, "currency": "EUR", "lines": [{"sku": "A", "quantity": 0}]})
+    invalid = m.envelope(
+        "order.create",
+        {"actor": m.AGENT, "currency": "EUR", "lines": [{"sku": "A", "quantity": 0}]},
+    )
     forbidden = m.envelope("catalog.upsert", {"actor": m.AGENT, "items": [
         {"sku": "A", "name": "A", "prices": {"EUR": "1.00"}, "tax_class": "standard"}]})  # fmt: skip
     missing = m.cancel("ord_nope")
@@ -116,7 +134,9 @@ def test_each_bad_command_gets_a_specific_rejection_code(pipeline: Pipeline) -> 
     assert {"data.lines.0.quantity", "data.account_id", "data.delivery", "data.payment"} <= locs
 
 
-def test_a_dramatiq_retry_arriving_through_the_default_exchange_is_processed(pipeline: Pipeline) -> None:
+def test_a_dramatiq_retry_arriving_through_the_default_exchange_is_processed(
+    pipeline: Pipeline,
+) -> None:
     # Given a message in Dramatiq's own format, as its Retries middleware re-enqueues one
     from actors.bootstrap import COMMAND_ACTOR
 
@@ -127,3 +147,27 @@ def test_a_dramatiq_retry_arriving_through_the_default_exchange_is_processed(pip
     )  # fmt: skip
     pipeline.publish(retry.encode(), pipeline.settings.commands_queue, exchange="")
     assert pipeline.outcomes_for(account["id"])[account["id"]]["type"] == "command.accepted"
+
+
+def test_a_command_arriving_while_the_database_refuses_connections_is_retried_not_lost(
+    pipeline: Pipeline,
+) -> None:
+    from tests.servers import admin
+
+    database = pipeline.settings.database_url.rsplit("/", 1)[1]
+    seed(pipeline)
+    # Given the database stops accepting connections and drops the ones it has
+    admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+    admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+    create = m.order("ord_1001")
+    try:
+        # When a command arrives, it cannot be applied
+        pipeline.publish(create)
+        assert pipeline.events.drain(1.5) == []
+    finally:
+        # And the database comes back
+        admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    # Then the retried command is applied once
+    assert (
+        pipeline.outcomes_for(create["id"], timeout=40)[create["id"]]["type"] == "command.accepted"
+    )

@@ -43,7 +43,9 @@ def processor(engine: Engine, settings: Settings) -> InboundProcessor:
 
 
 def deliver(processor: InboundProcessor, doc: dict[str, Any], **kwargs: Any) -> None:
-    processor.process(InboundMessage(m.body(doc), processor.settings.commands_exchange, doc["type"], **kwargs))
+    processor.process(
+        InboundMessage(m.body(doc), processor.settings.commands_exchange, doc["type"], **kwargs)
+    )
 
 
 def outcomes(engine: Engine, command_id: str | None = None) -> list[dict[str, Any]]:
@@ -75,7 +77,7 @@ def in_parallel(*calls: Callable[[], None]) -> None:
         start.wait()
         try:
             call()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(c,)) for c in calls]
@@ -117,7 +119,9 @@ def test_a_redelivered_command_already_applied_is_acknowledged_without_a_second_
     assert len(outcomes(engine, create["id"])) == 1
 
 
-def test_the_same_command_delivered_twice_at_once_has_one_effect(ada: InboundProcessor, engine: Engine) -> None:
+def test_the_same_command_delivered_twice_at_once_has_one_effect(
+    ada: InboundProcessor, engine: Engine
+) -> None:
     create = m.order("ord_1001")
     in_parallel(lambda: deliver(ada, create), lambda: deliver(ada, create))
     first, again = outcomes(engine, create["id"])
@@ -125,11 +129,17 @@ def test_the_same_command_delivered_twice_at_once_has_one_effect(ada: InboundPro
     assert count(engine, "SELECT count(*) FROM orders") == 1
 
 
-def test_two_cancels_of_one_order_at_once_apply_one_at_a_time(ada: InboundProcessor, engine: Engine) -> None:
+def test_two_cancels_of_one_order_at_once_apply_one_at_a_time(
+    ada: InboundProcessor, engine: Engine
+) -> None:
     deliver(ada, m.order("ord_1001"))
     one, two = m.cancel("ord_1001"), m.cancel("ord_1001")
     in_parallel(lambda: deliver(ada, one), lambda: deliver(ada, two))
-    results = sorted(o["data"].get("code", o["type"]) for o in outcomes(engine) if o["data"]["command_type"] == "order.cancel")
+    results = sorted(
+        o["data"].get("code", o["type"])
+        for o in outcomes(engine)
+        if o["data"]["command_type"] == "order.cancel"
+    )
     assert results == ["command.accepted", "not_allowed_in_state"]
     assert count(engine, "SELECT count(*) FROM credit_memos") == 1
     assert count(engine, "SELECT count(*) FROM refunds") == 1
@@ -176,7 +186,9 @@ def test_an_unreachable_database_is_an_infrastructure_error(settings: Settings) 
     assert is_infrastructure(raised.value)
 
 
-def test_every_change_leaves_an_audit_row_with_actor_reason_and_command(ada: InboundProcessor, engine: Engine) -> None:
+def test_every_change_leaves_an_audit_row_with_actor_reason_and_command(
+    ada: InboundProcessor, engine: Engine
+) -> None:
     deliver(ada, m.order("ord_1001"))
     cancel = m.cancel("ord_1001")
     deliver(ada, cancel)

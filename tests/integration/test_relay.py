@@ -55,20 +55,26 @@ def backlog(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
 
 
-def test_confirmed_rows_are_published_once_and_leave_the_outbox(topology: Settings, engine: Engine) -> None:
+def test_confirmed_rows_are_published_once_and_leave_the_outbox(
+    topology: Settings, engine: Engine
+) -> None:
     listener = Listener(topology.amqp_url, topology.events_exchange)
     write(engine, [event(topology, n) for n in range(250)])
     relay = relay_for(topology, engine)
     assert relay.drain() == 250
     got = listener.collect(lambda msgs: len(msgs) >= 250)
     assert sorted(p.message_id for p, _b in got) == sorted(f"e{n}" for n in range(250))
-    assert all(p.delivery_mode == 2 and p.content_type == "application/cloudevents+json" for p, _b in got)
+    assert all(
+        p.delivery_mode == 2 and p.content_type == "application/cloudevents+json" for p, _b in got
+    )
     assert backlog(engine) == 0
     relay._drop_publisher()
     listener.close()
 
 
-def test_an_event_nobody_listens_to_is_kept_in_the_unrouted_queue(topology: Settings, engine: Engine) -> None:
+def test_an_event_nobody_listens_to_is_kept_in_the_unrouted_queue(
+    topology: Settings, engine: Engine
+) -> None:
     write(engine, [event(topology, 1, "order.nobody_binds_this")])
     relay = relay_for(topology, engine)
     relay.drain()
@@ -81,7 +87,9 @@ def test_an_event_nobody_listens_to_is_kept_in_the_unrouted_queue(topology: Sett
     unrouted.close()
 
 
-def test_a_reply_to_a_queue_that_is_gone_is_dropped_not_retried_forever(topology: Settings, engine: Engine) -> None:
+def test_a_reply_to_a_queue_that_is_gone_is_dropped_not_retried_forever(
+    topology: Settings, engine: Engine
+) -> None:
     write(engine, [OutboundMessage("", "amq.gen-long-gone", "r1", b"{}", {"correlation_id": "c"})])
     relay = relay_for(topology, engine)
     relay.drain()
@@ -89,7 +97,9 @@ def test_a_reply_to_a_queue_that_is_gone_is_dropped_not_retried_forever(topology
     relay._drop_publisher()
 
 
-def test_a_dead_letter_copy_whose_queue_is_missing_waits_in_the_outbox(topology: Settings, engine: Engine) -> None:
+def test_a_dead_letter_copy_whose_queue_is_missing_waits_in_the_outbox(
+    topology: Settings, engine: Engine
+) -> None:
     # Given the dead-letter queue was deleted by someone
     connection = pika.BlockingConnection(pika.URLParameters(topology.amqp_url))
     connection.channel().queue_delete(topology.dead_letter_queue)
@@ -104,7 +114,9 @@ def test_a_dead_letter_copy_whose_queue_is_missing_waits_in_the_outbox(topology:
     relay._drop_publisher()
 
 
-def test_two_relays_side_by_side_publish_every_row_exactly_once(topology: Settings, engine: Engine) -> None:
+def test_two_relays_side_by_side_publish_every_row_exactly_once(
+    topology: Settings, engine: Engine
+) -> None:
     listener = Listener(topology.amqp_url, topology.events_exchange)
     write(engine, [event(topology, n) for n in range(2000)])
     relays = [relay_for(topology, engine, batch=50) for _ in range(2)]

@@ -87,8 +87,12 @@ def test_the_inbox_records_a_command_once_and_returns_its_first_outcome(engine: 
 
 def test_the_same_id_from_another_source_is_another_command(engine: Engine) -> None:
     with uow(engine) as u:
-        assert u.inbox.record("helpdesk/eu", "1", type="t", subject=None, outcome_type="x", outcome=b"{}", at=NOW)
-        assert u.inbox.record("helpdesk/us", "1", type="t", subject=None, outcome_type="x", outcome=b"{}", at=NOW)
+        assert u.inbox.record(
+            "helpdesk/eu", "1", type="t", subject=None, outcome_type="x", outcome=b"{}", at=NOW
+        )
+        assert u.inbox.record(
+            "helpdesk/us", "1", type="t", subject=None, outcome_type="x", outcome=b"{}", at=NOW
+        )
 
 
 def test_nothing_is_written_when_the_unit_of_work_is_not_committed(engine: Engine) -> None:
@@ -97,7 +101,9 @@ def test_nothing_is_written_when_the_unit_of_work_is_not_committed(engine: Engin
         u.orders.add(an_order())
         u.outbox.add([OutboundMessage("ex", "order.created", "e1", b"{}", {})], NOW)
     with engine.connect() as conn:
-        counts = conn.execute(text("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM outbox)")).one()
+        counts = conn.execute(
+            text("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM outbox)")
+        ).one()
     assert tuple(counts) == (0, 0)
 
 

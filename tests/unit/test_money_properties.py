@@ -21,7 +21,10 @@ from .fakes import NOW, CountingIds
 
 CURRENCIES = ("EUR", "JPY", "KWD")
 TAX_CLASSES = ("standard", "reduced", "zero")
-RATES = tuple(Decimal(r) for r in ("0", "0.05", "0.055", "0.07", "0.08", "0.1", "0.135", "0.19", "0.2", "0.21", "0.25"))
+RATES = tuple(
+    Decimal(r)
+    for r in ("0", "0.05", "0.055", "0.07", "0.08", "0.1", "0.135", "0.19", "0.2", "0.21", "0.25")
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,10 @@ class Scenario:
             order_id="ord_prop",
             account_id="acc_prop",
             currency=self.currency,
-            lines=[Line(x.line_id, x.sku, x.name, x.unit_price, x.tax_class, x.ordered) for x in self.lines],
+            lines=[
+                Line(x.line_id, x.sku, x.name, x.unit_price, x.tax_class, x.ordered)
+                for x in self.lines
+            ],
             delivery=DeliveryInfo("standard", "DE", self.fee, address=dict(BERLIN)),
             tax_rates=self.rates,
             payment=PaymentFacts(self.authorized, self.captured),
@@ -152,4 +158,4 @@ def test_a_cancelled_order_credits_its_old_total_and_refunds_what_was_captured(
     else:
         assert settlement.refund_due == 0
     assert order.priced().total == 0
-    assert order.payment_state() .credit_owed == 0
+    assert order.payment_state().credit_owed == 0

@@ -89,7 +89,12 @@ def test_dinar_amounts_keep_three_decimals() -> None:
 
 @pytest.mark.parametrize(
     ("rates", "tax_class", "tax"),
-    [(DE, "standard", "1.90"), (DE, "reduced", "0.70"), (DE, "zero", "0.00"), (FR, "reduced", "0.55")],
+    [
+        (DE, "standard", "1.90"),
+        (DE, "reduced", "0.70"),
+        (DE, "zero", "0.00"),
+        (FR, "reduced", "0.55"),
+    ],
 )
 def test_tax_depends_on_the_line_tax_class_and_the_destination(
     rates: dict[str, Decimal], tax_class: str, tax: str
@@ -103,7 +108,10 @@ def test_tax_depends_on_the_line_tax_class_and_the_destination(
 def test_shipping_is_taxed_at_the_standard_rate_even_when_every_line_is_reduced() -> None:
     # A book (reduced VAT, 7 %) shipped to Germany: shipping carries the 19 % rate
     priced = price_order(
-        "EUR", [line("l1", 1, "20.00", "reduced")], country="DE", rates=DE,
+        "EUR",
+        [line("l1", 1, "20.00", "reduced")],
+        country="DE",
+        rates=DE,
         shipping_fee=Decimal("4.95"),
     )
 
@@ -114,11 +122,17 @@ def test_shipping_is_taxed_at_the_standard_rate_even_when_every_line_is_reduced(
 
 def test_shipping_is_charged_only_while_units_remain_to_be_delivered() -> None:
     live = price_order(
-        "EUR", [line("l1", 0, "9.99"), line("l2", 1, "5.00")], country="DE", rates=DE,
+        "EUR",
+        [line("l1", 0, "9.99"), line("l2", 1, "5.00")],
+        country="DE",
+        rates=DE,
         shipping_fee=Decimal("4.95"),
     )
     all_cancelled = price_order(
-        "EUR", [line("l1", 0, "9.99"), line("l2", 0, "5.00")], country="DE", rates=DE,
+        "EUR",
+        [line("l1", 0, "9.99"), line("l2", 0, "5.00")],
+        country="DE",
+        rates=DE,
         shipping_fee=Decimal("4.95"),
     )
 
@@ -155,7 +169,10 @@ def test_the_total_is_subtotal_minus_discounts_plus_shipping_plus_tax() -> None:
 def test_a_missing_tax_rate_for_a_line_class_is_invalid() -> None:
     with pytest.raises(Invalid) as refused:
         price_order(
-            "EUR", [line("l1", 1, "3.00", "luxury")], country="DE", rates=DE,
+            "EUR",
+            [line("l1", 1, "3.00", "luxury")],
+            country="DE",
+            rates=DE,
             shipping_fee=NO_SHIPPING,
         )
 
@@ -166,8 +183,11 @@ def test_a_missing_tax_rate_for_a_line_class_is_invalid() -> None:
 def test_a_destination_without_a_standard_rate_cannot_tax_its_shipping() -> None:
     with pytest.raises(Invalid) as refused:
         price_order(
-            "EUR", [line("l1", 1, "3.00", "reduced")], country="XX",
-            rates={"reduced": Decimal("0.05")}, shipping_fee=Decimal("4.95"),
+            "EUR",
+            [line("l1", 1, "3.00", "reduced")],
+            country="XX",
+            rates={"reduced": Decimal("0.05")},
+            shipping_fee=Decimal("4.95"),
         )
 
     assert refused.value.details["tax_class"] == "standard"
