@@ -19,6 +19,7 @@ import pika
 import pika.exceptions
 from dramatiq import Message
 from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _RabbitmqMessage
+from dramatiq.common import q_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
 from actors.settings import Settings
@@ -68,9 +69,11 @@ class CloudEventsConsumer(_RabbitmqConsumer):
                 return Message.decode(body)
             except DecodeError:
                 pass  # not one of Dramatiq's: handle it as a foreign message
-        return wrap(
-            self.broker.raw_actors[self.queue_name], self.queue_name, method, properties, body
-        )
+        # A foreign message on a delay queue is handled like one on its canonical queue; on a
+        # queue without a raw actor, Dramatiq dead-letters it (ActorNotFound -> .XQ).
+        canonical = q_name(self.queue_name)
+        actor = self.broker.raw_actors.get(canonical, "ordercare.no-such-actor")
+        return wrap(actor, canonical, method, properties, body)
 
 
 def wrap(

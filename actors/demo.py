@@ -155,7 +155,9 @@ def _embedded(settings: Settings) -> Iterator[Bus]:
     class EmbeddedBus:
         def send(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
             body = step.body if isinstance(step.body, bytes) else orjson.dumps(step.body)
-            out = care.send(body, step.routing_key, reply_to="demo.replies", correlation_id="demo")
+            out = care.send(
+                body, step.routing_key, reply_to="amq.gen-demo-replies", correlation_id="demo"
+            )
             return [_kind(m.exchange, m.routing_key, m.body, m.properties, settings) for m in out]
 
     yield EmbeddedBus()

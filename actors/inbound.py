@@ -9,9 +9,10 @@ that are not even an envelope are dead-lettered, with a rejection where an id ca
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -76,6 +77,7 @@ class InboundProcessor:
         self.unit_of_work = unit_of_work
         self.replier = replier
         self.clock = clock
+        self._reply_to = re.compile(settings.reply_to_pattern)
         metrics.register_types([*COMMANDS, *QUERIES])
 
     def process(self, msg: InboundMessage) -> None:
@@ -100,6 +102,9 @@ class InboundProcessor:
         metrics.COMMANDS.labels(label, outcome).inc()
 
     def _process(self, msg: InboundMessage) -> tuple[str, str, float | None]:
+        refused_reply_to = None
+        if msg.reply_to and not self._reply_to.match(msg.reply_to):
+            refused_reply_to, msg = msg.reply_to, replace(msg, reply_to=None)
         if len(msg.body) > self.settings.max_message_bytes:
             detail = (
                 f"{len(msg.body)} bytes exceeds the {self.settings.max_message_bytes}-byte limit"
@@ -120,6 +125,13 @@ class InboundProcessor:
             )
         sent = env.time.timestamp() if env.time else None
         label = metrics.type_label(env.type)
+        if refused_reply_to is not None:
+            problem = f"reply_to '{refused_reply_to[:100]}' is not a reply queue (expected {self._reply_to.pattern})"
+            return (
+                label,
+                self._store_rejection(env, msg, _Rejection("invalid", problem, [], {})),
+                sent,
+            )
         if msg.exchange and msg.routing_key != env.type:
             # Permissions are granted per routing key: a type must travel under its own.
             mismatch = f"type '{env.type}' does not match the routing key '{msg.routing_key}'"

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     queue_type: Literal["classic", "quorum"] = "classic"
 
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: Queues an outcome may be sent to (reply_to): server-named queues and direct reply-to.
+    #: OrderCare publishes as a user that can reach every queue, so this keeps a sender from
+    #: pointing replies at OrderCare's own or another team's queues.
+    reply_to_pattern: str = r"^(amq\.gen-|amq\.rabbitmq\.reply-to)"
     #: Source name on the events OrderCare publishes.
     event_source: str = "ordercare"
 

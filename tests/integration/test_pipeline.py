@@ -171,3 +171,28 @@ def test_a_command_arriving_while_the_database_refuses_connections_is_retried_no
     assert (
         pipeline.outcomes_for(create["id"], timeout=40)[create["id"]]["type"] == "command.accepted"
     )
+
+
+def test_a_reply_to_naming_one_of_ordercares_own_queues_is_refused(pipeline: Pipeline) -> None:
+    # Given a sender who points its reply at OrderCare's delay queue
+    sneaky = m.get("ord_1001")
+    pipeline.publish(sneaky, reply_to=pipeline.settings.commands_queue + ".DQ")
+    # Then it is rejected on the events exchange, and nothing lands in that queue
+    outcome = pipeline.outcomes_for(sneaky["id"])[sneaky["id"]]
+    assert outcome["data"]["code"] == "invalid"
+    assert "is not a reply queue" in outcome["data"]["message"]
+    delay = Listener(pipeline.settings.amqp_url, "")
+    delay.queue = pipeline.settings.commands_queue + ".DQ"
+    assert delay.drain(0.5) == []
+    delay.close()
+
+
+def test_garbage_published_straight_into_the_delay_queue_is_handled_not_crash_looped(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.publish(b"not json", pipeline.settings.commands_queue + ".DQ", exchange="")
+    account = m.account()
+    pipeline.publish(account)
+    got = dead_letters(pipeline, 1)
+    assert [p.headers["x-ordercare-reason"] for p, _b in got] == ["not_json"]
+    assert pipeline.outcomes_for(account["id"])[account["id"]]["type"] == "command.accepted"
