@@ -27,15 +27,29 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "ORDERCARE_RABBITMQ_PASSWORD_"
+#: Sections whose entries name their vhost.
+VHOST_SCOPED = (
+    "permissions",
+    "topic_permissions",
+    "queues",
+    "exchanges",
+    "bindings",
+    "policies",
+    "parameters",
+)
 
 
 def rabbit_sha256(password: str) -> str:
     """RabbitMQ's rabbit_password_hashing_sha256: base64(salt + sha256(salt + password))."""
     salt = os.urandom(4)
-    return base64.b64encode(salt + hashlib.sha256(salt + password.encode("utf-8")).digest()).decode()
+    return base64.b64encode(
+        salt + hashlib.sha256(salt + password.encode("utf-8")).digest()
+    ).decode()
 
 
-def render(defs: dict[str, Any], env: dict[str, str], vhost: str | None) -> tuple[dict[str, Any], list[str]]:
+def render(
+    defs: dict[str, Any], env: dict[str, str], vhost: str | None
+) -> tuple[dict[str, Any], list[str]]:
     missing = []
     for user in defs["users"]:
         password = env.get(PREFIX + user["name"].upper().replace("-", "_"))
@@ -46,11 +60,9 @@ def render(defs: dict[str, Any], env: dict[str, str], vhost: str | None) -> tupl
             missing.append(user["name"])
     if vhost:
         old = {v["name"] for v in defs["vhosts"]}
-        for section in ("vhosts",):
-            for item in defs[section]:
-                item["name"] = vhost
-        for section in ("permissions", "topic_permissions", "queues", "exchanges", "bindings",
-                        "policies", "parameters"):  # fmt: skip
+        for item in defs["vhosts"]:
+            item["name"] = vhost
+        for section in VHOST_SCOPED:
             for item in defs.get(section, []):
                 if item.get("vhost") in old:
                     item["vhost"] = vhost
@@ -58,9 +70,13 @@ def render(defs: dict[str, Any], env: dict[str, str], vhost: str | None) -> tupl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-i", "--input", type=Path, default=HERE / "definitions.json")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="where to write (keep it secret)")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="where to write (keep it secret)"
+    )
     parser.add_argument("--vhost", help="rename the vhost")
     parser.add_argument("--require-all", action="store_true", help="fail if a user has no password")
     args = parser.parse_args()
