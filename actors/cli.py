@@ -95,8 +95,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
+    from actors.logs import configure_logging
+
+    configure_logging(settings.log_level)  # JSON lines; the forked processes inherit it
     argv = [
         "actors.worker",
+        "--skip-logging",
         "--processes",
         str(args.processes or settings.worker_processes),
         "--threads",

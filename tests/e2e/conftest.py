@@ -41,7 +41,7 @@ class Process:
 
     def stop(self) -> None:
         if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.send_signal(signal.SIGTERM)  # the parent stops its children gracefully
             try:
                 self.popen.wait(20)
             except subprocess.TimeoutExpired:
