@@ -30,6 +30,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,  # errors must not carry addresses or e-mails into logs
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
     )

@@ -196,3 +196,19 @@ def test_garbage_published_straight_into_the_delay_queue_is_handled_not_crash_lo
     got = dead_letters(pipeline, 1)
     assert [p.headers["x-ordercare-reason"] for p, _b in got] == ["not_json"]
     assert pipeline.outcomes_for(account["id"])[account["id"]]["type"] == "command.accepted"
+
+
+def test_a_command_published_twice_is_applied_once_and_answered_twice_alike(
+    pipeline: Pipeline,
+) -> None:
+    seed(pipeline)
+    create = m.order("ord_1001")
+    pipeline.publish(create)
+    pipeline.publish(create)
+    got = pipeline.events.collect(
+        lambda msgs: sum(b'"command.accepted"' in b for _p, b in msgs) >= 2
+    )
+    got += pipeline.events.drain(0.5)
+    outcomes = [b for _p, b in got if b'"command.accepted"' in b]
+    assert len(outcomes) == 2 and outcomes[0] == outcomes[1]
+    assert sum(b'"order.created"' in b for _p, b in got) == 1
