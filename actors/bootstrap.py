@@ -99,7 +99,9 @@ def build_broker(settings: Settings) -> CloudEventsBroker:
         ),
         Topology(settings),
     ]
-    return CloudEventsBroker(settings, middleware=middleware)
+    # Confirms on Dramatiq's own publishes: a retry is re-enqueued, then the original acked;
+    # without a confirm, a broker failover in between would lose the command.
+    return CloudEventsBroker(settings, confirm_delivery=True, middleware=middleware)
 
 
 def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Actor[Any, None]:
@@ -136,6 +138,7 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
 
     queue = runtime.settings.commands_queue
     broker.raw_actors[queue] = COMMAND_ACTOR
+    broker.bindings[queue] = runtime.settings.commands_exchange
     return dramatiq.Actor(
         handle, broker=broker, actor_name=COMMAND_ACTOR, queue_name=queue, priority=0, options={}
     )

@@ -34,6 +34,8 @@ class CloudEventsBroker(RabbitmqBroker):
         self.settings = settings
         #: queue name -> the actor that handles raw messages arriving on it.
         self.raw_actors: dict[str, str] = {}
+        #: queue name -> the exchange it drains (bound with "#").
+        self.bindings: dict[str, str] = {}
 
     @property
     def consumer_class(self) -> type[_RabbitmqConsumer]:
@@ -41,6 +43,15 @@ class CloudEventsBroker(RabbitmqBroker):
 
     def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
         return queue_arguments(self.settings, queue_name)
+
+    def _declare_queue(self, queue_name: str) -> Any:
+        """Declare the queue and, for an inbound queue, its binding: a queue deleted and
+        declared again by Dramatiq is bound again too."""
+        declared = super()._declare_queue(queue_name)  # type: ignore[no-untyped-call]
+        exchange = self.bindings.get(queue_name)
+        if exchange:
+            self.channel.queue_bind(queue_name, exchange, routing_key="#")
+        return declared
 
 
 class CloudEventsConsumer(_RabbitmqConsumer):
@@ -56,6 +67,8 @@ class CloudEventsConsumer(_RabbitmqConsumer):
             pika.exceptions.AMQPConnectionError,
             pika.exceptions.AMQPChannelError,
         ) as e:
+            if getattr(e, "reply_code", None) == 404:  # the queue is gone: declare it again
+                self.broker.queues_pending.add(q_name(self.queue_name))
             raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
         if method is None:
             return None
@@ -111,7 +124,18 @@ def unwrap(text: str, encoding: str) -> bytes:
 def publish_reply(
     broker: RabbitmqBroker, exchange: str, routing_key: str, body: bytes, properties: dict[str, Any]
 ) -> None:
-    """Publish on the calling thread's channel (a query's answer)."""
+    """Publish on the calling thread's channel (a query's answer), reconnecting once when the
+    connection went stale while the thread was idle (its heartbeats are not serviced then)."""
+    try:
+        _publish(broker, exchange, routing_key, body, properties)
+    except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
+        del broker.connection
+        _publish(broker, exchange, routing_key, body, properties)
+
+
+def _publish(
+    broker: RabbitmqBroker, exchange: str, routing_key: str, body: bytes, properties: dict[str, Any]
+) -> None:
     broker.channel.basic_publish(
         exchange=exchange,
         routing_key=routing_key,

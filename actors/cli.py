@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -87,8 +86,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
         prefix="ordercare-metrics-"
     )
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    os.makedirs(metrics_dir)
+    os.makedirs(metrics_dir, exist_ok=True)
+    for stale in Path(metrics_dir).glob("*.db"):  # a previous run's values, never other files
+        stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
     os.environ["ORDERCARE_WORKER_METRICS_PORT"] = str(port)
@@ -130,15 +130,9 @@ def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _broker_setup(_args: argparse.Namespace, settings: Settings) -> int:
-    import pika
+    from actors.relay_main import declare_topology
 
-    from actors.topology import declare
-
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    try:
-        declare(connection.channel(), settings)
-    finally:
-        connection.close()
+    declare_topology(settings)
     print("exchanges, queues and bindings are declared")
     return 0
 

@@ -6,15 +6,18 @@ from collections.abc import Callable
 
 import pika.exceptions
 from dramatiq.errors import BrokerConnectionError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from actors import metrics
 
 
 def is_infrastructure(exc: BaseException) -> bool:
     """Database or broker unreachable, a lost connection, a deadlock or serialisation failure."""
-    if isinstance(exc, OperationalError | InterfaceError | BrokerConnectionError):
+    if isinstance(exc, OperationalError | InterfaceError | BrokerConnectionError | PoolTimeout):
         return True
+    if isinstance(exc, ProgrammingError) and "UndefinedTable" in type(exc.orig).__name__:
+        return True  # a worker started before `ordercare db upgrade`: wait for it
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, pika.exceptions.AMQPError | ConnectionError | TimeoutError)

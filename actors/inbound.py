@@ -11,19 +11,19 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from actors import metrics
 from actors.outbound import Cause, cloudevent, to_exchange, to_reply
 from actors.settings import Settings
-from contracts.common import CommandData
+from contracts.common import CommandData, QueryData
 from contracts.envelope import Envelope
 from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, RejectionCode
 from contracts.registry import COMMANDS, QUERIES
@@ -34,6 +34,8 @@ from services.handlers import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
 from services.handling import Change, Context
 
 log = logging.getLogger("ordercare.inbound")
+
+M = TypeVar("M", CommandData, QueryData)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,7 @@ class InboundProcessor:
         started = time.perf_counter()
         label, outcome = "unknown", "error"
         try:
-            label, outcome, sent = self._process(msg)
+            label, outcome, sent = self._process(*self._screen(msg))
             metrics.COMMANDS.labels(label, outcome).inc()
             if sent is not None:
                 metrics.END_TO_END.labels(label).observe(max(time.time() - sent, 0.0))
@@ -95,16 +97,22 @@ class InboundProcessor:
     def give_up(self, msg: InboundMessage, exc: BaseException) -> None:
         """After the last retry of an unexpected error: dead-letter it and reject it as
         `internal_error`, so the sender is not left waiting and nothing is lost."""
+        msg, _refused = self._screen(msg)
         detail = f"{type(exc).__name__} after {msg.attempt + 1} attempts"
         label, outcome, _ = self._dead_letter(
             msg, "handler_error", detail, code="internal_error", doc=_try_json_object(msg.body)
         )
         metrics.COMMANDS.labels(label, outcome).inc()
 
-    def _process(self, msg: InboundMessage) -> tuple[str, str, float | None]:
-        refused_reply_to = None
+    def _screen(self, msg: InboundMessage) -> tuple[InboundMessage, str | None]:
+        """Drop a reply_to that is not a reply queue, so no path can publish to it."""
         if msg.reply_to and not self._reply_to.match(msg.reply_to):
-            refused_reply_to, msg = msg.reply_to, replace(msg, reply_to=None)
+            return replace(msg, reply_to=None), msg.reply_to
+        return msg, None
+
+    def _process(
+        self, msg: InboundMessage, refused_reply_to: str | None
+    ) -> tuple[str, str, float | None]:
         if len(msg.body) > self.settings.max_message_bytes:
             detail = (
                 f"{len(msg.body)} bytes exceeds the {self.settings.max_message_bytes}-byte limit"
@@ -116,6 +124,12 @@ class InboundProcessor:
             return self._dead_letter(msg, "not_json", _not_json(msg.body, exc))
         if not isinstance(doc, dict):
             return self._dead_letter(msg, "not_an_envelope", "the body is JSON but not an object")
+        if b"\\u0000" in msg.body and (where := _nul_at(doc)) is not None:
+            problem = f"{where} contains a NUL character, which no text field may hold"
+            error = FieldError(
+                loc=where, message="NUL characters are not allowed", type="string_nul"
+            )
+            return self._dead_letter(msg, "nul_character", problem, doc=doc, errors=[error])
         try:
             env = Envelope.model_validate(doc)
         except ValidationError as exc:
@@ -123,7 +137,7 @@ class InboundProcessor:
             return self._dead_letter(
                 msg, "not_an_envelope", detail, code="not_an_envelope", doc=doc, errors=_errors(exc)
             )
-        sent = env.time.timestamp() if env.time else None
+        sent = _sent_at(env)
         label = metrics.type_label(env.type)
         if refused_reply_to is not None:
             problem = f"reply_to '{refused_reply_to[:100]}' is not a reply queue (expected {self._reply_to.pattern})"
@@ -147,7 +161,7 @@ class InboundProcessor:
     # --- commands ---------------------------------------------------------------------
 
     def _command(self, env: Envelope, msg: InboundMessage) -> str:
-        parsed = self._validate(env)
+        parsed = self._validate(env, COMMANDS)
         if isinstance(parsed, _Rejection):
             return self._store_rejection(env, msg, parsed)
         ctx = Context(
@@ -166,6 +180,12 @@ class InboundProcessor:
             except Rejected as exc:
                 uow.restart()
                 return self._reject_in(uow, env, msg, _rejection(exc), raw=None)
+            except DataError as exc:
+                uow.restart()
+                problem = f"a value does not fit what OrderCare can store ({_first_line(exc)})"
+                return self._reject_in(
+                    uow, env, msg, _Rejection("invalid", problem, [], {}), raw=None
+                )
             except IntegrityError:
                 uow.restart()
                 if uow.inbox.find(env.source, env.id) is None:
@@ -173,32 +193,29 @@ class InboundProcessor:
                 return self._duplicate(uow, env, msg)
             return self._accept_in(uow, env, msg, ctx, change)
 
-    def _validate(self, env: Envelope) -> CommandData | _Rejection:
-        model = COMMANDS.get(env.type)
+    def _validate(self, env: Envelope, models: Mapping[str, type[M]]) -> M | _Rejection:
+        """The message's data as its model, checked against the subject and the actor's role."""
+        model = models.get(env.type)
         if model is None:
             known = ", ".join(sorted(COMMANDS) + sorted(QUERIES))
             return _Rejection(
                 "unknown_type", f"unknown message type '{env.type}'; known: {known}", [], {}
             )
         try:
-            command = model.model_validate(env.data)
+            message = model.model_validate(env.data)
         except ValidationError as exc:
-            return _Rejection(
-                "invalid",
-                f"{env.type} is invalid: {_summary(exc, 'data')}",
-                _errors(exc, "data"),
-                {},
-            )
-        subject = getattr(command, "order_id", None)
+            summary = f"{env.type} is invalid: {_summary(exc, 'data')}"
+            return _Rejection("invalid", summary, _errors(exc, "data"), {})
+        subject = getattr(message, "order_id", None)
         if env.subject and subject and env.subject != subject:
-            return _Rejection(
-                "invalid", f"subject '{env.subject}' differs from data.order_id '{subject}'", [], {}
-            )
+            problem = f"subject '{env.subject}' differs from data.order_id '{subject}'"
+            error = FieldError(loc="subject", message=problem, type="subject_mismatch")
+            return _Rejection("invalid", problem, [error], {})
         try:
-            authorize(env.type, command.actor)
+            authorize(env.type, message.actor)
         except Rejected as exc:
             return _rejection(exc)
-        return command
+        return message
 
     def _accept_in(
         self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage, ctx: Context, change: Change
@@ -271,30 +288,29 @@ class InboundProcessor:
         )
 
     def _duplicate(self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage) -> str:
-        """A command seen before: re-send its first outcome, unless this is a redelivery of a
-        message already recorded (its outcome is in the outbox already)."""
+        """A command seen before: re-send its first outcome (the same event, the same id), also
+        for a redelivery, so whoever waits on reply_to gets an answer; consumers dedupe by id."""
         stored = uow.inbox.find(env.source, env.id)
         if stored is None:  # pragma: no cover - callers saw the conflict
             raise RuntimeError(f"inbox row for {env.id} vanished")
-        if not msg.redelivered:
-            outcome_id = orjson.loads(stored.outcome)["id"]
-            out = [
-                to_exchange(
-                    self.settings.events_exchange, stored.outcome_type, outcome_id, stored.outcome
+        outcome_id = orjson.loads(stored.outcome)["id"]
+        out = [
+            to_exchange(
+                self.settings.events_exchange, stored.outcome_type, outcome_id, stored.outcome
+            )
+        ]
+        if msg.reply_to:
+            out.append(
+                to_reply(
+                    msg.reply_to,
+                    msg.correlation_id or env.id,
+                    stored.outcome_type,
+                    outcome_id,
+                    stored.outcome,
                 )
-            ]
-            if msg.reply_to:
-                out.append(
-                    to_reply(
-                        msg.reply_to,
-                        msg.correlation_id or env.id,
-                        stored.outcome_type,
-                        outcome_id,
-                        stored.outcome,
-                    )
-                )
-            uow.outbox.add(out, self.clock())
-            uow.commit()
+            )
+        uow.outbox.add(out, self.clock())
+        uow.commit()
         log.info(
             "duplicate command",
             extra={"command_id": env.id, "type": env.type, "redelivered": msg.redelivered},
@@ -333,7 +349,13 @@ class InboundProcessor:
             if ids is not None:
                 _source, command_id, command_type = ids
                 rejection = _Rejection(code, detail, errors or [], {})
-                cause = Cause(command_id, None, msg.reply_to, msg.correlation_id or command_id)
+                correlation = doc.get("correlationid") if doc else None
+                cause = Cause(
+                    command_id,
+                    correlation if isinstance(correlation, str) else None,
+                    msg.reply_to,
+                    msg.correlation_id or command_id,
+                )
                 outcome = self._rejected(command_id, command_type, None, rejection, cause, now)
                 uow.outbox.add(outcome, now)
                 metrics.REJECTIONS.labels(code).inc()
@@ -361,29 +383,14 @@ class InboundProcessor:
     def _query(self, env: Envelope, msg: InboundMessage) -> str:
         cause = _cause(env, msg)
         if not msg.reply_to:
-            return self._store_rejection(
-                env,
-                msg,
-                _Rejection(
-                    "invalid", f"{env.type} is a query: publish it with a reply_to queue", [], {}
-                ),
-            )
+            problem = f"{env.type} is a query: publish it with a reply_to queue"
+            return self._store_rejection(env, msg, _Rejection("invalid", problem, [], {}))
+        query = self._validate(env, QUERIES)
+        if isinstance(query, _Rejection):
+            return self._reply_rejected(env, cause, query)
         try:
-            query = QUERIES[env.type].model_validate(env.data)
-            authorize(env.type, query.actor)
             with self.unit_of_work() as uow:
                 result = QUERY_HANDLERS[env.type](query, uow)
-        except ValidationError as exc:
-            return self._reply_rejected(
-                env,
-                cause,
-                _Rejection(
-                    "invalid",
-                    f"{env.type} is invalid: {_summary(exc, 'data')}",
-                    _errors(exc, "data"),
-                    {},
-                ),
-            )
         except Rejected as exc:
             return self._reply_rejected(env, cause, _rejection(exc))
         accepted = CommandAccepted(
@@ -495,6 +502,38 @@ def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> str:
     return f"the body is not JSON: {exc}"[:300]
 
 
+def _first_line(exc: DataError) -> str:
+    return str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "out of range"
+
+
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """The path of the first key or string holding a NUL character (PostgreSQL text cannot)."""
+    if isinstance(value, str):
+        return path or "(root)" if "\x00" in value else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if "\x00" in here:
+            return (path or "(root)") + " (a key)"
+        if (found := _nul_at(item, here)) is not None:
+            return found
+    return None
+
+
+def _sent_at(env: Envelope) -> float | None:
+    """The envelope's time as a timestamp; a time without a zone is taken as UTC."""
+    if env.time is None:
+        return None
+    sent = env.time if env.time.tzinfo else env.time.replace(tzinfo=UTC)
+    return sent.timestamp()
+
+
 def _try_json_object(body: bytes) -> dict[str, Any] | None:
     try:
         doc = orjson.loads(body)
@@ -508,6 +547,6 @@ def _readable_ids(doc: dict[str, Any] | None) -> tuple[str, str, str] | None:
     if doc is None:
         return None
     values = [doc.get(k) for k in ("source", "id", "type")]
-    if all(isinstance(v, str) and 0 < len(v) <= 200 for v in values):
+    if all(isinstance(v, str) and 0 < len(v) <= 200 and "\x00" not in v for v in values):
         return values[0], values[1], values[2]  # type: ignore[return-value]
     return None

@@ -18,6 +18,10 @@ class JsonFormatter(logging.Formatter):
     """Formats a record as JSON with its `extra` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.args, tuple):
+            # Dramatiq logs failed messages with their arguments, which carry the payload
+            # (personal data): keep the actor and message id only, whatever the logger.
+            record.args = tuple(_redact(arg) for arg in record.args)
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -40,31 +44,9 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(JsonFormatter())
     root.setLevel(level.upper())
     logging.getLogger("pika").setLevel(logging.WARNING)
-    redact_dramatiq_messages()
-
-
-class _MessageIdsOnly(logging.Filter):
-    """Dramatiq logs a failed message with its arguments, which carry the payload (personal
-    data): keep only the message id and actor name."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args and isinstance(record.args, tuple):
-            record.args = tuple(_redact(arg) for arg in record.args)
-        return True
 
 
 def _redact(arg: object) -> object:
     message_id = getattr(arg, "message_id", None)
     actor = getattr(arg, "actor_name", None)
     return f"{actor}(message_id={message_id})" if message_id and actor else arg
-
-
-def redact_dramatiq_messages() -> None:
-    """Install the redaction on the loggers Dramatiq reports failures with."""
-    for name in (
-        "dramatiq.worker.WorkerThread",
-        "dramatiq.worker.Worker",
-        "dramatiq.middleware.retries.Retries",
-        "dramatiq.brokers.rabbitmq.RabbitmqBroker",
-    ):
-        logging.getLogger(name).addFilter(_MessageIdsOnly())

@@ -21,12 +21,26 @@ from persistence.outbox import OutboxSignal, OutboxStore
 log = logging.getLogger("ordercare.relay")
 
 
+def declare_topology(settings: Settings) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        declare(connection.channel(), settings)
+    finally:
+        connection.close()
+
+
 def build_relay(
     settings: Settings, store: OutboxStore, signal_: OutboxSignal | None = None
 ) -> Relay:
+    def connect() -> ConfirmingPublisher:
+        # Declared on every (re)connect: an exchange deleted under a running relay would
+        # otherwise close the channel on every batch.
+        declare_topology(settings)
+        return ConfirmingPublisher(settings.amqp_url, settings.relay_confirm_timeout_seconds)
+
     return Relay(
         store,
-        lambda: ConfirmingPublisher(settings.amqp_url, settings.relay_confirm_timeout_seconds),
+        connect,
         batch=settings.relay_batch,
         poll_seconds=settings.relay_poll_seconds,
         signal=signal_,
@@ -36,9 +50,6 @@ def build_relay(
 
 def run_relay(settings: Settings, metrics_port: int) -> int:
     configure_logging(settings.log_level)
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    declare(connection.channel(), settings)
-    connection.close()
     engine = make_engine(settings.database_url, pool_size=2)
     store = OutboxStore(engine)
     relay = build_relay(settings, store, OutboxSignal(settings.database_url))

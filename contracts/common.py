@@ -15,7 +15,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
-_AMOUNT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
+#: Up to a trillion with six decimals: what the NUMERIC(28, 6) columns hold, with room for
+#: line totals of many units.
+_AMOUNT = re.compile(r"^-?\d{1,12}(\.\d{1,6})?$")
 
 
 def _parse_amount(value: Any) -> Decimal:
@@ -57,7 +59,7 @@ Role = Literal["agent", "supervisor", "manager", "system"]
 class Wire(BaseModel):
     """Base of OrderCare's own inbound messages: frozen, unknown fields refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class Published(BaseModel):

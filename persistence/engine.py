@@ -29,8 +29,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        hide_parameters=True,  # errors must not carry addresses or e-mails into logs
+        # No pre-ping: it costs a round trip per unit of work; a connection that went stale
+        # fails its first statement, is invalidated, and the message is retried.
+        pool_recycle=1800,
+        hide_parameters=True,
+        connect_args={"connect_timeout": 5},  # errors must not carry addresses or e-mails into logs
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import Connection, Engine, Table, delete, func, make_url, select, update
 
 from persistence.messages import OutboundMessage
@@ -80,23 +82,33 @@ class OutboxSignal:
     def __init__(self, url: str) -> None:
         self._conn: Any = None
         target = make_url(url)
+        self._dsn: str | None = None
         if target.get_backend_name() == "postgresql":
-            import psycopg
-
-            dsn = target.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._conn = psycopg.connect(dsn, autocommit=True)
-            self._conn.execute(f"LISTEN {self.CHANNEL}")
+            self._dsn = target.set(drivername="postgresql").render_as_string(hide_password=False)
 
     def wait(self, timeout: float) -> None:
-        """Return on the next notification or after `timeout` seconds."""
-        if self._conn is None:
-            import time
-
+        """Return on the next notification or after `timeout` seconds. A lost connection is
+        made again on the next call; meanwhile this is a plain sleep."""
+        if self._dsn is None:
             time.sleep(min(timeout, 0.05))
             return
-        for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-            pass
+        try:
+            for _ in self._listening().notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error:
+            self.close()
+            time.sleep(timeout)
+
+    def _listening(self) -> Any:
+        if self._conn is None:
+            assert self._dsn is not None
+            self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
+            self._conn.execute(f"LISTEN {self.CHANNEL}")
+        return self._conn
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None

@@ -11,14 +11,14 @@ from sqlalchemy.types import TypeEngine
 
 
 class MoneyType(TypeDecorator[Decimal]):
-    """NUMERIC(20, 6) on PostgreSQL; a decimal string where the backend has no exact numeric."""
+    """NUMERIC(28, 6) on PostgreSQL; a decimal string where the backend has no exact numeric."""
 
-    impl = Numeric(20, 6)
+    impl = Numeric(28, 6)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric(20, 6, asdecimal=True))
+            return dialect.type_descriptor(Numeric(28, 6, asdecimal=True))
         return dialect.type_descriptor(String(40))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:

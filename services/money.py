@@ -40,10 +40,15 @@ _QUANTA = {code: Decimal(1).scaleb(-units) for code, units in MINOR_UNITS.items(
 ZERO = Decimal(0)
 
 
-def check_currency(currency: str) -> None:
+def check_currency(currency: str, field: str = "data.currency") -> None:
     """Refuse a currency OrderCare does not know the minor unit of."""
     if currency not in _QUANTA:
-        raise Invalid(f"currency {currency} is not supported", currency=currency)
+        supported = ", ".join(sorted(_QUANTA))
+        raise Invalid(
+            f"currency {currency} is not supported (supported: {supported})",
+            field=field,
+            currency=currency,
+        )
 
 
 def quantum(currency: str) -> Decimal:

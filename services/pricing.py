@@ -66,7 +66,9 @@ def tax_rate(rates: Mapping[str, Decimal], tax_class: str, country: str) -> Deci
         return rates[tax_class]
     except KeyError:
         raise Invalid(
-            f"no tax rate for tax class '{tax_class}' in {country}",
+            f"no tax rate for tax class '{tax_class}' in {country}: OrderCare does not deliver "
+            "there yet (configure tax_rates)",
+            field="data.delivery",
             tax_class=tax_class,
             country=country,
         ) from None

@@ -6,6 +6,7 @@ Run by the benchmark as `dramatiq bare_actors --path ops/bench --queues bench.no
   BENCH_AMQP_URL     the RabbitMQ URL (a dedicated vhost)
   BENCH_PG_DSN       libpq DSN of the bench database (psycopg actor only)
   BENCH_DONE_SOCKET  Unix stream socket the benchmark listens on
+  BENCH_PG_NOTIFY    "1": the psycopg actor also runs pg_notify (OrderCare's outbox trigger)
 
 Completion is signalled per message: after its work (after COMMIT for the psycopg actor)
 the actor writes its 4-byte index to the done socket, one connection per worker thread.
@@ -22,12 +23,21 @@ import threading
 import dramatiq
 import psycopg
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.middleware import CurrentMessage, Middleware, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import (
+    CurrentMessage,
+    Middleware,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 
 NOOP_QUEUE = "bench.noop"
 PG_QUEUE = "bench.pg"
 #: Rows the psycopg actor spreads its locks over.
 ACCOUNTS = 1000
+
+#: BENCH_PG_NOTIFY=1 adds a pg_notify to the transaction, like OrderCare's outbox trigger.
+NOTIFY = os.environ.get("BENCH_PG_NOTIFY") == "1"
 
 _RECORD = struct.Struct("<I")
 _local = threading.local()
@@ -78,7 +88,9 @@ def pg_transaction(index: int, message_id: str, body: str) -> None:
     payload = body.encode()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT balance, version FROM bench_account WHERE id = %s FOR UPDATE", (account,))
+            cur.execute(
+                "SELECT balance, version FROM bench_account WHERE id = %s FOR UPDATE", (account,)
+            )
             cur.fetchone()
             cur.execute(
                 "UPDATE bench_account SET balance = balance + 1, version = version + 1,"
@@ -92,6 +104,9 @@ def pg_transaction(index: int, message_id: str, body: str) -> None:
             cur.execute(
                 "INSERT INTO bench_outbox (body, created_at) VALUES (%s, now())", (payload,)
             )
+            if NOTIFY:
+                # What OrderCare's outbox trigger does in every command's transaction.
+                cur.execute("SELECT pg_notify('bench_outbox', '')")
         conn.commit()
     except BaseException:
         conn.rollback()

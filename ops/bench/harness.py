@@ -75,10 +75,8 @@ class Proc:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Children of a dead leader may linger in the group: make sure they go too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
@@ -145,12 +143,12 @@ def create_database(db: str) -> None:
 def execute_all(db: str, statements: Sequence[str]) -> None:
     with psycopg.connect(pg_dsn(db), autocommit=True) as conn:
         for stmt in statements:
-            conn.execute(stmt)  # type: ignore[arg-type]
+            conn.execute(stmt)
 
 
 def scalar(db: str, query: str) -> Any:
     with psycopg.connect(pg_dsn(db), autocommit=True) as conn:
-        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query).fetchone()
     return row[0] if row else None
 
 
@@ -199,6 +197,16 @@ def delete_queues(url: str, queues: Sequence[str]) -> None:
         conn.close()
 
 
+def declare_dramatiq_queue(url: str, queue: str) -> None:
+    """Declare a Dramatiq queue as RabbitmqBroker does, before its workers are up."""
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        args = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": f"{queue}.XQ"}
+        conn.channel().queue_declare(queue, durable=True, arguments=args)
+    finally:
+        conn.close()
+
+
 class Publisher:
     """A plain pika publisher (no confirms: the benchmark waits for outcomes instead)."""
 
@@ -225,9 +233,7 @@ class Publisher:
 
 
 def persistent(message_id: str | None = None, content_type: str | None = None) -> Any:
-    return pika.BasicProperties(
-        delivery_mode=2, message_id=message_id, content_type=content_type
-    )
+    return pika.BasicProperties(delivery_mode=2, message_id=message_id, content_type=content_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +356,9 @@ class DoneCollector:
             sel.close()
             self._server.close()
 
-    def _records(self, leftovers: dict[socket.socket, bytes], sock: socket.socket, data: bytes) -> None:
+    def _records(
+        self, leftovers: dict[socket.socket, bytes], sock: socket.socket, data: bytes
+    ) -> None:
         now = time.perf_counter()
         buf = leftovers[sock] + data
         usable = len(buf) - len(buf) % 4
@@ -374,7 +382,9 @@ class DoneCollector:
             while self.count < target:
                 left = deadline - time.perf_counter()
                 if left <= 0:
-                    raise BenchError(f"only {self.count}/{target} bare messages done after {timeout:.0f}s")
+                    raise BenchError(
+                        f"only {self.count}/{target} bare messages done after {timeout:.0f}s"
+                    )
                 self._cond.wait(min(left, 0.5))
                 if self.count < target:
                     check()

@@ -31,7 +31,7 @@ def _entry(n: int, item: CatalogItem, classes: frozenset[str]) -> CatalogEntry:
             field=f"data.items.{n}.tax_class",
         )
     for currency, price in item.prices.items():
-        check_currency(currency)
+        check_currency(currency, f"data.items.{n}.prices.{currency}")
         if price < 0 or not is_rounded(price, currency):
             raise Invalid(
                 f"price {price} {currency} of {item.sku} is negative or finer than the "

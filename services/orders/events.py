@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts.orders import CreditMemoIssued, OrderCancelled, OrderCreated, RefundRequested
+from services.handling import AuditEntry
 from services.money import round_money
 from services.orders.model import Order
 from services.orders.settlement import Settlement
@@ -91,6 +92,16 @@ def settlement_events(order: Order, settlement: Settlement) -> list[BaseModel]:
             )
         )
     return produced
+
+
+def settlement_audit(order: Order, settlement: Settlement) -> list[AuditEntry]:
+    """Store credit granted shows in the account's audit trail too."""
+    refund = settlement.refund
+    if refund is None or refund.method != "store_credit":
+        return []
+    granted = {"store_credit": str(refund.amount), "currency": refund.currency,
+               "order_id": order.order_id, "refund_id": refund.refund_id}  # fmt: skip
+    return [AuditEntry("billing_account", order.account_id, "store_credit.granted", None, granted)]
 
 
 def audit_state(order: Order) -> dict[str, Any]:

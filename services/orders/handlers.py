@@ -62,7 +62,12 @@ def cancel_order(cmd: CancelOrder, ctx: Context, uow: UnitOfWork) -> Change:
         order.version,
         events.cancel_result(cancelled),
         [cancelled, *events.settlement_events(order, settlement)],
-        [AuditEntry("order", order.order_id, "order.cancelled", before, events.audit_state(order))],
+        [
+            AuditEntry(
+                "order", order.order_id, "order.cancelled", before, events.audit_state(order)
+            ),
+            *events.settlement_audit(order, settlement),
+        ],
     )
 
 

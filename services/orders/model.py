@@ -101,6 +101,8 @@ class Order:
     created_at: datetime
     updated_at: datetime
     invoices: list[InvoiceRef] = field(default_factory=list)
+    #: The last result of the pricing function; every method that changes money clears it.
+    _priced: Priced | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def place(
@@ -129,7 +131,12 @@ class Order:
         return order, invoice
 
     def priced(self) -> Priced:
-        """The order's totals, from the one pricing function."""
+        """The order's totals, from the one pricing function (computed once per state)."""
+        if self._priced is None:
+            self._priced = self._price()
+        return self._priced
+
+    def _price(self) -> Priced:
         return price_order(
             self.currency,
             (line.as_input() for line in self.lines),
@@ -160,6 +167,7 @@ class Order:
         before = self.priced()
         for line in self.lines:
             line.cancelled = line.ordered
+        self._priced = None
         self.status = "cancelled"
         after = self.priced()
         settlement = settle(
@@ -178,6 +186,7 @@ class Order:
         self.payment.refunded += refund.amount
 
     def _bump(self, now: datetime) -> None:
+        self._priced = None
         self.version += 1
         self.updated_at = now
 

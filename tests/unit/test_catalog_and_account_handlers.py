@@ -109,7 +109,7 @@ def test_prices_on_each_currency_minor_unit_are_accepted() -> None:
 def test_a_price_in_an_unsupported_currency_is_invalid() -> None:
     rejection = refused_upsert({**MUG, "prices": {"XBT": "0.001"}})
 
-    assert rejection.details == {"currency": "XBT"}
+    assert rejection.details == {"field": "data.items.0.prices.XBT", "currency": "XBT"}
 
 
 def test_a_sku_may_appear_only_once_per_upsert() -> None:

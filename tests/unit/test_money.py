@@ -66,7 +66,7 @@ def test_a_currency_without_a_known_minor_unit_is_refused(currency: str) -> None
         round_money(Decimal("1.00"), currency)
 
     assert refused.value.code == "invalid"
-    assert refused.value.details == {"currency": currency}
+    assert refused.value.details == {"field": "data.currency", "currency": currency}
     assert "not supported" in refused.value.message
 
 

@@ -240,7 +240,7 @@ def test_line_ids_must_be_unique_within_an_order() -> None:
 def test_an_unsupported_currency_is_invalid() -> None:
     rejection = refused(shop(), currency="XBT")
 
-    assert rejection.details == {"currency": "XBT"}
+    assert rejection.details == {"field": "data.currency", "currency": "XBT"}
 
 
 def test_a_payment_finer_than_the_currency_allows_is_invalid() -> None:

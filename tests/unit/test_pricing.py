@@ -176,7 +176,11 @@ def test_a_missing_tax_rate_for_a_line_class_is_invalid() -> None:
             shipping_fee=NO_SHIPPING,
         )
 
-    assert refused.value.details == {"tax_class": "luxury", "country": "DE"}
+    assert refused.value.details == {
+        "field": "data.delivery",
+        "tax_class": "luxury",
+        "country": "DE",
+    }
     assert "luxury" in refused.value.message
 
 
@@ -199,4 +203,4 @@ def test_an_unsupported_currency_is_invalid() -> None:
             "XBT", [line("l1", 1, "3.00")], country="DE", rates=DE, shipping_fee=NO_SHIPPING
         )
 
-    assert refused.value.details == {"currency": "XBT"}
+    assert refused.value.details == {"field": "data.currency", "currency": "XBT"}

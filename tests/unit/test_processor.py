@@ -461,3 +461,26 @@ def test_a_query_for_an_unknown_order_is_answered_with_not_found(care: Care) -> 
     [reply] = published
     assert reply.routing_key == REPLY_TO
     assert data(reply)["code"] == "not_found"
+
+
+def test_a_type_in_the_wrong_case_is_an_unknown_type_not_a_broken_envelope(care: Care) -> None:
+    published = care.send(envelope("cmd-shout", "ORDER.CANCEL", {"actor": AGENT}), "ORDER.CANCEL")
+    assert outcome(published)["code"] == "unknown_type"
+
+
+def test_an_envelope_without_data_is_invalid_at_data(care: Care) -> None:
+    raw = orjson.loads(envelope("cmd-empty", "order.cancel", {}))
+    raw["data"] = None
+    published = care.send(orjson.dumps(raw), "order.cancel")
+    rejected = outcome(published)
+    assert rejected["code"] == "invalid"
+    assert [e["loc"] for e in rejected["errors"]] == ["data"]
+
+
+def test_a_nul_character_in_any_text_is_refused_with_its_path(care: Care) -> None:
+    raw = orjson.loads(envelope("cmd-nul", "order.cancel", {"actor": AGENT, "order_id": "o1",
+                                                           "reason": "x", "note": "bad\u0000note"}))  # fmt: skip
+    published = care.send(orjson.dumps(raw), "order.cancel")
+    rejected = outcome(published)
+    assert rejected["code"] == "invalid"
+    assert [e["loc"] for e in rejected["errors"]] == ["data.note"]
