@@ -19,7 +19,7 @@ from actors.settings import Settings
 from actors.topology import declare
 from persistence.database import create_database, upgrade
 from persistence.engine import make_engine
-from persistence.outbox import OutboxSignal, OutboxStore
+from persistence.outbox import OutboxStore
 
 
 class LiveOrderCare:
@@ -37,9 +37,7 @@ class LiveOrderCare:
         )
         self.worker.start()
         self.engine = make_engine(settings.database_url, pool_size=2)
-        self.relay = build_relay(
-            settings, OutboxStore(self.engine), OutboxSignal(settings.database_url)
-        )
+        self.relay = build_relay(settings, OutboxStore(self.engine))
         self.relay_thread = threading.Thread(target=self.relay.run, name="relay", daemon=True)
         self.relay_thread.start()
         self.client = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from actors import metrics
 from actors.publisher import BatchPublisher, BatchResult
 from persistence.messages import OutboundMessage
-from persistence.outbox import OutboxSignal, OutboxStore
+from persistence.outbox import OutboxStore
 
 log = logging.getLogger("ordercare.relay")
 
@@ -33,15 +33,15 @@ class Relay:
         connect: Callable[[], BatchPublisher],
         *,
         batch: int = 500,
-        poll_seconds: float = 1.0,
-        signal: OutboxSignal | None = None,
+        poll_seconds: float = 0.05,
+        linger_seconds: float = 0.02,
         dead_letter_queue: str = "ordercare.dead-letters",
     ) -> None:
         self.store = store
         self.connect = connect
         self.batch = batch
         self.poll_seconds = poll_seconds
-        self.signal = signal
+        self.linger_seconds = linger_seconds
         self.dead_letter_queue = dead_letter_queue
         self.stopping = threading.Event()
         self._publisher: BatchPublisher | None = None
@@ -51,8 +51,11 @@ class Relay:
         backoff = 0.5
         while not self.stopping.is_set():
             try:
-                if self.drain_once() == 0:
-                    self._idle()
+                claimed = self.drain_once()
+                if claimed < self.batch:
+                    # Nothing, or a part batch: let rows gather (a batch costs about as much
+                    # as a message), then look again. Idle latency is at most poll_seconds.
+                    self.stopping.wait(self.poll_seconds if claimed == 0 else self.linger_seconds)
                 backoff = 0.5
             except Exception:
                 log.exception("relay pass failed; retrying", extra={"backoff_s": backoff})
@@ -101,12 +104,6 @@ class Relay:
         if result.nacked:
             metrics.RELAY_FAILED.labels("nacked").inc(len(result.nacked))
         return done, later
-
-    def _idle(self) -> None:
-        if self.signal is not None:
-            self.signal.wait(self.poll_seconds)
-        else:
-            self.stopping.wait(self.poll_seconds)
 
     def _publisher_or_connect(self) -> BatchPublisher:
         if self._publisher is None:

@@ -16,7 +16,7 @@ from actors.relay import Relay, watch_backlog
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
-from persistence.outbox import OutboxSignal, OutboxStore
+from persistence.outbox import OutboxStore
 
 log = logging.getLogger("ordercare.relay")
 
@@ -29,9 +29,7 @@ def declare_topology(settings: Settings) -> None:
         connection.close()
 
 
-def build_relay(
-    settings: Settings, store: OutboxStore, signal_: OutboxSignal | None = None
-) -> Relay:
+def build_relay(settings: Settings, store: OutboxStore) -> Relay:
     def connect() -> ConfirmingPublisher:
         # Declared on every (re)connect: an exchange deleted under a running relay would
         # otherwise close the channel on every batch.
@@ -43,7 +41,7 @@ def build_relay(
         connect,
         batch=settings.relay_batch,
         poll_seconds=settings.relay_poll_seconds,
-        signal=signal_,
+        linger_seconds=settings.relay_linger_seconds,
         dead_letter_queue=settings.dead_letter_queue,
     )
 
@@ -52,7 +50,7 @@ def run_relay(settings: Settings, metrics_port: int) -> int:
     configure_logging(settings.log_level)
     engine = make_engine(settings.database_url, pool_size=2)
     store = OutboxStore(engine)
-    relay = build_relay(settings, store, OutboxSignal(settings.database_url))
+    relay = build_relay(settings, store)
     if metrics_port:
         serve(metrics_port, settings.metrics_host)
     threading.Thread(target=watch_backlog, args=(store, relay.stopping), daemon=True).start()

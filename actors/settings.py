@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     retry_max_backoff_ms: int = Field(default=60_000, ge=100)
 
     relay_batch: int = Field(default=500, ge=1, le=10_000)
-    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    #: How long an idle relay waits before looking again (the longest an event waits).
+    relay_poll_seconds: float = Field(default=0.05, gt=0)
+    #: After a part batch, how long to let rows gather: fewer, fuller batches under load.
+    relay_linger_seconds: float = Field(default=0.02, ge=0)
     relay_confirm_timeout_seconds: float = Field(default=30.0, gt=0)
 
     worker_metrics_port: int = 9464

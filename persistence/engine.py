@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import psycopg
+import psycopg.types.json
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
+
+from persistence.sql import sqlite_adapters
 
 
 def _dumps(value: Any) -> str:
@@ -15,7 +19,9 @@ def _dumps(value: Any) -> str:
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for PostgreSQL (psycopg 3) or, for the embedded demo, SQLite."""
+    psycopg.types.json.set_json_loads(orjson.loads)  # documents read on the hot path
     if url.startswith("sqlite"):
+        sqlite_adapters()
         engine = create_engine(
             url,
             poolclass=StaticPool,

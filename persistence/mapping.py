@@ -6,6 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from persistence.sql import doc as parse_doc
+from persistence.sql import stamp
 from services.orders.model import DeliveryInfo, InvoiceRef, Line, Order, PaymentFacts
 
 
@@ -39,15 +41,17 @@ def order_to_doc(order: Order) -> dict[str, Any]:
     }
 
 
-def order_from_row(row: Any) -> Order:
-    doc = row.doc
+def order_from_row(row: tuple[Any, ...]) -> Order:
+    """(id, account_id, currency, status, version, doc, created_at, updated_at) to the aggregate."""
+    order_id, account_id, currency, status, version, raw, created_at, updated_at = row
+    doc = parse_doc(raw)
     d, p = doc["delivery"], doc["payment"]
     return Order(
-        order_id=row.id,
-        account_id=row.account_id,
-        currency=row.currency,
-        status=row.status,
-        version=row.version,
+        order_id=order_id,
+        account_id=account_id,
+        currency=currency,
+        status=status,
+        version=version,
         lines=[
             Line(a, b, c, Decimal(e), f, g, h, i, j) for a, b, c, e, f, g, h, i, j in doc["lines"]
         ],
@@ -56,8 +60,8 @@ def order_from_row(row: Any) -> Order:
         ),
         tax_rates={c: Decimal(r) for c, r in doc["tax_rates"].items()},
         payment=PaymentFacts(Decimal(p[0]), Decimal(p[1]), Decimal(p[2]), p[3]),
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=_aware(stamp(created_at)),
+        updated_at=_aware(stamp(updated_at)),
         invoices=[InvoiceRef(i, Decimal(t), Decimal(c)) for i, t, c in doc["invoices"]],
     )
 

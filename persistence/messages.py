@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, select
-
-from persistence.sql import insert_new
-from persistence.tables import AuditRow, DeadLetterRow, InboxRow, OutboxRow
+from persistence.sql import Sql, jsonb
 from services.handling import AuditEntry, Context
-
-_inbox = cast(Table, InboxRow.__table__)
-_outbox = cast(Table, OutboxRow.__table__)
-_dead = cast(Table, DeadLetterRow.__table__)
-_audit = cast(Table, AuditRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +32,8 @@ class StoredOutcome:
 class Inbox:
     """Commands seen, keyed by (source, id); written in the transaction of their effect."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
 
     def record(
         self,
@@ -56,50 +48,50 @@ class Inbox:
         raw: bytes | None = None,
     ) -> bool:
         """Insert the command's record; False when it was recorded before (a duplicate)."""
-        return insert_new(
-            self.conn,
-            _inbox,
+        inserted = self.sql.one(
+            "INSERT INTO inbox (source, message_id, type, subject, outcome_type, outcome, received_at, raw) "
+            "VALUES (%(source)s, %(id)s, %(type)s, %(subject)s, %(outcome_type)s, %(outcome)s, %(at)s, "
+            "%(raw)s) ON CONFLICT DO NOTHING RETURNING source",
             {
                 "source": source,
-                "message_id": message_id,
+                "id": message_id,
                 "type": type,
                 "subject": subject,
                 "outcome_type": outcome_type,
                 "outcome": outcome,
-                "received_at": at,
+                "at": at,
                 "raw": raw,
             },
         )
+        return inserted is not None
 
     def find(self, source: str, message_id: str) -> StoredOutcome | None:
-        stmt = select(_inbox.c.outcome_type, _inbox.c.outcome).where(
-            _inbox.c.source == source, _inbox.c.message_id == message_id
+        row = self.sql.one(
+            "SELECT outcome_type, outcome FROM inbox WHERE source = %(source)s AND message_id = %(id)s",
+            {"source": source, "id": message_id},
         )
-        row = self.conn.execute(stmt).first()
-        return StoredOutcome(row.outcome_type, row.outcome) if row else None
+        return StoredOutcome(row[0], bytes(row[1])) if row else None
 
 
 class Outbox:
     """Messages written with the change that caused them; the relay publishes them."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
 
     def add(self, messages: list[OutboundMessage], at: datetime) -> None:
-        if not messages:
-            return
-        self.conn.execute(
-            _outbox.insert(),
+        self.sql.many(
+            "INSERT INTO outbox (exchange, routing_key, message_id, body, properties, created_at, "
+            "available_at, attempts) VALUES (%(exchange)s, %(routing_key)s, %(message_id)s, %(body)s, "
+            "%(properties)s::jsonb, %(at)s, %(at)s, 0)",
             [
                 {
                     "exchange": m.exchange,
                     "routing_key": m.routing_key,
                     "message_id": m.message_id,
                     "body": m.body,
-                    "properties": m.properties,
-                    "created_at": at,
-                    "available_at": at,
-                    "attempts": 0,
+                    "properties": jsonb(m.properties),
+                    "at": at,
                 }
                 for m in messages
             ],
@@ -109,8 +101,8 @@ class Outbox:
 class DeadLetters:
     """Inbound messages that were not even an envelope."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
 
     def add(
         self,
@@ -122,15 +114,16 @@ class DeadLetters:
         body: bytes,
         at: datetime,
     ) -> None:
-        self.conn.execute(
-            _dead.insert(),
+        self.sql.run(
+            "INSERT INTO dead_letters (reason, detail, exchange, routing_key, body, received_at) "
+            "VALUES (%(reason)s, %(detail)s, %(exchange)s, %(routing_key)s, %(body)s, %(at)s)",
             {
                 "reason": reason,
-                "detail": detail[:1000],
-                "exchange": exchange,
-                "routing_key": routing_key[:255],
+                "detail": _text(detail, 1000),
+                "exchange": _text(exchange, 200),
+                "routing_key": _text(routing_key, 255),
                 "body": body,
-                "received_at": at,
+                "at": at,
             },
         )
 
@@ -138,14 +131,15 @@ class DeadLetters:
 class AuditLog:
     """Append-only audit rows."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
 
     def add(self, entries: list[AuditEntry], ctx: Context) -> None:
-        if not entries:
-            return
-        self.conn.execute(
-            _audit.insert(),
+        self.sql.many(
+            "INSERT INTO audit_log (entity_type, entity_id, action, actor_id, actor_role, source, reason, "
+            "note, before, after, command_id, correlation_id, at) VALUES (%(entity_type)s, %(entity_id)s, "
+            "%(action)s, %(actor_id)s, %(actor_role)s, %(source)s, %(reason)s, %(note)s, "
+            "%(before)s::jsonb, %(after)s::jsonb, %(command_id)s, %(correlation_id)s, %(at)s)",
             [
                 {
                     "entity_type": e.entity_type,
@@ -156,8 +150,8 @@ class AuditLog:
                     "source": ctx.source,
                     "reason": ctx.reason,
                     "note": ctx.note,
-                    "before": e.before,
-                    "after": e.after,
+                    "before": _maybe(e.before),
+                    "after": _maybe(e.after),
                     "command_id": ctx.command_id,
                     "correlation_id": ctx.correlation_id,
                     "at": ctx.now,
@@ -165,3 +159,12 @@ class AuditLog:
                 for e in entries
             ],
         )
+
+
+def _maybe(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else jsonb(value)
+
+
+def _text(value: str, limit: int) -> str:
+    """Text as PostgreSQL can hold it: no NUL characters, within the column's length."""
+    return value.replace("\x00", "\\0")[:limit]

@@ -1,4 +1,4 @@
-"""Repositories over one connection, written with Core statements on the typed tables."""
+"""Repositories over one connection: plain SQL on the tables of persistence/tables.py."""
 
 from __future__ import annotations
 
@@ -6,73 +6,62 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
-
-from sqlalchemy import Connection, Table, select, update
 
 from persistence.mapping import order_from_row, order_to_doc
-from persistence.sql import insert_new, upsert
-from persistence.tables import (
-    AccountRow,
-    CatalogRow,
-    CreditMemoRow,
-    DeliveryMethodRow,
-    InvoiceRow,
-    OrderRow,
-    PickupLocationRow,
-    RefundRow,
-    StoreCreditRow,
-    TaxRateRow,
-)
+from persistence.sql import Sql, dec, doc, jsonb, stamp
 from services.accounts.model import Account
 from services.catalog.model import CatalogEntry
 from services.ledger import CreditLine, CreditMemo, Invoice, LedgerView, Refund
+from services.money import round_money
 from services.orders.model import Order
 from services.reference import DeliveryMethod, PickupLocation
 
-_catalog = cast(Table, CatalogRow.__table__)
-_accounts = cast(Table, AccountRow.__table__)
-_orders = cast(Table, OrderRow.__table__)
-_invoices = cast(Table, InvoiceRow.__table__)
-_memos = cast(Table, CreditMemoRow.__table__)
-_refunds = cast(Table, RefundRow.__table__)
-_store_credit = cast(Table, StoreCreditRow.__table__)
-
 
 class SqlCatalog:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
 
     def get_many(self, skus: Collection[str]) -> dict[str, CatalogEntry]:
-        rows = self.conn.execute(select(_catalog).where(_catalog.c.sku.in_(list(skus))))
+        wanted = sorted(set(skus))
+        if not wanted:
+            return {}
+        marks = ", ".join(f"%(s{i})s" for i in range(len(wanted)))
+        rows = self.sql.all(
+            "SELECT sku, name, prices, tax_class, backorderable, active FROM catalog_items "
+            f"WHERE sku IN ({marks})",
+            {f"s{i}": sku for i, sku in enumerate(wanted)},
+        )
         return {
-            r.sku: CatalogEntry(
-                r.sku,
-                r.name,
-                {c: Decimal(p) for c, p in r.prices.items()},
-                r.tax_class,
-                r.backorderable,
-                r.active,
+            sku: CatalogEntry(
+                sku,
+                name,
+                {c: Decimal(p) for c, p in doc(prices).items()},
+                tax_class,
+                bool(backorderable),
+                bool(active),
             )
-            for r in rows
+            for sku, name, prices, tax_class, backorderable, active in rows
         }
 
     def upsert(self, entries: Sequence[CatalogEntry]) -> None:
-        from datetime import UTC, datetime
-
         now = datetime.now(UTC)
-        self.conn.execute(
-            upsert(self.conn, _catalog, ["sku"]),
+        self.sql.many(
+            "INSERT INTO catalog_items (sku, name, prices, tax_class, backorderable, active, updated_at) "
+            "VALUES (%(sku)s, %(name)s, %(prices)s::jsonb, %(tax_class)s, %(backorderable)s, %(active)s, "
+            "%(now)s) ON CONFLICT (sku) DO UPDATE SET name = excluded.name, prices = excluded.prices, "
+            "tax_class = excluded.tax_class, backorderable = excluded.backorderable, "
+            "active = excluded.active, updated_at = excluded.updated_at",
             [
                 {
                     "sku": e.sku,
                     "name": e.name,
-                    "prices": {c: str(p) for c, p in e.prices.items()},
+                    "prices": jsonb({c: str(p) for c, p in e.prices.items()}),
                     "tax_class": e.tax_class,
                     "backorderable": e.backorderable,
                     "active": e.active,
-                    "updated_at": now,
+                    "now": now,
                 }
                 for e in entries
             ],
@@ -80,59 +69,73 @@ class SqlCatalog:
 
 
 class SqlAccounts:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
 
     def get(self, account_id: str) -> Account | None:
-        r = self.conn.execute(select(_accounts).where(_accounts.c.id == account_id)).first()
-        if r is None:
+        row = self.sql.one(
+            "SELECT id, name, email, phone, billing_address, locale, status FROM billing_accounts "
+            "WHERE id = %(id)s",
+            {"id": account_id},
+        )
+        if row is None:
             return None
-        return Account(r.id, r.name, r.email, r.phone, r.billing_address, r.locale, r.status)
+        id_, name, email, phone, address, locale, status = row
+        return Account(id_, name, email, phone, doc(address), locale, status)
 
     def add(self, account: Account) -> bool:
-        from datetime import UTC, datetime
-
         now = datetime.now(UTC)
-        return insert_new(
-            self.conn,
-            _accounts,
+        inserted = self.sql.one(
+            "INSERT INTO billing_accounts (id, name, email, phone, billing_address, locale, status, "
+            "created_at, updated_at) VALUES (%(id)s, %(name)s, %(email)s, %(phone)s, %(address)s::jsonb, "
+            "%(locale)s, %(status)s, %(now)s, %(now)s) ON CONFLICT DO NOTHING RETURNING id",
             {
                 "id": account.account_id,
                 "name": account.name,
                 "email": account.email,
                 "phone": account.phone,
-                "billing_address": account.billing_address,
+                "address": _document(account.billing_address),
                 "locale": account.locale,
                 "status": account.status,
-                "created_at": now,
-                "updated_at": now,
+                "now": now,
             },
         )
+        return inserted is not None
+
+
+_ORDER = "SELECT id, account_id, currency, status, version, doc, created_at, updated_at FROM orders"
 
 
 class SqlOrders:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
 
     def get(self, order_id: str) -> Order | None:
-        row = self.conn.execute(select(_orders).where(_orders.c.id == order_id)).first()
+        row = self.sql.one(f"{_ORDER} WHERE id = %(id)s", {"id": order_id})
         return order_from_row(row) if row else None
 
     def get_for_update(self, order_id: str) -> Order | None:
-        stmt = select(_orders).where(_orders.c.id == order_id).with_for_update()
-        row = self.conn.execute(stmt).first()
+        row = self.sql.one(f"{_ORDER} WHERE id = %(id)s FOR UPDATE", {"id": order_id})
         return order_from_row(row) if row else None
 
     def add(self, order: Order) -> bool:
-        return insert_new(self.conn, _orders, self._values(order))
+        inserted = self.sql.one(
+            "INSERT INTO orders (id, account_id, status, currency, version, total, doc, created_at, "
+            "updated_at) VALUES (%(id)s, %(account_id)s, %(status)s, %(currency)s, %(version)s, %(total)s, "
+            "%(doc)s::jsonb, %(created_at)s, %(updated_at)s) ON CONFLICT DO NOTHING RETURNING id",
+            self._values(order),
+        )
+        return inserted is not None
 
     def save(self, order: Order) -> None:
-        values = self._values(order)
-        del values["created_at"]
-        self.conn.execute(update(_orders).where(_orders.c.id == order.order_id), values)
+        self.sql.run(
+            "UPDATE orders SET status = %(status)s, version = %(version)s, total = %(total)s, "
+            "doc = %(doc)s::jsonb, updated_at = %(updated_at)s WHERE id = %(id)s",
+            self._values(order),
+        )
 
     @staticmethod
-    def _values(order: Order) -> dict[str, Any]:
+    def _values(order: Order) -> dict[str, object]:
         return {
             "id": order.order_id,
             "account_id": order.account_id,
@@ -140,19 +143,20 @@ class SqlOrders:
             "currency": order.currency,
             "version": order.version,
             "total": order.priced().total,
-            "doc": order_to_doc(order),
+            "doc": jsonb(order_to_doc(order)),
             "created_at": order.created_at,
             "updated_at": order.updated_at,
         }
 
 
 class SqlLedger:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
 
     def add_invoice(self, invoice: Invoice, command_id: str) -> None:
-        self.conn.execute(
-            _invoices.insert(),
+        self.sql.run(
+            "INSERT INTO invoices (id, order_id, currency, net, tax, total, issued_at, command_id) "
+            "VALUES (%(id)s, %(order_id)s, %(currency)s, %(net)s, %(tax)s, %(total)s, %(at)s, %(cmd)s)",
             {
                 "id": invoice.invoice_id,
                 "order_id": invoice.order_id,
@@ -160,15 +164,17 @@ class SqlLedger:
                 "net": invoice.net,
                 "tax": invoice.tax,
                 "total": invoice.total,
-                "issued_at": invoice.issued_at,
-                "command_id": command_id,
+                "at": invoice.issued_at,
+                "cmd": command_id,
             },
         )
 
     def add_credit_memo(self, memo: CreditMemo, command_id: str) -> None:
         lines = [[x.reason, x.description, str(x.net), str(x.tax), x.line_id] for x in memo.lines]
-        self.conn.execute(
-            _memos.insert(),
+        self.sql.run(
+            "INSERT INTO credit_memos (id, order_id, invoice_id, currency, net, tax, total, lines, "
+            "settle_to, issued_at, command_id) VALUES (%(id)s, %(order_id)s, %(invoice_id)s, "
+            "%(currency)s, %(net)s, %(tax)s, %(total)s, %(lines)s::jsonb, %(settle_to)s, %(at)s, %(cmd)s)",
             {
                 "id": memo.credit_memo_id,
                 "order_id": memo.order_id,
@@ -177,92 +183,87 @@ class SqlLedger:
                 "net": memo.net,
                 "tax": memo.tax,
                 "total": memo.total,
-                "lines": {"lines": lines},
+                "lines": jsonb({"lines": lines}),
                 "settle_to": memo.settle_to,
-                "issued_at": memo.issued_at,
-                "command_id": command_id,
+                "at": memo.issued_at,
+                "cmd": command_id,
             },
         )
 
     def add_refund(self, refund: Refund, command_id: str) -> None:
-        self.conn.execute(
-            _refunds.insert(),
+        self.sql.run(
+            "INSERT INTO refunds (id, order_id, credit_memo_id, currency, amount, method, status, "
+            "requested_at, settled_at, command_id) VALUES (%(id)s, %(order_id)s, %(memo)s, %(currency)s, "
+            "%(amount)s, %(method)s, %(status)s, %(at)s, %(settled_at)s, %(cmd)s)",
             {
                 "id": refund.refund_id,
                 "order_id": refund.order_id,
-                "credit_memo_id": refund.credit_memo_id,
+                "memo": refund.credit_memo_id,
                 "currency": refund.currency,
                 "amount": refund.amount,
                 "method": refund.method,
                 "status": refund.status,
-                "requested_at": refund.requested_at,
+                "at": refund.requested_at,
                 "settled_at": refund.requested_at if refund.status == "settled" else None,
-                "command_id": command_id,
+                "cmd": command_id,
             },
         )
 
     def add_store_credit(self, account_id: str, refund: Refund, command_id: str) -> None:
-        self.conn.execute(
-            _store_credit.insert(),
+        self.sql.run(
+            "INSERT INTO store_credit_entries (account_id, currency, amount, reason, reference, "
+            "created_at, command_id) VALUES (%(account_id)s, %(currency)s, %(amount)s, 'refund', "
+            "%(ref)s, %(at)s, %(cmd)s)",
             {
                 "account_id": account_id,
                 "currency": refund.currency,
                 "amount": refund.amount,
-                "reason": "refund",
-                "reference": refund.refund_id,
-                "created_at": refund.requested_at,
-                "command_id": command_id,
+                "ref": refund.refund_id,
+                "at": refund.requested_at,
+                "cmd": command_id,
             },
         )
 
     def for_order(self, order_id: str) -> LedgerView:
-        c = self.conn
-        invoices = c.execute(
-            select(_invoices)
-            .where(_invoices.c.order_id == order_id)
-            .order_by(_invoices.c.issued_at)
+        key = {"id": order_id}
+        invoices = self.sql.all(
+            "SELECT id, currency, net, tax, issued_at FROM invoices WHERE order_id = %(id)s ORDER BY issued_at, id",
+            key,
         )
-        memos = c.execute(
-            select(_memos).where(_memos.c.order_id == order_id).order_by(_memos.c.issued_at)
+        memos = self.sql.all(
+            "SELECT id, invoice_id, currency, lines, settle_to, issued_at FROM credit_memos "
+            "WHERE order_id = %(id)s ORDER BY issued_at, id",
+            key,
         )
-        refunds = c.execute(
-            select(_refunds)
-            .where(_refunds.c.order_id == order_id)
-            .order_by(_refunds.c.requested_at)
+        refunds = self.sql.all(
+            "SELECT id, credit_memo_id, currency, amount, method, status, requested_at FROM refunds "
+            "WHERE order_id = %(id)s ORDER BY requested_at, id",
+            key,
         )
         return LedgerView(
             invoices=tuple(
-                Invoice(r.id, r.order_id, r.currency, r.net, r.tax, r.issued_at) for r in invoices
+                Invoice(i, order_id, c, _money(n, c), _money(t, c), stamp(at))
+                for i, c, n, t, at in invoices
             ),
             credit_memos=tuple(
-                CreditMemo(
-                    r.id,
-                    r.order_id,
-                    r.invoice_id,
-                    r.currency,
-                    tuple(
-                        CreditLine(a, b, Decimal(n), Decimal(t), lid)
-                        for a, b, n, t, lid in r.lines["lines"]
-                    ),
-                    r.settle_to,
-                    r.issued_at,
-                )
-                for r in memos
+                CreditMemo(i, order_id, inv, c, _credit_lines(lines), settle_to, stamp(at))
+                for i, inv, c, lines, settle_to, at in memos
             ),
             refunds=tuple(
-                Refund(
-                    r.id,
-                    r.order_id,
-                    r.credit_memo_id,
-                    r.currency,
-                    r.amount,
-                    r.method,
-                    r.status,
-                    r.requested_at,
-                )
-                for r in refunds
+                Refund(i, order_id, memo, c, _money(amount, c), method, status, stamp(at))
+                for i, memo, c, amount, method, status, at in refunds
             ),
         )
+
+
+def _credit_lines(stored: object) -> tuple[CreditLine, ...]:
+    lines = doc(stored)["lines"]
+    return tuple(CreditLine(a, b, Decimal(n), Decimal(t), lid) for a, b, n, t, lid in lines)
+
+
+def _money(value: object, currency: str) -> Decimal:
+    """A stored amount at its currency's scale (the column keeps six decimals)."""
+    return round_money(dec(value), currency)
 
 
 @dataclass
@@ -282,42 +283,51 @@ class ReferenceCache:
         self._data = _ReferenceData()
         self._lock = threading.Lock()
 
-    def get(self, conn: Connection) -> _ReferenceData:
+    def get(self, sql: Sql) -> _ReferenceData:
         data = self._data
         if time.monotonic() - data.loaded_at < self.ttl:
             return data
         with self._lock:
             if time.monotonic() - self._data.loaded_at >= self.ttl:
-                self._data = self._load(conn)
+                self._data = self._load(sql)
             return self._data
 
     @staticmethod
-    def _load(conn: Connection) -> _ReferenceData:
+    def _load(sql: Sql) -> _ReferenceData:
         data = _ReferenceData(loaded_at=time.monotonic())
-        for r in conn.execute(select(TaxRateRow.__table__)):
-            data.rates.setdefault(r.country, {})[r.tax_class] = r.rate
+        for country, tax_class, rate in sql.all("SELECT country, tax_class, rate FROM tax_rates"):
+            data.rates.setdefault(country, {})[tax_class] = dec(rate).normalize()
         data.classes = frozenset(c for rates in data.rates.values() for c in rates)
-        for r in conn.execute(select(DeliveryMethodRow.__table__)):
-            fees = {c: Decimal(f) for c, f in r.fees.items()}
-            data.methods[r.code] = DeliveryMethod(r.code, r.name, r.kind, fees, r.active)
-        for r in conn.execute(select(PickupLocationRow.__table__)):
-            data.locations[r.id] = PickupLocation(r.id, r.name, r.country, r.active)
+        for code, name, kind, fees, active in sql.all(
+            "SELECT code, name, kind, fees, active FROM delivery_methods"
+        ):
+            amounts = {c: Decimal(f) for c, f in doc(fees).items()}
+            data.methods[code] = DeliveryMethod(code, name, kind, amounts, bool(active))
+        for id_, name, country, active in sql.all(
+            "SELECT id, name, country, active FROM pickup_locations"
+        ):
+            data.locations[id_] = PickupLocation(id_, name, country, bool(active))
         return data
 
 
 class SqlReference:
-    def __init__(self, conn: Connection, cache: ReferenceCache) -> None:
-        self.conn = conn
+    def __init__(self, sql: Sql, cache: ReferenceCache) -> None:
+        self.sql = sql
         self.cache = cache
 
     def tax_rates(self, country: str) -> dict[str, Decimal]:
-        return dict(self.cache.get(self.conn).rates.get(country, {}))
+        return dict(self.cache.get(self.sql).rates.get(country, {}))
 
     def tax_classes(self) -> frozenset[str]:
-        return self.cache.get(self.conn).classes
+        return self.cache.get(self.sql).classes
 
     def delivery_method(self, code: str) -> DeliveryMethod | None:
-        return self.cache.get(self.conn).methods.get(code)
+        return self.cache.get(self.sql).methods.get(code)
 
     def pickup_location(self, location_id: str) -> PickupLocation | None:
-        return self.cache.get(self.conn).locations.get(location_id)
+        return self.cache.get(self.sql).locations.get(location_id)
+
+
+def _document(value: object) -> str | None:
+    """A nullable document parameter: SQL NULL, not JSON null."""
+    return None if value is None else jsonb(value)

@@ -1,24 +1,104 @@
-"""Small dialect helpers: the same repository code runs on PostgreSQL and the demo's SQLite."""
+"""Raw SQL on the connection SQLAlchemy manages: the hot path's statements, written once.
+
+SQLAlchemy owns the engine, the pool, transactions, the schema and the migrations. The
+statements a command runs go straight to the driver, because Core's per-statement work
+(cache key, compilation lookup, result wrapping) cost more than the database itself
+(ops/bench: about 0.11 ms a statement). Each statement is written in PostgreSQL's
+dialect with `%(name)s` parameters; for the embedded demo's SQLite it is translated
+once (named parameters, no `::jsonb` casts, no row locks).
+"""
 
 from __future__ import annotations
 
+import re
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
+import orjson
+import psycopg
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+Row = tuple[Any, ...]
 
 
-def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    key = next(iter(table.primary_key.columns))
-    stmt = dialect.insert(table).on_conflict_do_nothing().returning(key)
-    return conn.execute(stmt, values).first() is not None
+class Sql:
+    """Statements on one SQLAlchemy connection's driver connection, inside its transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.postgres = conn.dialect.name == "postgresql"
+        # Inside SQLAlchemy's transaction: commit and rollback stay SQLAlchemy's.
+        self.driver: Any = conn.connection.driver_connection
+
+    def one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None:
+        return self._cursor(sql, params).fetchone()  # type: ignore[no-any-return]
+
+    def all(self, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return list(self._cursor(sql, params).fetchall())
+
+    def run(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        self._cursor(sql, params)
+
+    def many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        try:
+            if self.postgres:
+                with self.driver.cursor() as cursor:
+                    cursor.executemany(sql, rows)
+            else:
+                self.driver.executemany(_sqlite(sql), rows)
+        except (psycopg.Error, sqlite3.Error) as exc:
+            raise _translated(sql, exc) from exc
+
+    def _cursor(self, sql: str, params: dict[str, Any] | None) -> Any:
+        try:
+            if self.postgres:
+                return self.driver.execute(sql, params or {})
+            return self.driver.execute(_sqlite(sql), params or {})
+        except (psycopg.Error, sqlite3.Error) as exc:
+            raise _translated(sql, exc) from exc
 
 
-def upsert(conn: Connection, table: Table, keys: list[str]) -> Any:
-    """INSERT … ON CONFLICT (keys) DO UPDATE every other column."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-    return stmt.on_conflict_do_update(index_elements=keys, set_=others)
+def _translated(sql: str, exc: Exception) -> Exception:
+    """The driver's error as SQLAlchemy's (IntegrityError, OperationalError, …), as Core would
+    raise it, and without the parameters (they may hold personal data)."""
+    base = psycopg.Error if isinstance(exc, psycopg.Error) else sqlite3.Error
+    return DBAPIError.instance(sql, None, exc, base, hide_parameters=True)
+
+
+@cache
+def _sqlite(sql: str) -> str:
+    sql = re.sub(r"%\((\w+)\)s", r":\1", sql)
+    sql = sql.replace("::jsonb", "")
+    return re.sub(r"\s+FOR UPDATE( SKIP LOCKED)?", "", sql)
+
+
+def jsonb(value: Any) -> str:
+    """A document parameter (cast with `::jsonb` in the statement)."""
+    return orjson.dumps(value).decode()
+
+
+def doc(value: Any) -> Any:
+    """A document column: PostgreSQL returns it parsed, SQLite as text."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def dec(value: Any) -> Decimal:
+    """A money column: NUMERIC on PostgreSQL, a decimal string on SQLite."""
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def stamp(value: Any) -> datetime:
+    """A timestamp column: aware on PostgreSQL, ISO text on SQLite."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def sqlite_adapters() -> None:
+    """Store Decimal and datetime on SQLite as the text `dec` and `stamp` read back."""
+    sqlite3.register_adapter(Decimal, lambda d: format(d, "f"))
+    sqlite3.register_adapter(datetime, lambda d: d.isoformat(sep=" "))

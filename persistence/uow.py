@@ -15,6 +15,7 @@ from persistence.repositories import (
     SqlOrders,
     SqlReference,
 )
+from persistence.sql import Sql
 
 
 class SqlUnitOfWork:
@@ -51,12 +52,13 @@ class SqlUnitOfWork:
         self.conn.begin()
 
     def _bind(self, conn: Connection) -> None:
-        self.catalog = SqlCatalog(conn)
-        self.accounts = SqlAccounts(conn)
-        self.orders = SqlOrders(conn)
-        self.reference = SqlReference(conn, self._reference)
-        self.ledger = SqlLedger(conn)
-        self.inbox = Inbox(conn)
-        self.outbox = Outbox(conn)
-        self.dead_letters = DeadLetters(conn)
-        self.audit = AuditLog(conn)
+        sql = Sql(conn)
+        self.catalog = SqlCatalog(sql)
+        self.accounts = SqlAccounts(sql)
+        self.orders = SqlOrders(sql)
+        self.reference = SqlReference(sql, self._reference)
+        self.ledger = SqlLedger(sql)
+        self.inbox = Inbox(sql)
+        self.outbox = Outbox(sql)
+        self.dead_letters = DeadLetters(sql)
+        self.audit = AuditLog(sql)

@@ -38,7 +38,7 @@ def settings(database_url: str, vhost: str) -> Settings:
     return Settings(
         database_url=database_url,
         amqp_url=servers.amqp_url(vhost),
-        relay_poll_seconds=0.2,
+        relay_poll_seconds=0.05,
         worker_threads=4,
         **servers.names(prefix),
     )

@@ -17,7 +17,7 @@ from actors.relay_main import build_relay
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
-from persistence.outbox import OutboxSignal, OutboxStore
+from persistence.outbox import OutboxStore
 from tests.servers import Listener
 
 
@@ -37,7 +37,7 @@ class Pipeline:
         self.worker.start()
         self.engine = make_engine(settings.database_url, pool_size=2)
         self.store = OutboxStore(self.engine)
-        self.relay = build_relay(settings, self.store, OutboxSignal(settings.database_url))
+        self.relay = build_relay(settings, self.store)
         self.relay_thread = threading.Thread(target=self.relay.run, daemon=True)
         self.relay_thread.start()
         self.client = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))

@@ -17,6 +17,7 @@ from actors.topology import declare
 from persistence.engine import make_engine
 from persistence.messages import OutboundMessage, Outbox
 from persistence.outbox import OutboxStore
+from persistence.sql import Sql
 from tests.servers import Listener, wait_for
 
 
@@ -42,7 +43,7 @@ def relay_for(settings: Settings, engine: Engine, batch: int = 100) -> Relay:
 
 def write(engine: Engine, messages: list[OutboundMessage]) -> None:
     with engine.begin() as conn:
-        Outbox(conn).add(messages, datetime.now(UTC))
+        Outbox(Sql(conn)).add(messages, datetime.now(UTC))
 
 
 def event(settings: Settings, n: int, routing_key: str = "order.created") -> OutboundMessage:

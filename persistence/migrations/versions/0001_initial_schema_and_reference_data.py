@@ -293,24 +293,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_refunds_order_id"), "refunds", ["order_id"], unique=False)
 
     _seed_reference_data()
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(_NOTIFY_FUNCTION)
-        op.execute(_NOTIFY_TRIGGER)
 
-
-#: Tells a waiting relay that the outbox has rows; one notification per transaction.
-_NOTIFY_FUNCTION = """
-CREATE OR REPLACE FUNCTION ordercare_outbox_notify() RETURNS trigger AS $$
-BEGIN
-    PERFORM pg_notify('ordercare_outbox', '');
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql
-"""
-_NOTIFY_TRIGGER = """
-CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
-FOR EACH STATEMENT EXECUTE FUNCTION ordercare_outbox_notify()
-"""
 
 #: VAT by destination: standard, reduced and zero rates (2026). US sales tax is
 #: state-level and not modelled; JP consumption tax 10 % / 8 %; KW has no VAT.
@@ -429,9 +412,6 @@ def _seed_reference_data() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
-        op.execute("DROP FUNCTION IF EXISTS ordercare_outbox_notify()")
     op.drop_index(op.f("ix_refunds_order_id"), table_name="refunds")
     op.drop_table("refunds")
     op.drop_index(op.f("ix_credit_memos_order_id"), table_name="credit_memos")
