@@ -80,10 +80,11 @@ class Outbox:
         self.sql = sql
 
     def add(self, messages: list[OutboundMessage], at: datetime) -> None:
-        self.sql.many(
+        self.sql.insert(
             "INSERT INTO outbox (exchange, routing_key, message_id, body, properties, created_at, "
-            "available_at, attempts) VALUES (%(exchange)s, %(routing_key)s, %(message_id)s, %(body)s, "
-            "%(properties)s::jsonb, %(at)s, %(at)s, 0)",
+            "available_at, attempts)",
+            "(%(exchange)s, %(routing_key)s, %(message_id)s, %(body)s, %(properties)s::jsonb, %(at)s, "
+            "%(at)s, 0)",
             [
                 {
                     "exchange": m.exchange,
@@ -135,11 +136,12 @@ class AuditLog:
         self.sql = sql
 
     def add(self, entries: list[AuditEntry], ctx: Context) -> None:
-        self.sql.many(
+        self.sql.insert(
             "INSERT INTO audit_log (entity_type, entity_id, action, actor_id, actor_role, source, reason, "
-            "note, before, after, command_id, correlation_id, at) VALUES (%(entity_type)s, %(entity_id)s, "
-            "%(action)s, %(actor_id)s, %(actor_role)s, %(source)s, %(reason)s, %(note)s, "
-            "%(before)s::jsonb, %(after)s::jsonb, %(command_id)s, %(correlation_id)s, %(at)s)",
+            "note, before, after, command_id, correlation_id, at)",
+            "(%(entity_type)s, %(entity_id)s, %(action)s, %(actor_id)s, %(actor_role)s, %(source)s, "
+            "%(reason)s, %(note)s, %(before)s::jsonb, %(after)s::jsonb, %(command_id)s, "
+            "%(correlation_id)s, %(at)s)",
             [
                 {
                     "entity_type": e.entity_type,

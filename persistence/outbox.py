@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from persistence.messages import OutboundMessage
-from persistence.sql import Sql, doc, stamp
+from persistence.sql import Sql, doc, in_list, stamp
 
 
 @dataclass(slots=True)
@@ -23,15 +23,19 @@ class Claim:
 
     def published(self, ids: list[int]) -> None:
         if ids:
-            self.sql.many("DELETE FROM outbox WHERE id = %(id)s", [{"id": i} for i in ids])
+            marks, params = in_list(ids)
+            self.sql.run(f"DELETE FROM outbox WHERE id IN ({marks})", params)
 
     def defer(self, ids: list[int], seconds: float) -> None:
         """Publish these again later, not on the next pass."""
-        later = datetime.now(UTC) + timedelta(seconds=seconds)
-        self.sql.many(
-            "UPDATE outbox SET attempts = attempts + 1, available_at = %(later)s WHERE id = %(id)s",
-            [{"id": i, "later": later} for i in ids],
-        )
+        if ids:
+            marks, params = in_list(ids)
+            params["later"] = datetime.now(UTC) + timedelta(seconds=seconds)
+            self.sql.run(
+                "UPDATE outbox SET attempts = attempts + 1, available_at = %(later)s "
+                f"WHERE id IN ({marks})",
+                params,
+            )
 
 
 class OutboxStore:

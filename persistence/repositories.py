@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from persistence.mapping import order_from_row, order_to_doc
-from persistence.sql import Sql, dec, doc, jsonb, stamp
+from persistence.sql import Sql, dec, doc, in_list, jsonb, stamp
 from services.accounts.model import Account
 from services.catalog.model import CatalogEntry
 from services.ledger import CreditLine, CreditMemo, Invoice, LedgerView, Refund
@@ -27,11 +27,11 @@ class SqlCatalog:
         wanted = sorted(set(skus))
         if not wanted:
             return {}
-        marks = ", ".join(f"%(s{i})s" for i in range(len(wanted)))
+        marks, params = in_list(wanted)
         rows = self.sql.all(
             "SELECT sku, name, prices, tax_class, backorderable, active FROM catalog_items "
             f"WHERE sku IN ({marks})",
-            {f"s{i}": sku for i, sku in enumerate(wanted)},
+            params,
         )
         return {
             sku: CatalogEntry(
@@ -47,12 +47,9 @@ class SqlCatalog:
 
     def upsert(self, entries: Sequence[CatalogEntry]) -> None:
         now = datetime.now(UTC)
-        self.sql.many(
-            "INSERT INTO catalog_items (sku, name, prices, tax_class, backorderable, active, updated_at) "
-            "VALUES (%(sku)s, %(name)s, %(prices)s::jsonb, %(tax_class)s, %(backorderable)s, %(active)s, "
-            "%(now)s) ON CONFLICT (sku) DO UPDATE SET name = excluded.name, prices = excluded.prices, "
-            "tax_class = excluded.tax_class, backorderable = excluded.backorderable, "
-            "active = excluded.active, updated_at = excluded.updated_at",
+        self.sql.insert(
+            "INSERT INTO catalog_items (sku, name, prices, tax_class, backorderable, active, updated_at)",
+            "(%(sku)s, %(name)s, %(prices)s::jsonb, %(tax_class)s, %(backorderable)s, %(active)s, %(now)s)",
             [
                 {
                     "sku": e.sku,
@@ -65,6 +62,9 @@ class SqlCatalog:
                 }
                 for e in entries
             ],
+            " ON CONFLICT (sku) DO UPDATE SET name = excluded.name, prices = excluded.prices, "
+            "tax_class = excluded.tax_class, backorderable = excluded.backorderable, "
+            "active = excluded.active, updated_at = excluded.updated_at",
         )
 
 

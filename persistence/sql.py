@@ -43,17 +43,16 @@ class Sql:
     def run(self, sql: str, params: dict[str, Any] | None = None) -> None:
         self._cursor(sql, params)
 
-    def many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+    def insert(
+        self, head: str, values: str, rows: Sequence[dict[str, Any]], tail: str = ""
+    ) -> None:
+        """One multi-row INSERT: `head` VALUES `values` (with %(name)s placeholders) per row,
+        then `tail`. One statement and one round trip, where executemany costs a protocol
+        exchange per row."""
         if not rows:
             return
-        try:
-            if self.postgres:
-                with self.driver.cursor() as cursor:
-                    cursor.executemany(sql, rows)
-            else:
-                self.driver.executemany(_sqlite(sql), rows)
-        except (psycopg.Error, sqlite3.Error) as exc:
-            raise _translated(sql, exc) from exc
+        params = {f"{key}_{n}": value for n, row in enumerate(rows) for key, value in row.items()}
+        self.run(_multi(head, values, len(rows)) + tail, params)
 
     def _cursor(self, sql: str, params: dict[str, Any] | None) -> Any:
         try:
@@ -64,11 +63,23 @@ class Sql:
             raise _translated(sql, exc) from exc
 
 
+def in_list(values: Sequence[Any], name: str = "v") -> tuple[str, dict[str, Any]]:
+    """Placeholders and parameters for `IN (...)`, on every backend."""
+    marks = ", ".join(f"%({name}{i})s" for i in range(len(values)))
+    return marks, {f"{name}{i}": value for i, value in enumerate(values)}
+
+
 def _translated(sql: str, exc: Exception) -> Exception:
     """The driver's error as SQLAlchemy's (IntegrityError, OperationalError, …), as Core would
     raise it, and without the parameters (they may hold personal data)."""
     base = psycopg.Error if isinstance(exc, psycopg.Error) else sqlite3.Error
     return DBAPIError.instance(sql, None, exc, base, hide_parameters=True)
+
+
+@cache
+def _multi(head: str, values: str, count: int) -> str:
+    tuples = ", ".join(re.sub(r"%\((\w+)\)s", rf"%(\1_{n})s", values) for n in range(count))
+    return f"{head} VALUES {tuples}"
 
 
 @cache
