@@ -27,7 +27,7 @@ from contracts.common import CommandData, QueryData
 from contracts.envelope import Envelope
 from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, RejectionCode
 from contracts.registry import COMMANDS, QUERIES
-from persistence.messages import OutboundMessage
+from persistence.messages import InboxEntry, OutboundMessage
 from persistence.uow import SqlUnitOfWork
 from services.errors import Rejected
 from services.handlers import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
@@ -231,11 +231,10 @@ class InboundProcessor:
             result=change.result,
         )
         outcome = self._outcome(accepted, accepted.subject, cause, ctx.now)
-        if not self._remember(uow, env, outcome, ctx.now, raw=None):
+        entry = _entry(env, outcome, ctx.now, raw=None)
+        if not uow.journal.record(entry, [*out, *outcome], change.audit, ctx):
             uow.restart()
             return self._duplicate(uow, env, msg)
-        uow.outbox.add([*out, *outcome], ctx.now)
-        uow.audit.add(change.audit, ctx)
         uow.commit()
         return "accepted"
 
@@ -255,10 +254,9 @@ class InboundProcessor:
     ) -> str:
         now = self.clock()
         outcome = self._rejected(env.id, env.type, env.subject, rejection, _cause(env, msg), now)
-        if not self._remember(uow, env, outcome, now, raw=raw):
+        if not uow.journal.record(_entry(env, outcome, now, raw=raw), outcome, []):
             uow.restart()
             return self._duplicate(uow, env, msg)
-        uow.outbox.add(outcome, now)
         uow.commit()
         metrics.REJECTIONS.labels(rejection.code).inc()
         log.info(
@@ -266,26 +264,6 @@ class InboundProcessor:
             extra={"command_id": env.id, "type": env.type, "code": rejection.code},
         )
         return "rejected"
-
-    def _remember(
-        self,
-        uow: SqlUnitOfWork,
-        env: Envelope,
-        outcome: list[OutboundMessage],
-        now: datetime,
-        raw: bytes | None,
-    ) -> bool:
-        first = outcome[0]
-        return uow.inbox.record(
-            env.source,
-            env.id,
-            type=env.type,
-            subject=env.subject,
-            outcome_type=first.properties["type"],
-            outcome=first.body,
-            at=now,
-            raw=raw,
-        )
 
     def _duplicate(self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage) -> str:
         """A command seen before: re-send its first outcome (the same event, the same id), also
@@ -463,6 +441,16 @@ class InboundProcessor:
             details=rejection.details,
         )
         return self._outcome(rejected, subject, cause, now)
+
+
+def _entry(
+    env: Envelope, outcome: list[OutboundMessage], at: datetime, raw: bytes | None
+) -> InboxEntry:
+    """The inbox row: the command's key and its outcome (the events-exchange copy)."""
+    first = outcome[0]
+    return InboxEntry(
+        env.source, env.id, env.type, env.subject, first.properties["type"], first.body, at, raw
+    )
 
 
 def _cause(env: Envelope, msg: InboundMessage) -> Cause:

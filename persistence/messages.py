@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from persistence.sql import Sql, jsonb
@@ -161,6 +162,128 @@ class AuditLog:
                 for e in entries
             ],
         )
+
+
+def _outbox_row(m: OutboundMessage, at: datetime) -> dict[str, Any]:
+    return {
+        "exchange": m.exchange,
+        "routing_key": m.routing_key,
+        "message_id": m.message_id,
+        "body": m.body,
+        "properties": jsonb(m.properties),
+        "at": at,
+    }
+
+
+def _audit_row(e: AuditEntry, ctx: Context) -> dict[str, Any]:
+    return {
+        "entity_type": e.entity_type,
+        "entity_id": e.entity_id,
+        "action": e.action,
+        "actor_id": ctx.actor.id,
+        "actor_role": ctx.actor.role,
+        "source": ctx.source,
+        "reason": ctx.reason,
+        "note": ctx.note,
+        "before": _maybe(e.before),
+        "after": _maybe(e.after),
+        "command_id": ctx.command_id,
+        "correlation_id": ctx.correlation_id,
+        "at": ctx.now,
+    }
+
+
+class Journal:
+    """A command's record: its inbox row and, only when the command is new, its outbox
+    messages and audit rows. On PostgreSQL one statement writes all three; a command seen
+    before writes nothing and reports False."""
+
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
+
+    def record(
+        self,
+        entry: InboxEntry,
+        messages: list[OutboundMessage],
+        audit: list[AuditEntry],
+        ctx: Context | None = None,
+    ) -> bool:
+        if not self.sql.postgres:
+            if not Inbox(self.sql).record(**entry.fields()):
+                return False
+            Outbox(self.sql).add(messages, entry.at)
+            if audit and ctx is not None:
+                AuditLog(self.sql).add(audit, ctx)
+            return True
+        rows = [_outbox_row(m, entry.at) for m in messages]
+        audits = [_audit_row(e, ctx) for e in audit] if ctx is not None else []
+        params: dict[str, Any] = {f"i_{k}": v for k, v in entry.fields().items()}
+        params.update({f"o_{k}_{n}": v for n, row in enumerate(rows) for k, v in row.items()})
+        params.update({f"a_{k}_{n}": v for n, row in enumerate(audits) for k, v in row.items()})
+        inserted = self.sql.one(_journal(len(rows), len(audits)), params)
+        return bool(inserted and inserted[0])
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """The inbox row of a command: its key and the outcome it got."""
+
+    source: str
+    message_id: str
+    type: str
+    subject: str | None
+    outcome_type: str
+    outcome: bytes
+    at: datetime
+    raw: bytes | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "message_id": self.message_id,
+            "type": self.type,
+            "subject": self.subject,
+            "outcome_type": self.outcome_type,
+            "outcome": self.outcome,
+            "at": self.at,
+            "raw": self.raw,
+        }
+
+
+@cache
+def _journal(messages: int, audit: int) -> str:
+    """WITH i AS (INSERT INTO inbox … RETURNING), o AS (INSERT INTO outbox … WHERE EXISTS i),
+    a AS (INSERT INTO audit_log … WHERE EXISTS i) SELECT count(*) FROM i."""
+    parts = [
+        "WITH i AS (INSERT INTO inbox (source, message_id, type, subject, outcome_type, outcome, "
+        "received_at, raw) VALUES (%(i_source)s, %(i_message_id)s, %(i_type)s, %(i_subject)s, "
+        "%(i_outcome_type)s, %(i_outcome)s, %(i_at)s, %(i_raw)s) ON CONFLICT DO NOTHING RETURNING 1)"
+    ]
+    if messages:
+        rows = ", ".join(
+            f"(%(o_exchange_{n})s::text, %(o_routing_key_{n})s::text, %(o_message_id_{n})s::text, "
+            f"%(o_body_{n})s::bytea, %(o_properties_{n})s::jsonb, %(o_at_{n})s::timestamptz)"
+            for n in range(messages)
+        )
+        parts.append(
+            ", o AS (INSERT INTO outbox (exchange, routing_key, message_id, body, properties, "
+            "created_at, available_at, attempts) SELECT v.e, v.k, v.m, v.b, v.p, v.t, v.t, 0 "
+            f"FROM (VALUES {rows}) AS v(e, k, m, b, p, t) WHERE EXISTS (SELECT FROM i))"
+        )
+    if audit:
+        rows = ", ".join(
+            f"(%(a_entity_type_{n})s::text, %(a_entity_id_{n})s::text, %(a_action_{n})s::text, "
+            f"%(a_actor_id_{n})s::text, %(a_actor_role_{n})s::text, %(a_source_{n})s::text, "
+            f"%(a_reason_{n})s::text, %(a_note_{n})s::text, %(a_before_{n})s::jsonb, %(a_after_{n})s::jsonb, "
+            f"%(a_command_id_{n})s::text, %(a_correlation_id_{n})s::text, %(a_at_{n})s::timestamptz)"
+            for n in range(audit)
+        )
+        parts.append(
+            ", a AS (INSERT INTO audit_log (entity_type, entity_id, action, actor_id, actor_role, "
+            "source, reason, note, before, after, command_id, correlation_id, at) SELECT * "
+            f"FROM (VALUES {rows}) AS v WHERE EXISTS (SELECT FROM i))"
+        )
+    return "".join(parts) + " SELECT count(*) FROM i"
 
 
 def _maybe(value: dict[str, Any] | None) -> str | None:

@@ -6,7 +6,7 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine
 
-from persistence.messages import AuditLog, DeadLetters, Inbox, Outbox
+from persistence.messages import AuditLog, DeadLetters, Inbox, Journal, Outbox
 from persistence.repositories import (
     ReferenceCache,
     SqlAccounts,
@@ -62,3 +62,4 @@ class SqlUnitOfWork:
         self.outbox = Outbox(sql)
         self.dead_letters = DeadLetters(sql)
         self.audit = AuditLog(sql)
+        self.journal = Journal(sql)

@@ -162,11 +162,11 @@ def test_a_command_written_against_another_version_is_refused_with_version_confl
 def test_a_failure_while_recording_leaves_no_effect_behind(
     ada: InboundProcessor, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given an outbox that fails after the order was written
-    def broken(self: object, messages: list[OutboundMessage], at: object) -> None:
-        raise OperationalError("INSERT INTO outbox", {}, Exception("server closed the connection"))
+    # Given the connection breaks after the order was written, while its outcome is recorded
+    def broken(self: object, *args: object) -> bool:
+        raise OperationalError("INSERT INTO inbox", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr("persistence.messages.Outbox.add", broken)
+    monkeypatch.setattr("persistence.messages.Journal.record", broken)
     create = m.order("ord_1001")
     # When the command is handled, it raises for a retry
     with pytest.raises(OperationalError) as raised:
