@@ -320,7 +320,9 @@ class InboundProcessor:
                 detail=detail,
                 exchange=msg.exchange,
                 routing_key=msg.routing_key,
-                body=msg.body,
+                # An oversized body is kept whole in the dead-letter queue; the table keeps
+                # its first bytes, enough to identify it, not a copy of a large blob.
+                body=msg.body[: self.settings.max_message_bytes],
                 at=now,
             )
             uow.outbox.add([self._dead_letter_copy(msg, reason, detail)], now)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import takewhile
 from typing import Any, Protocol
 
 import pika
@@ -160,12 +161,11 @@ class ConfirmingPublisher:
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         ack = isinstance(method, Basic.Ack)
-        tags = (
-            [t for t in self._pending if t <= method.delivery_tag]
-            if method.multiple
-            else [method.delivery_tag]
-        )
-        for tag in sorted(tags):
+        if method.multiple:  # every tag up to this one; the dict is in tag order
+            tags = list(takewhile(lambda t: t <= method.delivery_tag, self._pending))
+        else:
+            tags = [method.delivery_tag]
+        for tag in tags:
             batch, index = self._pending.pop(tag)
             batch.settle(index, ack)
         if not self._pending:
