@@ -143,24 +143,7 @@ class AuditLog:
             "(%(entity_type)s, %(entity_id)s, %(action)s, %(actor_id)s, %(actor_role)s, %(source)s, "
             "%(reason)s, %(note)s, %(before)s::jsonb, %(after)s::jsonb, %(command_id)s, "
             "%(correlation_id)s, %(at)s)",
-            [
-                {
-                    "entity_type": e.entity_type,
-                    "entity_id": e.entity_id,
-                    "action": e.action,
-                    "actor_id": ctx.actor.id,
-                    "actor_role": ctx.actor.role,
-                    "source": ctx.source,
-                    "reason": ctx.reason,
-                    "note": ctx.note,
-                    "before": _maybe(e.before),
-                    "after": _maybe(e.after),
-                    "command_id": ctx.command_id,
-                    "correlation_id": ctx.correlation_id,
-                    "at": ctx.now,
-                }
-                for e in entries
-            ],
+            [_audit_row(e, ctx) for e in entries],
         )
 
 
