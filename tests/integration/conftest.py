@@ -49,7 +49,8 @@ class Pipeline:
         data = body if isinstance(body, bytes) else orjson.dumps(body)
         key = routing_key or (body["type"] if isinstance(body, dict) else "unknown")
         self.channel.basic_publish(self.settings.commands_exchange if exchange is None else exchange, key, data,
-                                   pika.BasicProperties(delivery_mode=2, **props))  # fmt: skip
+                                   pika.BasicProperties(delivery_mode=2, **props),
+                                   mandatory=True)  # fmt: skip  # unroutable: fail, not drop
 
     def outcomes_for(self, *command_ids: str, timeout: float = 20.0) -> dict[str, dict[str, Any]]:
         """Wait for an outcome of each command id on the events exchange; the last one of each."""

@@ -190,6 +190,8 @@ def test_a_reply_to_naming_one_of_ordercares_own_queues_is_refused(pipeline: Pip
 def test_garbage_published_straight_into_the_delay_queue_is_handled_not_crash_looped(
     pipeline: Pipeline,
 ) -> None:
+    # The worker declares its delay queue as it starts consuming: make sure it exists
+    pipeline.broker.declare_queue(pipeline.settings.commands_queue, ensure=True)
     pipeline.publish(b"not json", pipeline.settings.commands_queue + ".DQ", exchange="")
     account = m.account()
     pipeline.publish(account)
