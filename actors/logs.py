@@ -44,6 +44,8 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(JsonFormatter())
     root.setLevel(level.upper())
     logging.getLogger("pika").setLevel(logging.WARNING)
+    # Dramatiq's actor logs "Received args=…" at DEBUG: the payload, with personal data.
+    logging.getLogger("actors.bootstrap").setLevel(max(root.level, logging.INFO))
 
 
 def _redact(arg: object) -> object:
