@@ -9,7 +9,9 @@ from services.ids import new_id
 
 def test_ids_made_later_sort_after_ids_made_earlier() -> None:
     earlier = [new_id("ord") for _ in range(500)]
-    time.sleep(0.002)  # ids carry milliseconds: cross at least one boundary
+    made_at = time.time_ns() // 1_000_000
+    while time.time_ns() // 1_000_000 == made_at:  # ids carry milliseconds: cross one
+        pass
     later = new_id("ord")
     assert all(made < later for made in earlier)
 
