@@ -4,8 +4,8 @@ Exchanges are durable topics routed by message type. The commands exchange drain
 queue of the same name (Dramatiq adds `.DQ` for delayed retries and `.XQ` for messages it
 gave up on); the warehouse and payments exchanges are declared for their publishers and
 get their queues with the issues that consume them. `ordercare.events` has an alternate
-exchange so an event nobody is bound to yet is kept, for a week, in
-`ordercare.events.unrouted` instead of vanishing.
+exchange so an event nobody is bound to yet is kept in `ordercare.events.unrouted`
+instead of vanishing (for a week, by the policy in ops/rabbitmq/definitions.json).
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from actors.settings import Settings
-
-#: How long an event nobody was bound to is kept: long enough to bind a consumer and replay.
-UNROUTED_TTL_MS = 7 * 24 * 3600 * 1000
 
 
 def queue_arguments(settings: Settings, queue: str) -> dict[str, Any]:
@@ -37,9 +34,9 @@ def declare(channel: Any, settings: Settings) -> None:
     """Declare exchanges, queues and bindings on a pika channel (blocking)."""
     plain = _plain_queue_arguments(settings)
     channel.exchange_declare(settings.unrouted_queue, "fanout", durable=True)
-    channel.queue_declare(
-        settings.unrouted_queue, durable=True, arguments={**plain, "x-message-ttl": UNROUTED_TTL_MS}
-    )
+    # Its retention (a week) is a policy in ops/rabbitmq/definitions.json, not an argument:
+    # a policy can change without redeclaring the queue.
+    channel.queue_declare(settings.unrouted_queue, durable=True, arguments=plain)
     channel.queue_bind(settings.unrouted_queue, settings.unrouted_queue)
     channel.exchange_declare(
         settings.events_exchange,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -23,19 +24,25 @@ class Claim:
 
     def published(self, ids: list[int]) -> None:
         if ids:
-            marks, params = in_list(ids)
-            self.sql.run(f"DELETE FROM outbox WHERE id IN ({marks})", params)
+            where, params = self._ids(ids)
+            self.sql.run(f"DELETE FROM outbox WHERE {where}", params)
 
     def defer(self, ids: list[int], seconds: float) -> None:
         """Publish these again later, not on the next pass."""
         if ids:
-            marks, params = in_list(ids)
+            where, params = self._ids(ids)
             params["later"] = datetime.now(UTC) + timedelta(seconds=seconds)
             self.sql.run(
-                "UPDATE outbox SET attempts = attempts + 1, available_at = %(later)s "
-                f"WHERE id IN ({marks})",
+                f"UPDATE outbox SET attempts = attempts + 1, available_at = %(later)s WHERE {where}",
                 params,
             )
+
+    def _ids(self, ids: list[int]) -> tuple[str, dict[str, Any]]:
+        """One statement text whatever the batch size on PostgreSQL (= ANY of an array)."""
+        if self.sql.postgres:
+            return "id = ANY(%(ids)s)", {"ids": ids}
+        marks, params = in_list(ids)
+        return f"id IN ({marks})", params
 
 
 class OutboxStore:

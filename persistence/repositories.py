@@ -256,6 +256,12 @@ class SqlLedger:
         )
 
 
+def _rate(value: Decimal) -> Decimal:
+    """0.190000 as 0.19 (the column keeps six decimals), never in exponent form."""
+    trimmed = value.normalize()
+    return trimmed.quantize(Decimal(1)) if trimmed == trimmed.to_integral() else trimmed
+
+
 def _credit_lines(stored: object) -> tuple[CreditLine, ...]:
     lines = doc(stored)["lines"]
     return tuple(CreditLine(a, b, Decimal(n), Decimal(t), lid) for a, b, n, t, lid in lines)
@@ -296,7 +302,7 @@ class ReferenceCache:
     def _load(sql: Sql) -> _ReferenceData:
         data = _ReferenceData(loaded_at=time.monotonic())
         for country, tax_class, rate in sql.all("SELECT country, tax_class, rate FROM tax_rates"):
-            data.rates.setdefault(country, {})[tax_class] = dec(rate).normalize()
+            data.rates.setdefault(country, {})[tax_class] = _rate(dec(rate))
         data.classes = frozenset(c for rates in data.rates.values() for c in rates)
         for code, name, kind, fees, active in sql.all(
             "SELECT code, name, kind, fees, active FROM delivery_methods"

@@ -25,14 +25,22 @@ from sqlalchemy.exc import DBAPIError
 
 Row = tuple[Any, ...]
 
+#: The most parameters PostgreSQL's protocol carries in one statement.
+MAX_PARAMETERS = 65535
+
 
 class Sql:
     """Statements on one SQLAlchemy connection's driver connection, inside its transaction."""
 
     def __init__(self, conn: Connection) -> None:
+        self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
-        # Inside SQLAlchemy's transaction: commit and rollback stay SQLAlchemy's.
-        self.driver: Any = conn.connection.driver_connection
+
+    @property
+    def driver(self) -> Any:
+        """The driver connection under SQLAlchemy's, read per call (it changes on reconnect);
+        inside SQLAlchemy's transaction, whose commit and rollback stay SQLAlchemy's."""
+        return self.conn.connection.driver_connection
 
     def one(self, sql: str, params: dict[str, Any] | None = None) -> Row | None:
         return self._cursor(sql, params).fetchone()  # type: ignore[no-any-return]
@@ -55,12 +63,20 @@ class Sql:
         self.run(_multi(head, values, len(rows)) + tail, params)
 
     def _cursor(self, sql: str, params: dict[str, Any] | None) -> Any:
+        if params and len(params) > MAX_PARAMETERS:  # psycopg would call it an OperationalError
+            raise ValueError(
+                f"{len(params)} parameters in one statement; the limit is {MAX_PARAMETERS}"
+            )
+        driver = self.driver
         try:
             if self.postgres:
-                return self.driver.execute(sql, params or {})
-            return self.driver.execute(_sqlite(sql), params or {})
+                return driver.execute(sql, params or {})
+            return driver.execute(_sqlite(sql), params or {})
         except (psycopg.Error, sqlite3.Error) as exc:
-            raise _translated(sql, exc) from exc
+            lost = bool(getattr(driver, "closed", False) or getattr(driver, "broken", False))
+            if lost:  # tell the pool, as Core would: this connection is not to be reused
+                self.conn.invalidate(exc)
+            raise _translated(sql, exc, lost) from exc
 
 
 def in_list(values: Sequence[Any], name: str = "v") -> tuple[str, dict[str, Any]]:
@@ -69,11 +85,14 @@ def in_list(values: Sequence[Any], name: str = "v") -> tuple[str, dict[str, Any]
     return marks, {f"{name}{i}": value for i, value in enumerate(values)}
 
 
-def _translated(sql: str, exc: Exception) -> Exception:
+def _translated(sql: str, exc: Exception, lost: bool = False) -> Exception:
     """The driver's error as SQLAlchemy's (IntegrityError, OperationalError, …), as Core would
-    raise it, and without the parameters (they may hold personal data)."""
+    raise it: without the parameters (they may hold personal data), the statement shortened."""
     base = psycopg.Error if isinstance(exc, psycopg.Error) else sqlite3.Error
-    return DBAPIError.instance(sql, None, exc, base, hide_parameters=True)
+    shown = sql if len(sql) <= 300 else sql[:300] + " …"
+    return DBAPIError.instance(
+        shown, None, exc, base, hide_parameters=True, connection_invalidated=lost
+    )
 
 
 @cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from persistence.messages import AuditLog, DeadLetters, Inbox, Journal, Outbox
 from persistence.repositories import (
@@ -40,6 +41,11 @@ class SqlUnitOfWork:
         try:
             if self.conn.in_transaction():
                 self.conn.rollback()
+        except DBAPIError:
+            if exc is None:
+                raise
+            # The error already on its way out says what went wrong (a lost connection makes
+            # the rollback fail too); the pool has invalidated the connection either way.
         finally:
             self.conn.close()
 

@@ -14,6 +14,7 @@ from persistence.engine import make_engine
 from persistence.messages import OutboundMessage
 from persistence.outbox import OutboxStore
 from persistence.repositories import ReferenceCache
+from persistence.sql import Sql
 from persistence.uow import SqlUnitOfWork
 from services.accounts.model import Account
 from services.orders.model import DeliveryInfo, Line, Order, PaymentFacts
@@ -149,3 +150,25 @@ def test_published_rows_leave_the_outbox_and_deferred_rows_wait(engine: Engine) 
         left = [m.message_id for m in claim.messages]
     assert left == ["m2"]
     assert store.backlog()[0] == 2
+
+
+def test_a_connection_killed_mid_unit_of_work_is_reported_lost_and_not_reused(
+    engine: Engine,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from actors.failures import is_infrastructure
+    from tests.servers import admin
+
+    with_account(engine)
+    # Given a unit of work whose server backend is terminated between two statements
+    with pytest.raises(OperationalError) as raised, uow(engine) as u:
+        assert u.accounts.get("acc_ada") is not None
+        [backend] = Sql(u.conn).one("SELECT pg_backend_pid()") or [None]
+        admin(f"SELECT pg_terminate_backend({backend})")
+        u.accounts.get("acc_ada")
+    # Then the error says so, is retried as infrastructure, and the pool hands out a live one
+    assert raised.value.connection_invalidated
+    assert is_infrastructure(raised.value)
+    with uow(engine) as u:
+        assert u.accounts.get("acc_ada") is not None
