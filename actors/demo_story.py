@@ -44,88 +44,67 @@ def envelope(
     return doc
 
 
+#: Ada's delivery and billing address.
+BERLIN = {
+    "name": "Ada Lovelace",
+    "line1": "Invalidenstraße 117",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
+#: 2 x 25.00 + 59.90 net, 4.95 standard shipping, 19 % German VAT.
+ADA_TOTAL = "136.67"
+
+
+def catalog_upsert() -> dict[str, Any]:
+    """Three SKUs: two at the standard rate, a book at the reduced rate."""
+    items = [
+        {"sku": "TEE-ORGANIC-M", "name": "Organic tee, M", "prices": {"EUR": "25.00", "GBP": "22.00"},
+         "tax_class": "standard"},
+        {"sku": "HOODIE-GREY-L", "name": "Grey hoodie, L", "prices": {"EUR": "59.90"},
+         "tax_class": "standard"},
+        {"sku": "BOOK-CARE-GUIDE", "name": "The care guide (book)", "prices": {"EUR": "18.00"},
+         "tax_class": "reduced", "backorderable": True},
+    ]  # fmt: skip
+    return envelope("catalog.upsert", {"actor": STOREFRONT, "items": items}, source="storefront/eu")
+
+
+def ada_account(account_id: str) -> dict[str, Any]:
+    """Ada's billing account, opened by an agent."""
+    data = {"actor": AGENT, "account_id": account_id, "name": "Ada Lovelace",
+            "email": "ada@example.com", "locale": "de-DE", "billing_address": BERLIN}  # fmt: skip
+    return envelope("billing_account.create", data)
+
+
+def ada_order(
+    account_id: str, order_id: str | None = None, reference: str = "psp_ch_3QX9"
+) -> dict[str, Any]:
+    """Two tees and a hoodie to Berlin, paid in full; OrderCare makes the id when none is given."""
+    data: dict[str, Any] = {
+        "actor": STOREFRONT, "account_id": account_id, "currency": "EUR",
+        "lines": [{"sku": "TEE-ORGANIC-M", "quantity": 2}, {"sku": "HOODIE-GREY-L", "quantity": 1}],
+        "delivery": {"method": "standard", "address": BERLIN},
+        "payment": {"authorized": ADA_TOTAL, "captured": ADA_TOTAL, "reference": reference},
+    }  # fmt: skip
+    if order_id:
+        data["order_id"] = order_id
+    return envelope("order.create", data, source="storefront/eu", subject=order_id)
+
+
 def story(run: str) -> list[Step]:
     """The steps, with ids made unique by `run` so the story can be told again on one database."""
     order_id, account_id = f"ord_{run}_1001", f"acc_{run}_ada"
-    create = envelope(
-        "order.create",
-        {
-            "actor": STOREFRONT,
-            "order_id": order_id,
-            "account_id": account_id,
-            "currency": "EUR",
-            "lines": [
-                {"sku": "TEE-ORGANIC-M", "quantity": 2},
-                {"sku": "HOODIE-GREY-L", "quantity": 1},
-            ],
-            "delivery": {
-                "method": "standard",
-                "address": {
-                    "name": "Ada Lovelace",
-                    "line1": "Invalidenstraße 117",
-                    "city": "Berlin",
-                    "postal_code": "10115",
-                    "country": "DE",
-                },
-            },
-            "payment": {"authorized": "136.67", "captured": "136.67", "reference": "psp_ch_3QX9"},
-        },
-        source="storefront/eu",
-        subject=order_id,
-    )
+    create = ada_order(account_id, order_id)
     return [
         Step(
             "The storefront loads three SKUs into the catalogue",
-            envelope(
-                "catalog.upsert",
-                {
-                    "actor": STOREFRONT,
-                    "items": [
-                        {
-                            "sku": "TEE-ORGANIC-M",
-                            "name": "Organic tee, M",
-                            "prices": {"EUR": "25.00", "GBP": "22.00"},
-                            "tax_class": "standard",
-                        },
-                        {
-                            "sku": "HOODIE-GREY-L",
-                            "name": "Grey hoodie, L",
-                            "prices": {"EUR": "59.90"},
-                            "tax_class": "standard",
-                        },
-                        {
-                            "sku": "BOOK-CARE-GUIDE",
-                            "name": "The care guide (book)",
-                            "prices": {"EUR": "18.00"},
-                            "tax_class": "reduced",
-                            "backorderable": True,
-                        },
-                    ],
-                },
-                source="storefront/eu",
-            ),
+            catalog_upsert(),
             "catalog.upsert",
             "accepted",
         ),
         Step(
             "An agent opens a billing account for Ada",
-            envelope(
-                "billing_account.create",
-                {
-                    "actor": AGENT,
-                    "account_id": account_id,
-                    "name": "Ada Lovelace",
-                    "email": "ada@example.com",
-                    "locale": "de-DE",
-                    "billing_address": {
-                        "name": "Ada Lovelace",
-                        "line1": "Invalidenstraße 117",
-                        "city": "Berlin",
-                        "postal_code": "10115",
-                        "country": "DE",
-                    },
-                },
-            ),
+            ada_account(account_id),
             "billing_account.create",
             "accepted",
         ),

@@ -12,16 +12,16 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 import pika
 import psycopg
+
+from actors import demo_story
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -398,80 +398,20 @@ class DoneCollector:
 
 # --- messages ------------------------------------------------------------------------------
 
-STOREFRONT = {"id": "storefront-import", "role": "system"}
-AGENT = {"id": "agent-17", "role": "agent"}
 ACCOUNT_ID = "acc_bench_ada"
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "Invalidenstraße 117",
-    "city": "Berlin",
-    "postal_code": "10115",
-    "country": "DE",
-}
-#: 2 x 25.00 + 59.90 net, standard shipping, German VAT: the demo's order total.
-ORDER_TOTAL = "136.67"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-def envelope(type_: str, data: dict[str, Any], *, source: str) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": source,
-        "type": type_,
-        "time": _now(),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
 
 
 def catalog_upsert() -> dict[str, Any]:
-    items = [
-        {
-            "sku": "TEE-ORGANIC-M",
-            "name": "Organic tee, M",
-            "prices": {"EUR": "25.00", "GBP": "22.00"},
-            "tax_class": "standard",
-        },
-        {
-            "sku": "HOODIE-GREY-L",
-            "name": "Grey hoodie, L",
-            "prices": {"EUR": "59.90"},
-            "tax_class": "standard",
-        },
-    ]
-    return envelope("catalog.upsert", {"actor": STOREFRONT, "items": items}, source="storefront/eu")
+    return demo_story.catalog_upsert()
 
 
 def billing_account_create() -> dict[str, Any]:
-    data = {
-        "actor": AGENT,
-        "account_id": ACCOUNT_ID,
-        "name": "Ada Lovelace",
-        "email": "ada@example.com",
-        "locale": "de-DE",
-        "billing_address": ADDRESS,
-    }
-    return envelope("billing_account.create", data, source="helpdesk/eu-1")
+    return demo_story.ada_account(ACCOUNT_ID)
 
 
 def order_create() -> dict[str, Any]:
-    """A 2-line order for the seeded account; OrderCare generates the order id."""
-    data = {
-        "actor": STOREFRONT,
-        "account_id": ACCOUNT_ID,
-        "currency": "EUR",
-        "lines": [
-            {"sku": "TEE-ORGANIC-M", "quantity": 2},
-            {"sku": "HOODIE-GREY-L", "quantity": 1},
-        ],
-        "delivery": {"method": "standard", "address": ADDRESS},
-        "payment": {"authorized": ORDER_TOTAL, "captured": ORDER_TOTAL, "reference": "psp_bench"},
-    }
-    return envelope("order.create", data, source="storefront/eu")
+    """The demo's 2-line order for the seeded account; OrderCare generates the order id."""
+    return demo_story.ada_order(ACCOUNT_ID, reference="psp_bench")
 
 
 # --- statistics ----------------------------------------------------------------------------
