@@ -81,7 +81,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _schema_is_current(settings: Settings) -> bool:
+    """Refuse to start against a database that is missing or behind this code's migrations."""
+    from sqlalchemy.exc import OperationalError
+
+    from persistence.database import current_and_head
+
+    try:
+        current, head = current_and_head(settings.database_url)
+    except OperationalError as exc:
+        print(
+            f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}", file=sys.stderr
+        )
+        return False
+    if current != head:
+        print(f"the database is at migration {current or '(none)'}, this code needs {head}: "
+              "run `ordercare db upgrade`", file=sys.stderr)  # fmt: skip
+        return False
+    return True
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if not _schema_is_current(settings):
+        return 1
     # Before anything imports prometheus_client: worker processes write to this folder.
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
         prefix="ordercare-metrics-"
@@ -113,6 +135,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
+    if not _schema_is_current(settings):
+        return 1
     from actors.relay_main import run_relay
 
     port = settings.relay_metrics_port if args.metrics_port is None else args.metrics_port

@@ -47,3 +47,18 @@ def upgrade(url: str, connection: Connection | None = None) -> None:
 
 def _maintenance(target: URL) -> URL:
     return target.set(database="postgres")
+
+
+def current_and_head(url: str) -> tuple[str | None, str | None]:
+    """The database's migration revision and the newest one this code knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+    return current, head

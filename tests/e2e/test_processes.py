@@ -216,3 +216,17 @@ def test_the_demo_tells_the_same_story_against_the_real_servers(settings: Settin
     assert (
         "RabbitMQ" in result.stdout and "Every step behaved as the story expects." in result.stdout
     )
+
+
+def test_a_worker_refuses_to_start_on_a_database_that_is_not_migrated(settings: Settings) -> None:
+    from tests.servers import admin, sqlalchemy_url
+
+    name = f"oc_empty_{abs(hash(settings.commands_exchange)) % 10**8}"
+    admin(f'CREATE DATABASE "{name}"')
+    try:
+        empty = settings.model_copy(update={"database_url": sqlalchemy_url(name)})
+        result = run_cli(empty, "worker", "--processes", "1", "--metrics-port", "0")
+    finally:
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert result.returncode == 1
+    assert "run `ordercare db upgrade`" in result.stderr
