@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -187,13 +186,3 @@ def _servers(settings: Settings) -> Iterator[Bus]:
         yield care
     finally:
         care.close()
-
-
-def wait_until(condition: Any, timeout: float, interval: float = 0.02) -> bool:
-    """Poll `condition` until it is truthy or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return bool(condition())

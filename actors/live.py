@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from typing import Any
 
 import dramatiq
@@ -120,7 +119,3 @@ class LiveOrderCare:
         self.broker.close()
         self.client.close()
         self.engine.dispose()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"

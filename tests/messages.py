@@ -8,12 +8,9 @@ from typing import Any
 
 import orjson
 
-AGENT = {"id": "agent-17", "role": "agent"}
-STOREFRONT = {"id": "storefront-import", "role": "system"}
-BERLIN = {"name": "Ada Lovelace", "line1": "Invalidenstraße 117", "city": "Berlin",
-          "postal_code": "10115", "country": "DE"}  # fmt: skip
-#: 2 x 25.00 + 59.90 net, 4.95 shipping, 19 % VAT: 136.67 EUR.
-ADA_TOTAL = "136.67"
+from actors.demo_story import ADA_TOTAL, AGENT, BERLIN, STOREFRONT
+
+__all__ = ["ADA_TOTAL", "AGENT", "BERLIN", "STOREFRONT"]
 
 
 def envelope(type_: str, data: dict[str, Any], *, command_id: str | None = None,
