@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from contracts.envelope import Envelope
-from contracts.registry import COMMANDS, EVENTS, QUERIES
+from contracts.registry import COMMANDS, EVENTS, ORIGINS, QUERIES
 
 VERSION = "0.1.0"
 
@@ -29,12 +29,27 @@ def message_schemas() -> dict[str, dict[str, Any]]:
 
 def document(exchanges: dict[str, str] | None = None) -> dict[str, Any]:
     """The AsyncAPI 3.0 document: channels per exchange, one message per type."""
-    names = {"commands": "ordercare.commands", "events": "ordercare.events", **(exchanges or {})}
+    names = {
+        "commands": "ordercare.commands",
+        "warehouse": "ordercare.warehouse",
+        "payments": "ordercare.payments",
+        "events": "ordercare.events",
+        **(exchanges or {}),
+    }
     messages = {
         t.replace(".", "_"): _message(t, m)
         for t, m in sorted({**COMMANDS, **QUERIES, **EVENTS}.items())
     }
-    inbound = sorted({**COMMANDS, **QUERIES})
+    inbound = {
+        origin: sorted(t for t, o in ORIGINS.items() if o == origin)
+        for origin in ("commands", "warehouse", "payments")
+    }
+    inbound["commands"] = sorted([*inbound["commands"], *QUERIES])
+    publishers = {
+        "commands": "Helpdesks and the storefront publish here.",
+        "warehouse": "Warehouses (WMS) publish here.",
+        "payments": "The payment service publishes here.",
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -46,18 +61,22 @@ def document(exchanges: dict[str, str] | None = None) -> dict[str, Any]:
         },
         "defaultContentType": "application/cloudevents+json",
         "channels": {
-            "commands": _channel(
-                names["commands"], inbound, "Helpdesks and the storefront publish here."
-            ),
+            **{
+                origin: _channel(names[origin], types, publishers[origin])
+                for origin, types in inbound.items()
+            },
             "events": _channel(
                 names["events"], sorted(EVENTS), "OrderCare publishes here, routed by type."
             ),
         },
         "operations": {
-            "sendCommand": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/commands"},
-                "summary": "OrderCare consumes commands and queries.",
+            **{
+                f"receive_{origin}": {
+                    "action": "receive",
+                    "channel": {"$ref": f"#/channels/{origin}"},
+                    "summary": f"OrderCare consumes what arrives on {names[origin]}.",
+                }
+                for origin in inbound
             },
             "publishEvent": {
                 "action": "send",

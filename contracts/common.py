@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -95,17 +95,39 @@ class Address(Wire):
     phone: str | None = Field(default=None, max_length=40)
 
 
-class CommandData(Wire):
-    """Fields every command carries: the actor, why, and the version the agent saw."""
+class Inbound(Wire):
+    """Fields every message that changes something carries: who acted, why, and whether
+    the customer hears of it."""
 
-    actor: Actor
+    TYPE: ClassVar[str]
+
+    actor: Actor | None = None
     reason: ReasonCode | None = None
     note: str | None = Field(default=None, max_length=1000)
     expected_version: int | None = Field(default=None, ge=1)
-    notify_customer: bool = True
+    notify_customer: bool = Field(
+        default=True, description="false: no customer e-mail for this change (recorded as such)."
+    )
+
+
+class CommandData(Inbound):
+    """A command from a helpdesk or storefront: a person or system named in `actor` acts."""
+
+    actor: Actor
+
+
+class PartnerData(Inbound):
+    """A message from a partner system (a warehouse, the payment service). No person acts:
+    the envelope's `source` is audited as the actor, with the role `system`."""
+
+
+#: Where money owed back goes: the original payment (default) or the account's store credit.
+SettleTo = Literal["original_payment", "store_credit"]
 
 
 class QueryData(Wire):
     """Fields every query carries: the actor asking."""
+
+    TYPE: ClassVar[str]
 
     actor: Actor

@@ -1,9 +1,9 @@
-"""The order flow: create, cancel and read an order, and the events they produce."""
+"""The order flow: create, amend, cancel, redirect and read an order, and its events."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import ClassVar, Literal, Self
+from datetime import date, datetime
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -16,6 +16,7 @@ from contracts.common import (
     Published,
     QueryData,
     ReasonCode,
+    SettleTo,
     Sku,
     Wire,
 )
@@ -74,14 +75,114 @@ class CreateOrder(CommandData):
     payment: Payment
 
 
+class CancelLine(Wire):
+    """A line to cancel: all its unshipped units, or `quantity` of them."""
+
+    line_id: Identifier
+    quantity: int | None = Field(default=None, ge=1, le=9999)
+
+
 class CancelOrder(CommandData):
-    """Sent by an agent: cancel a whole order of which nothing has shipped."""
+    """Sent by an agent: cancel the whole order (nothing shipped), the unshipped rest of it,
+    or chosen lines. Shipped units go through returns instead."""
 
     TYPE: ClassVar[str] = "order.cancel"
 
     order_id: Identifier
     reason: ReasonCode  # required here: money moves
-    settle_to: Literal["original_payment", "store_credit"] = "original_payment"
+    scope: Literal["order", "unshipped", "lines"] = Field(
+        default="order",
+        description="order: every unit, refused once any has shipped; unshipped: every unit "
+        "not shipped yet; lines: the lines (and quantities) in `lines`.",
+    )
+    lines: list[CancelLine] | None = Field(default=None, min_length=1, max_length=500)
+    settle_to: SettleTo = "original_payment"
+
+    @model_validator(mode="after")
+    def _lines_with_scope(self) -> Self:
+        if (self.scope == "lines") != (self.lines is not None):
+            raise ValueError("give `lines` exactly when scope is 'lines'")
+        return self
+
+
+class AddLine(Wire):
+    """Add a SKU. `unit_price` overrides the catalogue price (roles allowed by configuration)."""
+
+    action: Literal["add"]
+    sku: Sku
+    quantity: int = Field(ge=1, le=9999)
+    line_id: Identifier | None = Field(default=None, description="Generated when absent.")
+    unit_price: Amount | None = Field(default=None, ge=0)
+
+
+class RemoveLine(Wire):
+    """Remove a line none of whose units has shipped."""
+
+    action: Literal["remove"]
+    line_id: Identifier
+
+
+class ReplaceLine(Wire):
+    """Swap a line none of whose units has shipped for another SKU (a size, a colour)."""
+
+    action: Literal["replace"]
+    line_id: Identifier
+    sku: Sku
+    quantity: int | None = Field(
+        default=None, ge=1, le=9999, description="Defaults to the replaced line's."
+    )
+    new_line_id: Identifier | None = Field(default=None, description="Generated when absent.")
+    unit_price: Amount | None = Field(default=None, ge=0)
+
+
+class SetQuantity(Wire):
+    """Set a line's quantity; never below its shipped units. 0 removes the unshipped units."""
+
+    action: Literal["set_quantity"]
+    line_id: Identifier
+    quantity: int = Field(ge=0, le=9999)
+
+
+LineEdit = Annotated[
+    AddLine | RemoveLine | ReplaceLine | SetQuantity, Field(discriminator="action")
+]
+
+
+class AmendOrder(CommandData):
+    """Sent by an agent: one or more line changes applied atomically as one version step with
+    one settlement. With `preview`, nothing is applied: the outcome shows the would-be
+    lines, totals, money documents and events."""
+
+    TYPE: ClassVar[str] = "order.amend"
+
+    order_id: Identifier
+    reason: ReasonCode
+    changes: list[LineEdit] = Field(min_length=1, max_length=500)
+    settle_to: SettleTo = "original_payment"
+    preview: bool = False
+
+
+class ChangeDelivery(CommandData):
+    """Sent by an agent: a new address (until the first shipment), delivery method or pickup
+    location (until dispatch). Tax and shipping are priced again; the difference settles."""
+
+    TYPE: ClassVar[str] = "order.change_delivery"
+
+    order_id: Identifier
+    reason: ReasonCode
+    address: Address | None = None
+    method: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    pickup_location_id: Identifier | None = None
+    settle_to: SettleTo = "original_payment"
+    preview: bool = False
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> Self:
+        if self.address is None and self.method is None and self.pickup_location_id is None:
+            raise ValueError("give an address, a method or a pickup_location_id to change")
+        if self.address is not None and self.pickup_location_id is not None:
+            raise ValueError("give an address or a pickup_location_id, not both")
+        return self
 
 
 class GetOrder(QueryData):
@@ -128,7 +229,11 @@ class LineView(Published):
     cancelled: int
     shipped: int
     delivered: int
+    backordered: int = Field(default=0, description="Open units the warehouse is waiting for.")
+    expected_date: date | None = Field(default=None, description="When backordered units ship.")
     state: Literal["open", "partially_shipped", "shipped", "delivered", "cancelled"]
+    replaces: str | None = Field(default=None, description="The line this one replaced.")
+    price_override: bool = False
     unit_price: Amount
     tax_rate: Amount
     net: Amount
@@ -139,6 +244,7 @@ class DeliveryView(Published):
     """Where the order goes."""
 
     method: str
+    country: str
     address: dict[str, str | None] | None = None
     pickup_location_id: str | None = None
 
@@ -163,7 +269,7 @@ class CreditMemoView(Published):
     tax: Amount
     total: Amount
     lines: list[CreditMemoLine]
-    settle_to: str
+    settle_to: SettleTo
     issued_at: datetime
 
 
@@ -188,6 +294,28 @@ class RefundView(Published):
     method: Literal["original_payment", "store_credit"]
     status: Literal["requested", "settled", "failed"]
     requested_at: datetime
+    failure_reason: str | None = None
+
+
+class ShipmentLine(Published):
+    """Units of a line in a shipment."""
+
+    line_id: str
+    sku: str
+    name: str
+    quantity: int
+
+
+class ShipmentView(Published):
+    """A parcel the warehouse dispatched."""
+
+    shipment_id: str
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None = None
+    lines: list[ShipmentLine]
+    shipped_at: datetime
+    delivered_at: datetime | None = None
 
 
 class OrderView(Published):
@@ -205,6 +333,7 @@ class OrderView(Published):
     invoices: list[InvoiceView]
     credit_memos: list[CreditMemoView]
     refunds: list[RefundView]
+    shipments: list[ShipmentView] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
@@ -227,10 +356,38 @@ class OrderCreated(Published):
     invoice_id: str
 
 
-class OrderCancelled(Published):
-    """Published by OrderCare when an order was cancelled, with what is owed back."""
+class LineChange(Published):
+    """What one change did to one line."""
 
-    TYPE: ClassVar[str] = "order.cancelled"
+    action: Literal["added", "removed", "replaced", "quantity_changed", "cancelled", "short_picked"]
+    line_id: str
+    sku: str
+    name: str
+    old_quantity: int
+    new_quantity: int
+    old_unit_price: Amount | None = None
+    new_unit_price: Amount | None = None
+    price_override: bool = False
+    replaces: str | None = None
+
+
+class SettlementView(Published):
+    """How a change of the order's total was settled, in the order's currency."""
+
+    direction: Literal["none", "decrease", "increase"]
+    difference: Amount = Field(description="New total minus old total.")
+    credit_memos: list[CreditMemoView] = Field(default_factory=list)
+    refunds: list[RefundView] = Field(default_factory=list)
+    invoice_id: str | None = Field(
+        default=None, description="The supplementary invoice of an increase."
+    )
+    refund_due: Amount = Field(description="Captured money to return to the customer.")
+    authorization_released: Amount = Field(description="Authorised money no longer to capture.")
+    balance_due: Amount = Field(description="What the customer owes after the change.")
+
+
+class OrderChanged(Published):
+    """What every order change publishes: old and new totals, the payment, the settlement."""
 
     order_id: str
     account_id: str
@@ -239,10 +396,35 @@ class OrderCancelled(Published):
     old_totals: Totals
     new_totals: Totals
     payment: PaymentState
-    credit_memo_id: str | None
-    refund_due: Amount = Field(description="Captured money to return to the customer.")
-    authorization_released: Amount = Field(description="Authorised money no longer to capture.")
-    refund_id: str | None
+    settlement: SettlementView
+
+
+class OrderAmended(OrderChanged):
+    """Published by OrderCare when an agent changed an order's lines."""
+
+    TYPE: ClassVar[str] = "order.amended"
+
+    changes: list[LineChange]
+    lines: list[LineView]
+
+
+class OrderDeliveryChanged(OrderChanged):
+    """Published by OrderCare when an order's address, method or pickup location changed."""
+
+    TYPE: ClassVar[str] = "order.delivery_changed"
+
+    old_delivery: DeliveryView
+    new_delivery: DeliveryView
+
+
+class OrderCancelled(OrderChanged):
+    """Published by OrderCare when an order, its unshipped rest or chosen lines were cancelled."""
+
+    TYPE: ClassVar[str] = "order.cancelled"
+
+    scope: Literal["order", "unshipped", "lines"]
+    status: Literal["open", "partially_shipped", "shipped", "delivered", "cancelled"]
+    changes: list[LineChange]
 
 
 class CreditMemoIssued(Published):
@@ -264,3 +446,54 @@ class RefundRequested(Published):
     account_id: str
     refund: RefundView
     payment_reference: str | None = None
+
+
+class BalanceDue(Published):
+    """Published by OrderCare for the payment service: the customer owes money on an order."""
+
+    TYPE: ClassVar[str] = "payment.balance_due"
+
+    order_id: str
+    account_id: str
+    currency: Currency
+    balance_due: Amount
+    to_capture: Amount = Field(description="Part of it the remaining authorisation covers.")
+    invoice_id: str | None = None
+    payment_reference: str | None = None
+
+
+class AuthorizationReduced(Published):
+    """Published by OrderCare for the payment service: capture less than was authorised."""
+
+    TYPE: ClassVar[str] = "payment.authorization_reduced"
+
+    order_id: str
+    account_id: str
+    currency: Currency
+    released: Amount
+    to_capture: Amount
+    payment_reference: str | None = None
+
+
+class RefundSettled(Published):
+    """Published by OrderCare when a refund reached the customer (store credit at once)."""
+
+    TYPE: ClassVar[str] = "refund.settled"
+
+    order_id: str
+    account_id: str
+    refund: RefundView
+    provider_reference: str | None = None
+
+
+class RefundFailed(Published):
+    """Published by OrderCare when the payment service could not refund: the money is owed
+    again and shows as credit owed on the order."""
+
+    TYPE: ClassVar[str] = "refund.failed"
+
+    order_id: str
+    account_id: str
+    refund: RefundView
+    failure_reason: str
+    credit_owed: Amount

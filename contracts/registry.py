@@ -2,26 +2,63 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 from contracts.accounts import CreateBillingAccount
 from contracts.catalog import UpsertCatalog
-from contracts.common import CommandData, QueryData
+from contracts.common import Inbound, QueryData
+from contracts.fulfillment import (
+    Backordered,
+    Delivered,
+    FulfillmentChanged,
+    LineBackordered,
+    LineShortPicked,
+    OrderDelivered,
+    OrderShipped,
+    Shipped,
+    ShortPicked,
+)
+from contracts.notifications import CustomerNotificationFailed, CustomerNotified
 from contracts.orders import (
+    AmendOrder,
+    AuthorizationReduced,
+    BalanceDue,
     CancelOrder,
+    ChangeDelivery,
     CreateOrder,
     CreditMemoIssued,
     GetOrder,
+    OrderAmended,
     OrderCancelled,
     OrderCreated,
+    OrderDeliveryChanged,
+    RefundFailed,
     RefundRequested,
+    RefundSettled,
 )
 from contracts.outcomes import CommandAccepted, CommandRejected
+from contracts.payments import Captured, RefundConfirmed, RefundDeclined
 
-#: Commands consumed from the commands exchange, by CloudEvents type (= routing key).
-COMMANDS: dict[str, type[CommandData]] = {
-    m.TYPE: m for m in (UpsertCatalog, CreateBillingAccount, CreateOrder, CancelOrder)
+Origin = Literal["commands", "warehouse", "payments"]
+
+#: Messages that change something, by CloudEvents type (= routing key), with the exchange
+#: each must arrive on: a type travels only on its own publishers' exchange.
+_INBOUND: dict[Origin, tuple[type[Inbound], ...]] = {
+    "commands": (
+        UpsertCatalog,
+        CreateBillingAccount,
+        CreateOrder,
+        AmendOrder,
+        ChangeDelivery,
+        CancelOrder,
+    ),
+    "warehouse": (ShortPicked, Backordered, Shipped, Delivered),
+    "payments": (RefundConfirmed, RefundDeclined, Captured),
 }
+COMMANDS: dict[str, type[Inbound]] = {m.TYPE: m for ms in _INBOUND.values() for m in ms}
+ORIGINS: dict[str, Origin] = {m.TYPE: o for o, ms in _INBOUND.items() for m in ms}
 
 #: Queries: answered on reply_to only, never recorded or published as events.
 QUERIES: dict[str, type[QueryData]] = {m.TYPE: m for m in (GetOrder,)}
@@ -33,8 +70,21 @@ EVENTS: dict[str, type[BaseModel]] = {
         CommandAccepted,
         CommandRejected,
         OrderCreated,
+        OrderAmended,
+        OrderDeliveryChanged,
         OrderCancelled,
         CreditMemoIssued,
         RefundRequested,
+        RefundSettled,
+        RefundFailed,
+        BalanceDue,
+        AuthorizationReduced,
+        FulfillmentChanged,
+        LineShortPicked,
+        LineBackordered,
+        OrderShipped,
+        OrderDelivered,
+        CustomerNotified,
+        CustomerNotificationFailed,
     )
 }
