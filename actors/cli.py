@@ -1,4 +1,4 @@
-"""`ordercare`: run workers and the relay, migrate, publish a command, write schemas, demo."""
+"""`ordercare`: run workers, the relay and the notifier, migrate, publish a command, write schemas, demo."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="Prometheus port (ORDERCARE_RELAY_METRICS_PORT); 0: off"
     )
     relay.set_defaults(run=_relay)
+
+    notifier = sub.add_parser("notifier", help="e-mail customers about events through SendGrid")
+    notifier.add_argument(
+        "--metrics-port", type=int, help="Prometheus port (ORDERCARE_NOTIFIER_METRICS_PORT); 0: off"
+    )
+    notifier.set_defaults(run=_notifier)
 
     db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="TASK")
     db.add_parser(
@@ -141,6 +147,25 @@ def _relay(args: argparse.Namespace, settings: Settings) -> int:
 
     port = settings.relay_metrics_port if args.metrics_port is None else args.metrics_port
     return run_relay(settings, port)
+
+
+def _notifier(args: argparse.Namespace, settings: Settings) -> int:
+    if not _schema_is_current(settings):
+        return 1
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from actors.logs import configure_logging
+    from notifier.main import run
+    from notifier.settings import NotifierSettings
+
+    try:
+        notifier_settings = NotifierSettings()
+    except (ValidationError, SettingsError) as exc:
+        print(f"invalid notifier settings: {exc}", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level)
+    return run(notifier_settings, args.metrics_port)
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:

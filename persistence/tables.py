@@ -6,7 +6,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from persistence.types import Doc, MoneyType
@@ -107,6 +117,43 @@ class AccountRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    notification_opt_outs: Mapped[list[str]] = mapped_column(
+        Doc, server_default=text("'[]'"), comment="notification kinds the customer opted out of"
+    )
+
+
+class NotificationRow(Base):
+    """A customer e-mail the notifier owes for one event: unique per (event, kind), written
+    before any send. The notifier reads and writes it with its own SQL (notifier/store.py)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_id", "kind", name="uq_notifications_event_kind"),
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[str] = mapped_column(String(80))
+    order_id: Mapped[str | None] = mapped_column(String(80))
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(10))
+    template_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(
+        String(10), comment="pending | sending | sent | failed | skipped"
+    )
+    reason: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(
+        comment="template data: personal data, never logged"
+    )
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
 
 
 class OrderRow(Base):
@@ -186,6 +233,7 @@ class RefundRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     requested_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+    failure_reason: Mapped[str | None] = mapped_column(String(300))
     command_id: Mapped[str] = mapped_column(String(200))
 
 

@@ -1,0 +1,140 @@
+"""The plain-text e-mail of each kind, from its template data: what the embedded demo prints
+where a real deployment renders a SendGrid dynamic template. English only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+Data = dict[str, Any]
+
+
+def plain_text(kind: str, data: Data) -> str:
+    """A complete, friendly e-mail: a `Subject:` line, a blank line, the body."""
+    try:
+        subject, body = _KINDS[kind](data)
+    except KeyError:
+        raise ValueError(f"no plain-text e-mail for kind {kind!r}") from None
+    name = data.get("customer_name") or "there"
+    return (
+        f"Subject: {subject}\n\nHello {name},\n\n{body.strip()}\n\nKind regards,\nCustomer care\n"
+    )
+
+
+def money(value: Data | None) -> str:
+    """{"amount": "12.30", "currency": "EUR"} -> "12.30 EUR"."""
+    return f"{value['amount']} {value['currency']}" if value else "-"
+
+
+def _items(items: list[Data]) -> str:
+    return "\n".join(f"  {i['quantity']} x {i['name']} ({i['sku']})" for i in items)
+
+
+def _day(stamp: str | None) -> str:
+    return stamp[:10] if stamp else "today"
+
+
+def _is_zero(value: Data | None) -> bool:
+    return not value or Decimal(value["amount"]) == 0
+
+
+def _money_note(d: Data) -> str:
+    """What a change means for the customer's money: a refund, a balance, or nothing."""
+    refunds = d.get("refunds") or []
+    if not _is_zero(d.get("refund_due")):
+        if refunds and all(r.get("method") == "store_credit" for r in refunds):
+            return f"We have added {money(d['refund_due'])} to your store credit."
+        return f"We are refunding {money(d['refund_due'])} to you."
+    if not _is_zero(d.get("balance_due")):
+        return f"A balance of {money(d['balance_due'])} is now due on your order."
+    return "Your payment is not affected."
+
+
+def _confirmed(d: Data) -> tuple[str, str]:
+    t = d["totals"]
+    return f"Your order {d['order_id']} is confirmed", (
+        f"Thank you for your order {d['order_id']}. Here is what you ordered:\n\n"
+        f"{_items(d['items'])}\n\n"
+        f"Total: {money(t['total'])} (including {money(t['shipping'])} shipping and "
+        f"{money(t['tax'])} tax).\n\nWe will let you know as soon as it ships."
+    )
+
+
+def _changed(d: Data) -> tuple[str, str]:
+    if d.get("change") == "delivery":
+        new = d["new_delivery"]
+        where = new.get("pickup_location_id") or (new.get("address") or {}).get("city") or ""
+        what = f"Your order will now travel by {new['method']}" + (
+            f" to {where}." if where else "."
+        )
+    else:
+        lines = [f"  {c['name']}: {c['old_quantity']} -> {c['new_quantity']}" for c in d["changes"]]
+        what = "We changed your order as agreed:\n\n" + "\n".join(lines)
+    return f"Your order {d['order_id']} has changed", (
+        f"{what}\n\nYour order total was {money(d['old_total'])} and is now "
+        f"{money(d['new_total'])}. {_money_note(d)}"
+    )
+
+
+def _cancelled(d: Data) -> tuple[str, str]:
+    whole = d.get("scope") == "order"
+    head = "Your order has been cancelled." if whole else "Part of your order has been cancelled:"
+    return f"Your order {d['order_id']} {'is cancelled' if whole else 'has changed'}", (
+        f"{head}\n\n{_items(d['items'])}\n\n"
+        f"Your order total is now {money(d['new_total'])}. {_money_note(d)}"
+    )
+
+
+def _short(d: Data) -> tuple[str, str]:
+    i = d["item"]
+    return f"An item of your order {d['order_id']} is unavailable", (
+        f"We are sorry: we could not pick {i['quantity']} x {i['name']} ({i['sku']}) for your "
+        f"order {d['order_id']}, so we removed it. Your order total is now "
+        f"{money(d['new_total'])}. {_money_note(d)}"
+    )
+
+
+def _backordered(d: Data) -> tuple[str, str]:
+    i = d["item"]
+    return f"An item of your order {d['order_id']} is delayed", (
+        f"{i['quantity']} x {i['name']} ({i['sku']}) from your order {d['order_id']} is "
+        f"temporarily out of stock. We expect to ship it by {d['expected_date']}; the rest of "
+        "your order is not held up. You need not do anything."
+    )
+
+
+def _shipped(d: Data) -> tuple[str, str]:
+    track = f"\n\nTrack it here: {d['tracking_url']}" if d.get("tracking_url") else ""
+    return f"Your order {d['order_id']} is on its way", (
+        f"Good news: part or all of your order {d['order_id']} left our warehouse on "
+        f"{_day(d.get('shipped_at'))}:\n\n{_items(d['items'])}\n\n"
+        f"Carrier: {d['carrier']}, tracking number {d['tracking_number']}.{track}"
+    )
+
+
+def _delivered(d: Data) -> tuple[str, str]:
+    return f"Your order {d['order_id']} was delivered", (
+        f"Your parcel was delivered on {_day(d.get('delivered_at'))}:\n\n{_items(d['items'])}\n\n"
+        "We hope you enjoy it. If anything is wrong, just reply to this e-mail."
+    )
+
+
+def _refund_issued(d: Data) -> tuple[str, str]:
+    where = "your store credit" if d.get("method") == "store_credit" else "your original payment"
+    return f"Your refund of {money(d['refund'])} is on its way", (
+        f"We have refunded {money(d['refund'])} for your order {d['order_id']} to {where}. "
+        "Depending on your bank it can take a few days to show."
+    )
+
+
+_KINDS: dict[str, Callable[[Data], tuple[str, str]]] = {
+    "order_confirmed": _confirmed,
+    "order_changed": _changed,
+    "order_cancelled": _cancelled,
+    "item_short": _short,
+    "item_backordered": _backordered,
+    "shipped": _shipped,
+    "delivered": _delivered,
+    "refund_issued": _refund_issued,
+}

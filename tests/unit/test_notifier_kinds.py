@@ -1,0 +1,192 @@
+"""Which e-mail each event asks for, the facts it carries, and when it is not sent."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from notifier.kinds import KINDS, InvalidEvent, Planned, notifications_for
+from tests.notifier_events import (
+    ADA,
+    DHL_URL,
+    EVERY,
+    cloudevent,
+    line_backordered,
+    line_short_picked,
+    order_amended,
+    order_cancelled,
+    order_created,
+    order_delivered,
+    order_delivery_changed,
+    order_shipped,
+    refund_settled,
+)
+
+
+def planned(data: Any, **extensions: Any) -> Planned:
+    [one] = notifications_for(cloudevent(data, **extensions), ADA)
+    return one
+
+
+def eur(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "EUR"}
+
+
+def test_the_kinds_table_names_one_email_per_milestone() -> None:
+    assert KINDS == {
+        "order.created": "order_confirmed",
+        "order.amended": "order_changed",
+        "order.delivery_changed": "order_changed",
+        "order.cancelled": "order_cancelled",
+        "line.short_picked": "item_short",
+        "line.backordered": "item_backordered",
+        "order.shipped": "shipped",
+        "order.delivered": "delivered",
+        "refund.settled": "refund_issued",
+    }
+
+
+@pytest.mark.parametrize("event_type", sorted(EVERY))
+def test_every_mailed_event_gives_one_email_of_its_kind_for_the_order(event_type: str) -> None:
+    p = planned(EVERY[event_type])
+    assert (p.kind, p.event_type, p.order_id, p.account_id) == (
+        KINDS[event_type], event_type, "ord_ada_1", "acc_ada")  # fmt: skip
+    assert (p.data["customer_name"], p.data["order_id"], p.data["kind"]) == (
+        "Ada Lovelace", "ord_ada_1", p.kind)  # fmt: skip
+    assert (p.locale, p.correlation_id, p.skip) == ("de-DE", "ticket-4411", None)
+
+
+@pytest.mark.parametrize("event_type", sorted(EVERY))
+def test_template_data_never_holds_a_float(event_type: str) -> None:
+    def floats(value: Any) -> list[float]:
+        if isinstance(value, dict):
+            return [f for v in value.values() for f in floats(v)]
+        if isinstance(value, list):
+            return [f for v in value for f in floats(v)]
+        return [value] if isinstance(value, float) else []
+
+    assert floats(planned(EVERY[event_type]).data) == []
+
+
+def test_an_order_confirmation_lists_the_items_and_totals_as_decimal_strings() -> None:
+    data = planned(order_created()).data
+    assert data["items"] == [
+        {"name": "Organic tee, M", "sku": "TEE-ORGANIC-M", "quantity": 2},
+        {"name": "Grey hoodie, L", "sku": "HOODIE-GREY-L", "quantity": 1},
+    ]
+    assert data["totals"] == {"subtotal": eur("109.90"), "discounts": eur("0.00"),
+                              "shipping": eur("4.95"), "tax": eur("21.82"), "total": eur("136.67")}  # fmt: skip
+    assert data["delivery"]["method"] == "standard"
+
+
+def test_an_amendment_says_what_changed_with_old_and_new_totals_and_the_refund() -> None:
+    data = planned(order_amended()).data
+    assert data["change"] == "items"
+    assert data["changes"] == [{"action": "quantity_changed", "name": "Organic tee, M",
+                                "sku": "TEE-ORGANIC-M", "old_quantity": 2, "new_quantity": 1}]  # fmt: skip
+    assert (data["old_total"], data["new_total"]) == (eur("136.67"), eur("106.92"))
+    assert (data["refund_due"], data["balance_due"]) == (eur("29.75"), eur("0.00"))
+
+
+def test_a_delivery_change_is_an_order_change_with_the_old_and_new_delivery() -> None:
+    data = planned(order_delivery_changed()).data
+    assert data["change"] == "delivery"
+    assert (data["old_delivery"]["method"], data["new_delivery"]["method"]) == (
+        "standard",
+        "express",
+    )
+    assert (data["new_total"], data["balance_due"]) == (eur("142.62"), eur("5.95"))
+
+
+def test_a_cancellation_lists_the_cancelled_units_and_the_refund() -> None:
+    data = planned(order_cancelled()).data
+    assert [(i["sku"], i["quantity"]) for i in data["items"]] == [
+        ("TEE-ORGANIC-M", 2),
+        ("HOODIE-GREY-L", 1),
+    ]
+    assert data["refund_due"] == eur("136.67")
+    assert data["refunds"] == [{"amount": eur("136.67"), "method": "original_payment"}]
+
+
+def test_a_short_pick_names_the_missing_item_and_the_money_back() -> None:
+    data = planned(line_short_picked()).data
+    assert data["item"] == {"name": "Grey hoodie, L", "sku": "HOODIE-GREY-L", "quantity": 1}
+    assert (data["new_total"], data["refund_due"]) == (eur("65.39"), eur("71.28"))
+
+
+def test_a_backorder_carries_the_expected_date() -> None:
+    data = planned(line_backordered()).data
+    assert data["item"] == {"name": "Organic tee, M", "sku": "TEE-ORGANIC-M", "quantity": 2}
+    assert data["expected_date"] == "2026-12-10"
+
+
+def test_a_shipment_carries_the_tracking_number_and_link() -> None:
+    data = planned(order_shipped()).data
+    assert (data["carrier"], data["tracking_number"], data["tracking_url"]) == (
+        "DHL", "00340434161094015902", DHL_URL)  # fmt: skip
+    assert data["shipped_at"] == "2026-11-26T12:00:00Z"
+
+
+def test_a_delivery_carries_the_delivered_items_and_when() -> None:
+    data = planned(order_delivered()).data
+    assert len(data["items"]) == 2
+    assert data["delivered_at"] == "2026-11-28T10:30:00Z"
+
+
+def test_a_settled_refund_carries_the_amount_with_its_currency() -> None:
+    data = planned(refund_settled()).data
+    assert (data["refund"], data["method"]) == (eur("29.75"), "original_payment")
+
+
+def test_an_event_nobody_is_mailed_about_gives_no_email() -> None:
+    doc = cloudevent(order_created()) | {"type": "credit_memo.issued"}
+    assert notifications_for(doc, ADA) == []
+
+
+def test_an_agents_notify_customer_false_suppresses_the_email() -> None:
+    assert planned(order_amended(), notifycustomer=False).skip == "suppressed_by_agent"
+    assert planned(order_amended(), notifycustomer="false").skip == "suppressed_by_agent"
+
+
+def test_a_missing_notifycustomer_attribute_means_true() -> None:
+    assert planned(order_amended()).skip is None
+    assert planned(order_amended(), notifycustomer=True).skip is None
+
+
+def test_a_customer_without_an_email_address_is_skipped_as_no_email() -> None:
+    [p] = notifications_for(cloudevent(order_created()), replace(ADA, email=None))
+    assert p.skip == "no_email"
+
+
+def test_a_customer_who_opted_out_of_a_kind_is_skipped_for_that_kind_only() -> None:
+    ada = replace(ADA, opted_out=frozenset({"shipped"}))
+    assert notifications_for(cloudevent(order_shipped()), ada)[0].skip == "opted_out"
+    assert notifications_for(cloudevent(order_created()), ada)[0].skip is None
+
+
+def test_the_agents_suppression_is_the_reason_even_for_a_customer_who_opted_out() -> None:
+    ada = replace(ADA, opted_out=frozenset({"order_changed"}))
+    [p] = notifications_for(cloudevent(order_amended(), notifycustomer=False), ada)
+    assert p.skip == "suppressed_by_agent"
+
+
+def test_an_unknown_account_is_skipped_as_no_account() -> None:
+    [p] = notifications_for(cloudevent(order_created()), None)
+    assert (p.skip, p.locale) == ("no_account", "en")
+
+
+def test_an_event_that_breaks_its_contract_is_refused_naming_fields_not_values() -> None:
+    doc = cloudevent(order_created())
+    doc["data"]["totals"]["total"] = 136.67
+    doc["data"]["lines"][0]["name"] = None
+    with pytest.raises(InvalidEvent) as raised:
+        notifications_for(doc, ADA)
+    assert "data.totals.total" in str(raised.value)
+    assert "data.lines.0.name" in str(raised.value)
+    assert "136.67" not in str(raised.value)
+
+
+def test_a_planned_email_keeps_its_personal_data_out_of_its_repr() -> None:
+    assert "Ada" not in repr(planned(order_created()))
