@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from persistence.sql import doc as parse_doc
 from persistence.sql import stamp
-from services.orders.model import DeliveryInfo, InvoiceRef, Line, Order, PaymentFacts
+from services.orders.model import DeliveryInfo, InvoiceRef, Line, Order, PaymentFacts, Shipment
 
 
 def order_to_doc(order: Order) -> dict[str, Any]:
@@ -25,8 +25,24 @@ def order_to_doc(order: Order) -> dict[str, Any]:
                 ln.cancelled,
                 ln.shipped,
                 ln.delivered,
+                ln.backordered,
+                ln.expected_date.isoformat() if ln.expected_date else None,
+                ln.replaces,
+                ln.price_override,
             ]
             for ln in order.lines
+        ],
+        "shipments": [
+            [
+                s.shipment_id,
+                s.carrier,
+                s.tracking_number,
+                s.tracking_url,
+                s.lines,
+                s.shipped_at.isoformat(),
+                s.delivered_at.isoformat() if s.delivered_at else None,
+            ]
+            for s in order.shipments
         ],
         "delivery": {
             "method": d.method,
@@ -52,9 +68,7 @@ def order_from_row(row: tuple[Any, ...]) -> Order:
         currency=currency,
         status=status,
         version=version,
-        lines=[
-            Line(a, b, c, Decimal(e), f, g, h, i, j) for a, b, c, e, f, g, h, i, j in doc["lines"]
-        ],
+        lines=[_line(*fields) for fields in doc["lines"]],
         delivery=DeliveryInfo(
             d["method"], d["country"], Decimal(d["fee"]), d["address"], d["pickup_location_id"]
         ),
@@ -63,7 +77,48 @@ def order_from_row(row: tuple[Any, ...]) -> Order:
         created_at=_aware(stamp(created_at)),
         updated_at=_aware(stamp(updated_at)),
         invoices=[InvoiceRef(i, Decimal(t), Decimal(c)) for i, t, c in doc["invoices"]],
+        shipments=[
+            Shipment(i, carrier, number, url, lines, _instant(at), _instant(done) if done else None)
+            for i, carrier, number, url, lines, at, done in doc.get("shipments", [])
+        ],
     )
+
+
+def _line(
+    line_id: str,
+    sku: str,
+    name: str,
+    price: str,
+    tax_class: str,
+    ordered: int,
+    cancelled: int,
+    shipped: int,
+    delivered: int,
+    backordered: int = 0,
+    expected: str | None = None,
+    replaces: str | None = None,
+    override: bool = False,
+) -> Line:
+    """A stored line; documents written before backorders existed have nine fields."""
+    return Line(
+        line_id,
+        sku,
+        name,
+        Decimal(price),
+        tax_class,
+        ordered,
+        cancelled,
+        shipped,
+        delivered,
+        backordered,
+        date.fromisoformat(expected) if expected else None,
+        replaces,
+        override,
+    )
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def _aware(value: datetime) -> datetime:

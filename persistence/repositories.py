@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from persistence.mapping import order_from_row, order_to_doc
 from persistence.sql import Sql, dec, doc, in_list, jsonb, stamp
@@ -235,11 +236,7 @@ class SqlLedger:
             "WHERE order_id = %(id)s ORDER BY issued_at, id",
             key,
         )
-        refunds = self.sql.all(
-            "SELECT id, credit_memo_id, currency, amount, method, status, requested_at FROM refunds "
-            "WHERE order_id = %(id)s ORDER BY requested_at, id",
-            key,
-        )
+        refunds = self.sql.all(f"{_REFUND} WHERE order_id = %(id)s ORDER BY requested_at, id", key)
         return LedgerView(
             invoices=tuple(
                 Invoice(i, order_id, c, _money(n, c), _money(t, c), stamp(at))
@@ -249,11 +246,35 @@ class SqlLedger:
                 CreditMemo(i, order_id, inv, c, _credit_lines(lines), settle_to, stamp(at))
                 for i, inv, c, lines, settle_to, at in memos
             ),
-            refunds=tuple(
-                Refund(i, order_id, memo, c, _money(amount, c), method, status, stamp(at))
-                for i, memo, c, amount, method, status, at in refunds
-            ),
+            refunds=tuple(_refund(row) for row in refunds),
         )
+
+    def refund(self, refund_id: str) -> Refund | None:
+        row = self.sql.one(f"{_REFUND} WHERE id = %(id)s", {"id": refund_id})
+        return _refund(row) if row else None
+
+    def update_refund(self, refund: Refund, at: datetime, command_id: str) -> None:
+        self.sql.run(
+            "UPDATE refunds SET status = %(status)s, failure_reason = %(why)s, settled_at = "
+            "%(settled_at)s WHERE id = %(id)s",
+            {
+                "id": refund.refund_id,
+                "status": refund.status,
+                "why": refund.failure_reason,
+                "settled_at": at if refund.status == "settled" else None,
+            },
+        )
+
+
+_REFUND = (
+    "SELECT id, order_id, credit_memo_id, currency, amount, method, status, requested_at, "
+    "failure_reason FROM refunds"
+)
+
+
+def _refund(row: tuple[Any, ...]) -> Refund:
+    id_, order_id, memo, c, amount, method, status, at, why = row
+    return Refund(id_, order_id, memo, c, _money(amount, c), method, status, stamp(at), why)
 
 
 def _rate(value: Decimal) -> Decimal:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from contracts.common import Actor
 from services.ids import IdFactory, new_id
+from services.policy import Policy
 from services.ports import UnitOfWork
 
 
@@ -27,6 +28,7 @@ class Context:
     note: str | None = None
     correlation_id: str | None = None
     ids: IdFactory = new_id
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass(frozen=True, slots=True)

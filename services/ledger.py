@@ -7,7 +7,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-SettleTo = Literal["original_payment", "store_credit"]
+from contracts.common import SettleTo
+
+__all__ = [
+    "CreditLine",
+    "CreditMemo",
+    "Invoice",
+    "LedgerView",
+    "Refund",
+    "RefundStatus",
+    "SettleTo",
+]
+
 RefundStatus = Literal["requested", "settled", "failed"]
 
 
@@ -75,6 +86,7 @@ class Refund:
     method: SettleTo
     status: RefundStatus
     requested_at: datetime
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -71,6 +72,12 @@ class Ledger(Protocol):
         ...
 
     def for_order(self, order_id: str) -> LedgerView: ...
+
+    def refund(self, refund_id: str) -> Refund | None: ...
+
+    def update_refund(self, refund: Refund, at: datetime, command_id: str) -> None:
+        """Record a refund's new status (settled or failed, with the failure reason)."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from services.errors import AlreadyCancelled, AlreadyShipped, Invalid, VersionConflict
+from services.errors import (
+    AlreadyCancelled,
+    AlreadyExists,
+    AlreadyShipped,
+    Invalid,
+    NotAllowedInState,
+    NotFound,
+    OverLimit,
+    VersionConflict,
+)
 from services.ids import IdFactory
 from services.ledger import CreditMemo, Invoice, Refund, SettleTo
 from services.money import ZERO
-from services.orders.settlement import PaymentState, Settlement, payment_state, settle
+from services.orders.rules import require
+from services.orders.settlement import PaymentState, Reason, Settlement, payment_state, settle
 from services.pricing import LineInput, Priced, price_order
 
 OrderStatus = Literal["open", "partially_shipped", "shipped", "delivered", "cancelled"]
@@ -20,7 +31,8 @@ LineState = Literal["open", "partially_shipped", "shipped", "delivered", "cancel
 
 @dataclass(slots=True)
 class Line:
-    """An order line. `ordered` never changes; cancelled, shipped and delivered units count up."""
+    """An order line. Units only count up: `ordered` grows when an agent adds units,
+    `cancelled` when units are taken off, `shipped` and `delivered` as the warehouse reports."""
 
     line_id: str
     sku: str
@@ -31,11 +43,20 @@ class Line:
     cancelled: int = 0
     shipped: int = 0
     delivered: int = 0
+    backordered: int = 0
+    expected_date: date | None = None
+    replaces: str | None = None
+    price_override: bool = False
 
     @property
     def quantity(self) -> int:
         """Units still ordered."""
         return self.ordered - self.cancelled
+
+    @property
+    def open_units(self) -> int:
+        """Units ordered and not shipped yet: the only ones a change may touch."""
+        return self.quantity - self.shipped
 
     @property
     def state(self) -> LineState:
@@ -49,6 +70,41 @@ class Line:
 
     def as_input(self) -> LineInput:
         return LineInput(self.line_id, self.quantity, self.unit_price, self.tax_class)
+
+    def clamp_backorder(self) -> None:
+        """Backordered units are open units: never more than are left."""
+        self.backordered = min(self.backordered, self.open_units)
+        if self.backordered == 0:
+            self.expected_date = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edited:
+    """What one change did to one line (events and audit show it)."""
+
+    action: str
+    line_id: str
+    sku: str
+    name: str
+    old_quantity: int
+    new_quantity: int
+    old_unit_price: Decimal | None = None
+    new_unit_price: Decimal | None = None
+    price_override: bool = False
+    replaces: str | None = None
+
+
+@dataclass(slots=True)
+class Shipment:
+    """A parcel the warehouse dispatched: units per line, carrier and tracking."""
+
+    shipment_id: str
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None
+    lines: dict[str, int]
+    shipped_at: datetime
+    delivered_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +157,7 @@ class Order:
     created_at: datetime
     updated_at: datetime
     invoices: list[InvoiceRef] = field(default_factory=list)
+    shipments: list[Shipment] = field(default_factory=list)
     #: The last result of the pricing function; every method that changes money clears it.
     _priced: Priced | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -158,23 +215,291 @@ class Order:
                 expected_version=expected,
             )
 
-    def cancel(
-        self, *, reason: str, settle_to: SettleTo, now: datetime, ids: IdFactory
-    ) -> Settlement:
-        """Cancel every unit; nothing may have shipped. Credits the total and settles it."""
-        self._require_not_cancelled()
-        self._require_nothing_shipped()
-        before = self.priced()
+    # --- lines ------------------------------------------------------------------------
+
+    def line(self, line_id: str, field: str = "data.line_id") -> Line:
+        """The line with that id, or a rejection naming the field."""
         for line in self.lines:
-            line.cancelled = line.ordered
-        self._priced = None
-        self.status = "cancelled"
-        after = self.priced()
-        settlement = settle(
-            self, before, after, reason="cancellation", settle_to=settle_to, now=now, ids=ids
+            if line.line_id == line_id:
+                return line
+        raise NotFound(f"order {self.order_id} has no line {line_id}", field=field)
+
+    def next_line_id(self) -> str:
+        taken = {line.line_id for line in self.lines}
+        n = len(self.lines) + 1
+        while f"l{n}" in taken:
+            n += 1
+        return f"l{n}"
+
+    def add_line(self, line: Line, field: str = "data.changes") -> Edited:
+        self._require_not_cancelled()
+        require("add_line", self)
+        if any(existing.line_id == line.line_id for existing in self.lines):
+            raise AlreadyExists(
+                f"order {self.order_id} already has a line {line.line_id}", field=field
+            )
+        self.lines.append(line)
+        self._changed()
+        return Edited(
+            "added",
+            line.line_id,
+            line.sku,
+            line.name,
+            0,
+            line.quantity,
+            None,
+            line.unit_price,
+            line.price_override,
         )
+
+    def remove_line(self, line_id: str, field: str = "data.changes") -> Edited:
+        line = self.line(line_id, field)
+        require("remove_line", self, line)
+        old = line.quantity
+        line.cancelled = line.ordered
+        line.clamp_backorder()
+        self._changed()
+        return Edited("removed", line.line_id, line.sku, line.name, old, 0, line.unit_price)
+
+    def replace_line(self, line_id: str, new: Line, field: str = "data.changes") -> Edited:
+        old = self.line(line_id, field)
+        require("replace_line", self, old)
+        if any(existing.line_id == new.line_id for existing in self.lines):
+            raise AlreadyExists(
+                f"order {self.order_id} already has a line {new.line_id}", field=field
+            )
+        quantity = old.quantity
+        old.cancelled = old.ordered
+        old.clamp_backorder()
+        new.replaces = old.line_id
+        self.lines.append(new)
+        self._changed()
+        return Edited(
+            "replaced",
+            new.line_id,
+            new.sku,
+            new.name,
+            quantity,
+            new.quantity,
+            old.unit_price,
+            new.unit_price,
+            new.price_override,
+            old.line_id,
+        )
+
+    def set_quantity(self, line_id: str, quantity: int, at: str = "data.changes") -> Edited:
+        """Set a line's units; `at` is where the change is in the message (for the errors)."""
+        line = self.line(line_id, f"{at}.line_id")
+        field = f"{at}.quantity"
+        old = line.quantity
+        if quantity == old:
+            raise Invalid(
+                f"line {line_id} already has quantity {old}: nothing to change", field=field
+            )
+        if quantity > old:
+            require("increase_quantity", self, line)
+            line.ordered += quantity - old
+        else:
+            require("reduce_quantity", self, line)
+            if quantity < line.shipped:
+                raise NotAllowedInState(
+                    f"line {line_id} ({line.sku}) has {line.shipped} unit(s) shipped: its quantity "
+                    f"cannot drop below {line.shipped}; shipped units go through returns",
+                    field=field,
+                    line_id=line_id,
+                    shipped=line.shipped,
+                )
+            line.cancelled += old - quantity
+            line.clamp_backorder()
+        self._changed()
+        return Edited(
+            "quantity_changed", line_id, line.sku, line.name, old, quantity, line.unit_price
+        )
+
+    def cancel_units(
+        self, line_id: str, quantity: int | None = None, *, action: str = "cancelled",
+        field: str = "data.lines",
+    ) -> Edited:  # fmt: skip
+        """Cancel unshipped units of a line (all of them by default)."""
+        line = self.line(line_id, field)
+        require("short_pick" if action == "short_picked" else "cancel_units", self, line)
+        count = line.open_units if quantity is None else quantity
+        if count > line.open_units:
+            raise OverLimit(
+                f"line {line_id} ({line.sku}) has {line.open_units} unshipped unit(s); "
+                f"{count} cannot be {action.replace('_', ' ')}",
+                field=field,
+                limit=line.open_units,
+                line_id=line_id,
+            )
+        old = line.quantity
+        line.cancelled += count
+        line.clamp_backorder()
+        self._changed()
+        return Edited(action, line_id, line.sku, line.name, old, line.quantity, line.unit_price)
+
+    def cancel(self, scope: Literal["order", "unshipped"]) -> list[Edited]:
+        """Cancel every unit (nothing may have shipped) or every unshipped unit."""
+        self._require_not_cancelled()
+        if scope == "order":
+            self._require_nothing_shipped()
+        edits = [
+            self.cancel_units(line.line_id, field="data.scope")
+            for line in self.lines
+            if line.open_units > 0
+        ]
+        if not edits:
+            raise NotAllowedInState(
+                f"order {self.order_id} has no unshipped units left to cancel",
+                order_status=self.status,
+            )
+        return edits
+
+    def backorder(self, line_id: str, quantity: int, expected: date) -> Line:
+        """Units of a line wait for stock until `expected`."""
+        line = self.line(line_id)
+        require("backorder", self, line)
+        free = line.open_units - line.backordered
+        if quantity > free:
+            raise OverLimit(
+                f"line {line_id} ({line.sku}) has {free} open unit(s) not yet backordered; "
+                f"{quantity} cannot be backordered",
+                field="data.quantity",
+                limit=free,
+            )
+        line.backordered += quantity
+        line.expected_date = expected
+        self._changed()
+        return line
+
+    # --- fulfilment ---------------------------------------------------------------------
+
+    def ship(self, shipment: Shipment) -> None:
+        """Record a parcel: its units leave the open units of their lines."""
+        if any(s.shipment_id == shipment.shipment_id for s in self.shipments):
+            raise AlreadyExists(
+                f"order {self.order_id} already has shipment {shipment.shipment_id}",
+                field="data.shipment_id",
+            )
+        for n, (line_id, count) in enumerate(shipment.lines.items()):
+            line = self.line(line_id, f"data.lines.{n}.line_id")
+            require("ship", self, line)
+            if count > line.open_units:
+                raise OverLimit(
+                    f"line {line_id} ({line.sku}) has {line.open_units} unit(s) left to ship; "
+                    f"the shipment says {count}",
+                    field=f"data.lines.{n}.quantity",
+                    limit=line.open_units,
+                )
+        for line_id, count in shipment.lines.items():
+            line = self.line(line_id)
+            line.shipped += count
+            line.clamp_backorder()
+        self.shipments.append(shipment)
+        self._changed()
+
+    def deliver(self, shipment_id: str, at: datetime) -> Shipment:
+        """A parcel reached the customer: its units are delivered."""
+        shipment = next((s for s in self.shipments if s.shipment_id == shipment_id), None)
+        if shipment is None:
+            raise NotFound(
+                f"order {self.order_id} has no shipment {shipment_id}", field="data.shipment_id"
+            )
+        if shipment.delivered_at is not None:
+            raise NotAllowedInState(
+                f"shipment {shipment_id} was delivered already ({shipment.delivered_at.isoformat()})",
+                field="data.shipment_id",
+            )
+        for line_id, count in shipment.lines.items():
+            self.line(line_id).delivered += count
+        shipment.delivered_at = at
+        self._changed()
+        return shipment
+
+    # --- delivery -----------------------------------------------------------------------
+
+    def change_delivery(self, new: DeliveryInfo, rates: dict[str, Decimal]) -> None:
+        """Send the order elsewhere or otherwise; the rules say until when."""
+        self._require_not_cancelled()
+        old = self.delivery
+        if new.address is not None and new.address != old.address:
+            require("change_address", self)
+        if new.method != old.method:
+            require("change_method", self)
+        if new.pickup_location_id != old.pickup_location_id and new.pickup_location_id:
+            require("change_pickup", self)
+        if new.country != old.country:
+            # Shipped units were taxed at their destination: it cannot move to another country.
+            require("change_address", self)
+        if new == old:
+            raise Invalid("the delivery is already exactly that: nothing to change")
+        self.delivery = new
+        self.tax_rates = rates
+        self._changed()
+
+    # --- money --------------------------------------------------------------------------
+
+    def settle(
+        self,
+        before: Priced,
+        *,
+        reasons: Mapping[str, Reason],
+        default_reason: Reason,
+        settle_to: SettleTo,
+        now: datetime,
+        ids: IdFactory,
+    ) -> Settlement:
+        """Price the order again and settle the difference from `before`: credit memos and
+        refunds for what went down, a supplementary invoice for what went up."""
+        pairs = self._replaced_in_change(before)
+        return settle(
+            self,
+            before,
+            self.priced(),
+            reasons=reasons,
+            default_reason=default_reason,
+            pairs=pairs,
+            settle_to=settle_to,
+            now=now,
+            ids=ids,
+        )
+
+    def _replaced_in_change(self, before: Priced) -> dict[str, str]:
+        """Each line added by this change as a replacement, with the line it replaces that
+        existed before it (following a chain of replacements made within the change). Lines
+        replaced by earlier changes settle as themselves."""
+        existed = {p.line_id for p in before.lines}
+        replaces = {line.line_id: line.replaces for line in self.lines if line.replaces}
+        pairs = {}
+        for new_id, replaced in replaces.items():
+            if new_id in existed:
+                continue
+            root = replaced
+            while root not in existed and root in replaces:
+                root = replaces[root]
+            pairs[new_id] = root
+        return pairs
+
+    def finish(self, now: datetime) -> None:
+        """One version step for the whole change; the status follows the lines."""
+        self.refresh_status()
         self._bump(now)
-        return settlement
+
+    def refresh_status(self) -> None:
+        live = [line for line in self.lines if line.quantity > 0]
+        if not live:
+            self.status = "cancelled"
+        elif all(line.delivered >= line.quantity for line in live):
+            self.status = "delivered"
+        elif all(line.shipped >= line.quantity for line in live):
+            self.status = "shipped"
+        elif any(line.shipped for line in self.lines):
+            self.status = "partially_shipped"
+        else:
+            self.status = "open"
+
+    def record_invoice(self, invoice: Invoice) -> None:
+        self.invoices.append(InvoiceRef(invoice.invoice_id, invoice.total))
 
     def record_credit(self, memo: CreditMemo) -> None:
         """Count a credit memo against its invoice."""
@@ -184,6 +509,26 @@ class Order:
     def record_refund(self, refund: Refund) -> None:
         """Count money returned to the customer."""
         self.payment.refunded += refund.amount
+
+    def reverse_refund(self, refund: Refund) -> None:
+        """A refund the payment service could not make: the money is owed again."""
+        self.payment.refunded -= refund.amount
+
+    def record_capture(self, amount: Decimal) -> None:
+        """Money the payment service captured (a balance due, say)."""
+        owed = self.payment_state()
+        if amount > owed.balance_due:
+            raise OverLimit(
+                f"capturing {amount} {self.currency} exceeds the {owed.balance_due} "
+                f"{self.currency} balance due on order {self.order_id}",
+                field="data.amount",
+                limit=str(owed.balance_due),
+            )
+        self.payment.captured += amount
+        self.payment.authorized = max(self.payment.authorized, self.payment.captured)
+
+    def _changed(self) -> None:
+        self._priced = None
 
     def _bump(self, now: datetime) -> None:
         self._priced = None

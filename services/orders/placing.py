@@ -13,48 +13,65 @@ from services.orders.model import DeliveryInfo, Line, PaymentFacts
 from services.ports import Reference
 
 
-def resolve_delivery(delivery: Delivery, currency: str, reference: Reference) -> DeliveryInfo:
-    """Check the method against the address or pickup location and price its fee."""
+def resolve_delivery(
+    delivery: Delivery, currency: str, reference: Reference, at: str = "data.delivery"
+) -> DeliveryInfo:
+    """Check the method against the address or pickup location and price its fee. `at` is
+    where the delivery's fields are in the message, for the errors."""
     method = reference.delivery_method(delivery.method)
     if method is None or not method.active:
-        raise NotFound(
-            f"delivery method '{delivery.method}' does not exist", field="data.delivery.method"
-        )
+        raise NotFound(f"delivery method '{delivery.method}' does not exist", field=f"{at}.method")
     fee = method.fees.get(currency)
     if fee is None:
         raise Invalid(
             f"delivery method '{method.code}' has no fee in {currency}",
-            field="data.delivery.method",
+            field=f"{at}.method",
         )
     if method.kind == "pickup":
-        return _pickup(delivery, method.code, fee, reference)
+        return _pickup(delivery, method.code, fee, reference, at)
     if delivery.address is None:
-        raise Invalid(
-            f"delivery method '{method.code}' needs an address", field="data.delivery.address"
-        )
-    validate_address(delivery.address, "data.delivery.address")
+        raise Invalid(f"delivery method '{method.code}' needs an address", field=f"{at}.address")
+    validate_address(delivery.address, f"{at}.address")
     return DeliveryInfo(
         method.code, delivery.address.country, fee, address=delivery.address.model_dump()
     )
 
 
-def _pickup(delivery: Delivery, method: str, fee: Decimal, reference: Reference) -> DeliveryInfo:
+def _pickup(
+    delivery: Delivery, method: str, fee: Decimal, reference: Reference, at: str
+) -> DeliveryInfo:
     if delivery.pickup_location_id is None:
         raise Invalid(
-            f"delivery method '{method}' needs a pickup_location_id", field="data.delivery"
+            f"delivery method '{method}' needs a pickup_location_id",
+            field=f"{at}.pickup_location_id",
         )
     location = reference.pickup_location(delivery.pickup_location_id)
     if location is None:
         raise NotFound(
             f"pickup location '{delivery.pickup_location_id}' does not exist",
-            field="data.delivery.pickup_location_id",
+            field=f"{at}.pickup_location_id",
         )
     if not location.active:
         raise Invalid(
             f"pickup location '{location.location_id}' is not active",
-            field="data.delivery.pickup_location_id",
+            field=f"{at}.pickup_location_id",
         )
     return DeliveryInfo(method, location.country, fee, pickup_location_id=location.location_id)
+
+
+def catalog_price(
+    sku: str, currency: str, entries: dict[str, CatalogEntry], field: str
+) -> tuple[CatalogEntry, Decimal]:
+    """A SKU's catalogue entry and its price in the currency, or why it cannot be sold."""
+    entry = entries.get(sku)
+    if entry is None:
+        raise NotFound(f"SKU {sku} is not in the catalogue", field=field)
+    if not entry.active:
+        raise Invalid(f"SKU {sku} is not for sale", field=field)
+    price = entry.prices.get(currency)
+    if price is None:
+        raise Invalid(f"SKU {sku} has no {currency} price", field=field)
+    return entry, price
 
 
 def build_lines(cmd: CreateOrder, entries: dict[str, CatalogEntry]) -> list[Line]:
@@ -64,19 +81,8 @@ def build_lines(cmd: CreateOrder, entries: dict[str, CatalogEntry]) -> list[Line
         raise Invalid("line ids must be unique within an order", field="data.lines")
     free = (f"l{n}" for n in range(1, 2 * len(cmd.lines) + 1) if f"l{n}" not in chosen)
     lines = []
-    for n, new in enumerate(cmd.lines, start=1):
-        entry = entries.get(new.sku)
-        if entry is None:
-            raise NotFound(
-                f"SKU {new.sku} is not in the catalogue", field=f"data.lines.{n - 1}.sku"
-            )
-        if not entry.active:
-            raise Invalid(f"SKU {new.sku} is not for sale", field=f"data.lines.{n - 1}.sku")
-        price = entry.prices.get(cmd.currency)
-        if price is None:
-            raise Invalid(
-                f"SKU {new.sku} has no {cmd.currency} price", field=f"data.lines.{n - 1}.sku"
-            )
+    for n, new in enumerate(cmd.lines):
+        entry, price = catalog_price(new.sku, cmd.currency, entries, f"data.lines.{n}.sku")
         line_id = new.line_id or next(free)
         lines.append(Line(line_id, new.sku, entry.name, price, entry.tax_class, new.quantity))
     return lines

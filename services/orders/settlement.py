@@ -5,16 +5,23 @@ Invariant (SPEC.md, Money): captured - refunded - total = credit_owed - balance_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from services.errors import OverLimit
 from services.ids import IdFactory
-from services.ledger import CreditLine, CreditMemo, Refund, RefundStatus, SettleTo
-from services.money import ZERO
+from services.ledger import CreditLine, CreditMemo, Invoice, Refund, RefundStatus, SettleTo
+from services.money import ZERO, round_money
 from services.pricing import Priced
+
+#: The key of the shipping component of a change.
+SHIPPING = "shipping"
+
+#: The reason code of a component: (when it went down, when it went up).
+Reason = tuple[str, str]
 
 if TYPE_CHECKING:
     from services.orders.model import Order, PaymentFacts
@@ -34,12 +41,32 @@ class PaymentState:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """What a decrease produced: a credit memo, maybe a refund, and authorisation let go."""
+    """How a change of the total settled: credit memos and refunds for what went down, a
+    supplementary invoice for what went up, and the payment position before and after."""
 
-    credit_memo: CreditMemo | None
-    refund: Refund | None
-    refund_due: Decimal
-    authorization_released: Decimal
+    old_total: Decimal
+    new_total: Decimal
+    credit_memos: tuple[CreditMemo, ...]
+    refunds: tuple[Refund, ...]
+    invoice: Invoice | None
+    before: PaymentState
+    after: PaymentState
+
+    @property
+    def difference(self) -> Decimal:
+        return self.new_total - self.old_total
+
+    @property
+    def refund_due(self) -> Decimal:
+        return sum((r.amount for r in self.refunds), ZERO)
+
+    @property
+    def authorization_released(self) -> Decimal:
+        return max(self.before.to_capture - self.after.to_capture, ZERO)
+
+    @property
+    def balance_due_raised(self) -> bool:
+        return self.after.balance_due > self.before.balance_due
 
 
 def payment_state(order_total: Decimal, payment: PaymentFacts) -> PaymentState:
@@ -56,29 +83,42 @@ def payment_state(order_total: Decimal, payment: PaymentFacts) -> PaymentState:
     )
 
 
-def credit_lines(
-    before: Priced, after: Priced, reason: str, names: dict[str, str]
-) -> list[CreditLine]:
-    """One credit line per line whose net or tax went down, and one for shipping."""
-    lines = []
-    for old in before.lines:
-        new = after.line(old.line_id)
-        if new.net < old.net or new.tax < old.tax:
-            lines.append(
-                CreditLine(
-                    reason, names[old.line_id], old.net - new.net, old.tax - new.tax, old.line_id
-                )
-            )
-    if after.shipping < before.shipping or after.shipping_tax < before.shipping_tax:
-        lines.append(
-            CreditLine(
-                reason,
-                "shipping",
-                before.shipping - after.shipping,
-                before.shipping_tax - after.shipping_tax,
-            )
-        )
-    return lines
+def components(
+    before: Priced,
+    after: Priced,
+    *,
+    reasons: Mapping[str, Reason],
+    default_reason: Reason,
+    pairs: Mapping[str, str],
+    names: Mapping[str, str],
+) -> tuple[list[CreditLine], list[CreditLine]]:
+    """What went down (credits) and what went up (debits), one line per order line and one
+    for shipping. A replacement line is compared with the line it replaced. A line whose only
+    change is tax (a new destination) is a `tax_change`."""
+    old: dict[str, tuple[Decimal, Decimal]] = {}
+    new: dict[str, tuple[Decimal, Decimal]] = {}
+    for priced, into in ((before, old), (after, new)):
+        for p in priced.lines:
+            key = pairs.get(p.line_id, p.line_id)
+            net, tax = into.get(key, (ZERO, ZERO))
+            into[key] = (net + p.net, tax + p.tax)
+        into[SHIPPING] = (priced.shipping, priced.shipping_tax)
+    credits: list[CreditLine] = []
+    debits: list[CreditLine] = []
+    for key in dict.fromkeys([*old, *new]):
+        old_net, old_tax = old.get(key, (ZERO, ZERO))
+        new_net, new_tax = new.get(key, (ZERO, ZERO))
+        d_net, d_tax = new_net - old_net, new_tax - old_tax
+        if not d_net and not d_tax:
+            continue
+        down, up = ("tax_change", "tax_change") if not d_net else reasons.get(key, default_reason)
+        line_id = None if key == SHIPPING else key
+        reason = down if d_net + d_tax < 0 else up
+        if d_net + d_tax < 0:
+            credits.append(CreditLine(reason, names.get(key, key), -d_net, -d_tax, line_id))
+        else:
+            debits.append(CreditLine(reason, names.get(key, key), d_net, d_tax, line_id))
+    return credits, debits
 
 
 def settle(
@@ -86,57 +126,109 @@ def settle(
     before: Priced,
     after: Priced,
     *,
-    reason: str,
+    reasons: Mapping[str, Reason],
+    default_reason: Reason,
+    pairs: Mapping[str, str],
     settle_to: SettleTo,
     now: datetime,
     ids: IdFactory,
 ) -> Settlement:
-    """Issue the credit memo for a decrease and settle what is owed back."""
-    old_state = order.payment_state(before)
-    lines = credit_lines(before, after, reason, {line.line_id: line.name for line in order.lines})
-    memo = _issue_memo(order, lines, settle_to, now, ids) if lines else None
-    new_state = order.payment_state(after)
-    refund = None
-    if memo is not None and new_state.credit_owed > 0:
-        refund = _refund(order, memo, new_state.credit_owed, settle_to, now, ids)
+    """Issue the money documents of a change and settle what is owed back."""
+    old_state = payment_state(before.total, order.payment)
+    names = {line.line_id: line.name for line in order.lines}
+    for new_id, old_id in pairs.items():
+        names[old_id] = f"{names[old_id]} -> {names[new_id]}"
+    names[SHIPPING] = "shipping"
+    credits, debits = components(
+        before, after, reasons=reasons, default_reason=default_reason, pairs=pairs, names=names
+    )
+    invoice = None
+    if debits:
+        net = sum((d.net for d in debits), ZERO)
+        tax = sum((d.tax for d in debits), ZERO)
+        invoice = Invoice(ids("inv"), order.order_id, order.currency, net, tax, now)
+        order.record_invoice(invoice)
+    memos = _issue_memos(order, credits, settle_to, now, ids) if credits else []
+    refunds = []
+    owed = payment_state(after.total, order.payment).credit_owed
+    for memo in memos:
+        refundable = order.payment.captured - order.payment.refunded
+        amount = min(owed, memo.total, refundable)
+        if amount <= 0:
+            break
+        refund = _refund(order, memo, amount, settle_to, now, ids)
         order.record_refund(refund)
+        refunds.append(refund)
+        owed -= amount
     return Settlement(
-        credit_memo=memo,
-        refund=refund,
-        refund_due=refund.amount if refund else ZERO,
-        authorization_released=max(old_state.to_capture - new_state.to_capture, ZERO),
+        old_total=before.total,
+        new_total=after.total,
+        credit_memos=tuple(memos),
+        refunds=tuple(refunds),
+        invoice=invoice,
+        before=old_state,
+        after=payment_state(after.total, order.payment),
     )
 
 
-def _issue_memo(
+def _issue_memos(
     order: Order, lines: list[CreditLine], settle_to: SettleTo, now: datetime, ids: IdFactory
-) -> CreditMemo:
+) -> list[CreditMemo]:
+    """One memo against the oldest invoice that can take the whole credit; otherwise the
+    credit is spread over the invoices, oldest first, so none is credited above its total."""
     amount = sum((line.net + line.tax for line in lines), ZERO)
-    invoice = next((i for i in order.invoices if i.open >= amount), None)
-    if invoice is None:
-        left = sum((i.open for i in order.invoices), ZERO)
+    whole = next((i for i in order.invoices if i.open >= amount), None)
+    allocation = {whole.invoice_id: lines} if whole else _spread(order, lines, amount)
+    memos = []
+    for invoice_id, memo_lines in allocation.items():
+        memo = CreditMemo(
+            ids("cm"),
+            order.order_id,
+            invoice_id,
+            order.currency,
+            tuple(memo_lines),
+            settle_to,
+            now,
+        )
+        order.record_credit(memo)
+        memos.append(memo)
+    return memos
+
+
+def _spread(order: Order, lines: list[CreditLine], amount: Decimal) -> dict[str, list[CreditLine]]:
+    left = sum((i.open for i in order.invoices), ZERO)
+    if amount > left:
         raise OverLimit(
             f"a credit of {amount} {order.currency} exceeds the {left} {order.currency} "
             "left to credit on the order's invoices",
             limit=str(left),
         )
-    memo = CreditMemo(
-        ids("cm"), order.order_id, invoice.invoice_id, order.currency, tuple(lines), settle_to, now
-    )
-    order.record_credit(memo)
-    return memo
+    room = {i.invoice_id: i.open for i in order.invoices}
+    allocation: dict[str, list[CreditLine]] = {}
+    for line in lines:
+        net, tax = line.net, line.tax
+        while net + tax > 0:
+            invoice_id = next(i for i, r in room.items() if r > 0)
+            part = min(room[invoice_id], net + tax)
+            if part == net + tax:
+                piece = replace(line, net=net, tax=tax)
+            else:
+                part_tax = round_money(tax * part / (net + tax), order.currency)
+                piece = replace(line, net=part - part_tax, tax=part_tax)
+            allocation.setdefault(invoice_id, []).append(piece)
+            room[invoice_id] -= part
+            net, tax = net - piece.net, tax - piece.tax
+    return allocation
 
 
 def _refund(
     order: Order,
     memo: CreditMemo,
-    owed: Decimal,
+    amount: Decimal,
     settle_to: SettleTo,
     now: datetime,
     ids: IdFactory,
 ) -> Refund:
-    refundable = order.payment.captured - order.payment.refunded
-    amount = min(owed, memo.total, refundable)
     status: RefundStatus = "settled" if settle_to == "store_credit" else "requested"
     return Refund(
         ids("rf"),

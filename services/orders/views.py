@@ -10,6 +10,8 @@ from contracts.orders import (
     LineView,
     OrderView,
     RefundView,
+    ShipmentLine,
+    ShipmentView,
     Totals,
 )
 from contracts.orders import (
@@ -17,7 +19,7 @@ from contracts.orders import (
 )
 from services.ledger import CreditMemo, Invoice, LedgerView, Refund
 from services.money import round_money
-from services.orders.model import Order
+from services.orders.model import DeliveryInfo, Order, Shipment
 from services.orders.settlement import PaymentState
 from services.pricing import Priced
 
@@ -58,7 +60,11 @@ def lines_view(order: Order, priced: Priced) -> list[LineView]:
                 cancelled=line.cancelled,
                 shipped=line.shipped,
                 delivered=line.delivered,
+                backordered=line.backordered,
+                expected_date=line.expected_date,
                 state=line.state,
+                replaces=line.replaces,
+                price_override=line.price_override,
                 unit_price=line.unit_price,
                 tax_rate=money.tax_rate,
                 net=money.net,
@@ -68,9 +74,33 @@ def lines_view(order: Order, priced: Priced) -> list[LineView]:
     return views
 
 
-def delivery_view(order: Order) -> DeliveryView:
-    d = order.delivery
-    return DeliveryView(method=d.method, address=d.address, pickup_location_id=d.pickup_location_id)
+def delivery_view(d: DeliveryInfo) -> DeliveryView:
+    return DeliveryView(
+        method=d.method,
+        country=d.country,
+        address=d.address,
+        pickup_location_id=d.pickup_location_id,
+    )
+
+
+def shipment_view(order: Order, shipment: Shipment) -> ShipmentView:
+    return ShipmentView(
+        shipment_id=shipment.shipment_id,
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+        tracking_url=shipment.tracking_url,
+        lines=shipment_lines(order, shipment),
+        shipped_at=shipment.shipped_at,
+        delivered_at=shipment.delivered_at,
+    )
+
+
+def shipment_lines(order: Order, shipment: Shipment) -> list[ShipmentLine]:
+    lines = []
+    for line_id, quantity in shipment.lines.items():
+        line = order.line(line_id)
+        lines.append(ShipmentLine(line_id=line_id, sku=line.sku, name=line.name, quantity=quantity))
+    return lines
 
 
 def invoice_view(invoice: Invoice) -> InvoiceView:
@@ -113,6 +143,7 @@ def refund_view(refund: Refund) -> RefundView:
         method=refund.method,
         status=refund.status,
         requested_at=refund.requested_at,
+        failure_reason=refund.failure_reason,
     )
 
 
@@ -125,12 +156,13 @@ def order_view(order: Order, ledger: LedgerView) -> OrderView:
         version=order.version,
         currency=order.currency,
         lines=lines_view(order, priced),
-        delivery=delivery_view(order),
+        delivery=delivery_view(order.delivery),
         totals=totals_view(priced),
         payment=payment_view(order.payment_state(priced), order.currency),
         invoices=[invoice_view(i) for i in ledger.invoices],
         credit_memos=[credit_memo_view(m) for m in ledger.credit_memos],
         refunds=[refund_view(r) for r in ledger.refunds],
+        shipments=[shipment_view(order, s) for s in order.shipments],
         created_at=order.created_at,
         updated_at=order.updated_at,
     )

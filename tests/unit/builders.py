@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from services.ledger import Invoice
+from contracts.common import CommandData, Inbound
+from contracts.orders import CreateOrder
+from services.accounts.model import Account
+from services.catalog.model import CatalogEntry
+from services.handling import Change, CommandHandler
+from services.ids import IdFactory
+from services.ledger import Invoice, SettleTo
+from services.orders.handlers import create_order
 from services.orders.model import DeliveryInfo, Line, Order, PaymentFacts
+from services.orders.settlement import Settlement
+from services.policy import Policy
 from services.pricing import price_order
 
-from .fakes import NOW, TAX_TABLE
+from .fakes import (
+    NOW,
+    TAX_TABLE,
+    CountingIds,
+    FakeAccounts,
+    FakeCatalog,
+    FakeReference,
+    FakeUnitOfWork,
+    context,
+)
 
 BERLIN = {
     "name": "Ada Lovelace",
@@ -69,3 +90,112 @@ def place(
         invoice_id="inv_ada_1",
         now=NOW,
     )
+
+
+def cancel_all(
+    order: Order, *, reason: str, settle_to: SettleTo, now: datetime, ids: IdFactory
+) -> Settlement:
+    """What `order.cancel` with scope order does in the handler: cancel, settle, step."""
+    before = order.priced()
+    order.cancel("order")
+    settlement = order.settle(
+        before,
+        reasons={},
+        default_reason=("cancellation", "cancellation"),
+        settle_to=settle_to,
+        now=now,
+        ids=ids,
+    )
+    order.finish(now)
+    return settlement
+
+
+# --- handler-level set-up: Ada's shop and a helpdesk that sends it messages ----------------
+
+#: Ada's delivery address as a helpdesk sends it.
+ADA_ADDRESS: dict[str, str] = {
+    "name": "Ada Lovelace",
+    "line1": "Unter den Linden 1",
+    "city": "Berlin",
+    "postal_code": "10117",
+    "country": "DE",
+}
+
+
+def ada_catalogue() -> FakeCatalog:
+    """Mugs and books around Ada, priced in EUR, JPY and KWD; the book can be backordered."""
+
+    def entry(sku: str, name: str, prices: tuple[str, str, str], tax_class: str) -> CatalogEntry:
+        eur, jpy, kwd = (Decimal(p) for p in prices)
+        return CatalogEntry(
+            sku, name, {"EUR": eur, "JPY": jpy, "KWD": kwd}, tax_class,
+            backorderable=sku.startswith("BOOK"),
+        )  # fmt: skip
+
+    return FakeCatalog(
+        [
+            entry("MUG-ADA", "Ada Lovelace mug", ("12.30", "1800", "3.750"), "standard"),
+            entry("MUG-ADA-XL", "Ada Lovelace mug XL", ("14.90", "2200", "4.550"), "standard"),
+            entry("MUG-TURING", "Alan Turing mug", ("9.90", "1500", "3.050"), "standard"),
+            entry("BOOK-ENGINE", "The Analytical Engine", ("24.99", "3800", "7.625"), "reduced"),
+            entry("POSTER-BABBAGE", "Babbage engine poster", ("5.00", "700", "1.555"), "standard"),
+            CatalogEntry(
+                "DIFF-ENGINE", "Difference Engine kit", {"EUR": Decimal("99.00")}, "standard",
+                active=False,
+            ),
+        ]
+    )  # fmt: skip
+
+
+class Helpdesk:
+    """Ada's shop (in-memory storage) and the systems that message it: agents, the
+    warehouse, the payment service. Ids are counted across messages, as in one database."""
+
+    def __init__(self, reference: FakeReference | None = None) -> None:
+        self.uow = FakeUnitOfWork(
+            catalog=ada_catalogue(),
+            accounts=FakeAccounts([Account("acc_ada", "Ada Lovelace", email="ada@example.org")]),
+            reference=reference,
+        )
+        self.ids = CountingIds()
+        self.sent = 0
+        self.last_type = ""
+
+    def send(
+        self,
+        handler: CommandHandler,
+        message: type[Inbound],
+        *,
+        role: str = "agent",
+        policy: Policy | None = None,
+        **data: Any,
+    ) -> Change:
+        """Validate `data` as the wire would, then hand it to the handler."""
+        self.sent += 1
+        self.last_type = message.TYPE
+        if issubclass(message, CommandData):
+            data = {"actor": {"id": "agent-grace", "role": role}, **data}
+        msg = message.model_validate(data)
+        ctx = replace(
+            context(message.TYPE, command_id=f"cmd_{self.sent}", role=role),
+            ids=self.ids,
+            policy=policy or Policy(),
+        )
+        return handler(msg, ctx, self.uow)
+
+    def order(self, order_id: str = "ord_ada_1") -> Order:
+        """The order as stored."""
+        return self.uow.orders.orders[order_id]
+
+    def place_ada(self, **changes: Any) -> Change:
+        """Ada's order: two mugs and a book to Berlin, standard delivery, fully captured."""
+        data: dict[str, Any] = {
+            "order_id": "ord_ada_1",
+            "account_id": "acc_ada",
+            "currency": "EUR",
+            "lines": [{"sku": "MUG-ADA", "quantity": 2}, {"sku": "BOOK-ENGINE", "quantity": 1}],
+            "delivery": {"method": "standard", "address": ADA_ADDRESS},
+            "payment": {"authorized": "61.90", "captured": "61.90", "reference": "psp_ch_4242"},
+        }
+        data.update(changes)
+        return self.send(create_order, CreateOrder, **data)

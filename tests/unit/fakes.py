@@ -53,6 +53,7 @@ PICKUP_LOCATIONS = {
     p.location_id: p
     for p in (
         PickupLocation("pl_berlin_mitte", "Berlin Mitte store", "DE"),
+        PickupLocation("pl_berlin_kreuzberg", "Berlin Kreuzberg store", "DE"),
         PickupLocation("pl_paris_bastille", "Paris Bastille store", "FR"),
         PickupLocation("pl_london_soho", "London Soho store (closed for refit)", "GB", False),
     )
@@ -148,6 +149,14 @@ class FakeLedger:
 
     def add_store_credit(self, account_id: str, refund: Refund, command_id: str) -> None:
         self.store_credit.append((account_id, refund, command_id))
+
+    def refund(self, refund_id: str) -> Refund | None:
+        return next((r for r, _ in self.refunds if r.refund_id == refund_id), None)
+
+    def update_refund(self, refund: Refund, at: datetime, command_id: str) -> None:
+        self.refunds = [
+            (refund if r.refund_id == refund.refund_id else r, c) for r, c in self.refunds
+        ]
 
     def for_order(self, order_id: str) -> LedgerView:
         return LedgerView(

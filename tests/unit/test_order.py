@@ -16,7 +16,7 @@ from services.errors import (
 )
 from services.orders.model import Line
 
-from .builders import mugs_and_book, place
+from .builders import cancel_all, mugs_and_book, place
 from .fakes import NOW, CountingIds
 
 LATER = NOW + timedelta(hours=2)
@@ -66,8 +66,8 @@ def test_cancelling_credits_every_line_and_the_shipping_and_refunds_the_capture(
     order, _ = place()
 
     # When an agent cancels it
-    settlement = order.cancel(
-        reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
+    settlement = cancel_all(
+        order, reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
     )
 
     # Then every unit is cancelled and the order moved one version on
@@ -78,7 +78,7 @@ def test_cancelling_credits_every_line_and_the_shipping_and_refunds_the_capture(
     ]
     assert order.priced().total == Decimal(0)
     # And one credit memo against the invoice credits each line and the shipping
-    memo = settlement.credit_memo
+    memo = settlement.credit_memos[0]
     assert memo is not None
     assert (memo.credit_memo_id, memo.invoice_id, memo.settle_to) == (
         "cm_1",
@@ -93,8 +93,7 @@ def test_cancelling_credits_every_line_and_the_shipping_and_refunds_the_capture(
     assert memo.total == ADA_TOTAL
     assert order.invoices[0].credited == ADA_TOTAL
     # And the captured money goes back to the original payment
-    refund = settlement.refund
-    assert refund is not None
+    [refund] = settlement.refunds
     assert (refund.refund_id, refund.amount, refund.method, refund.status) == (
         "rf_1",
         ADA_TOTAL,
@@ -112,15 +111,15 @@ def test_cancelling_an_order_only_authorised_releases_the_authorisation_and_refu
 ):
     order, _ = place(captured=Decimal("0"))
 
-    settlement = order.cancel(
-        reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
+    settlement = cancel_all(
+        order, reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
     )
 
-    assert settlement.refund is None
+    assert not settlement.refunds
     assert settlement.refund_due == Decimal(0)
     assert settlement.authorization_released == ADA_TOTAL
-    assert settlement.credit_memo is not None
-    assert settlement.credit_memo.total == ADA_TOTAL
+    assert settlement.credit_memos[0] is not None
+    assert settlement.credit_memos[0].total == ADA_TOTAL
     assert order.payment.refunded == Decimal(0)
     assert order.payment_state().to_capture == Decimal(0)
 
@@ -128,8 +127,8 @@ def test_cancelling_an_order_only_authorised_releases_the_authorisation_and_refu
 def test_cancelling_a_partly_captured_order_refunds_the_capture_and_releases_the_rest() -> None:
     order, _ = place(captured=Decimal("20.00"))
 
-    settlement = order.cancel(
-        reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
+    settlement = cancel_all(
+        order, reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
     )
 
     assert settlement.refund_due == Decimal("20.00")
@@ -139,26 +138,33 @@ def test_cancelling_a_partly_captured_order_refunds_the_capture_and_releases_the
 def test_cancelling_to_store_credit_settles_the_refund_at_once() -> None:
     order, _ = place()
 
-    settlement = order.cancel(
-        reason="customer_request", settle_to="store_credit", now=LATER, ids=CountingIds()
+    settlement = cancel_all(
+        order, reason="customer_request", settle_to="store_credit", now=LATER, ids=CountingIds()
     )
 
-    assert settlement.credit_memo is not None
-    assert settlement.credit_memo.settle_to == "store_credit"
-    assert settlement.refund is not None
-    assert (settlement.refund.method, settlement.refund.status) == ("store_credit", "settled")
-    assert settlement.refund.amount == ADA_TOTAL
+    assert settlement.credit_memos[0] is not None
+    assert settlement.credit_memos[0].settle_to == "store_credit"
+    assert settlement.refunds
+    assert (settlement.refunds[0].method, settlement.refunds[0].status) == (
+        "store_credit",
+        "settled",
+    )
+    assert settlement.refunds[0].amount == ADA_TOTAL
 
 
 def test_an_order_cannot_be_cancelled_twice() -> None:
     order, _ = place()
-    order.cancel(
-        reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
+    cancel_all(
+        order, reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
     )
 
     with pytest.raises(AlreadyCancelled) as refused:
-        order.cancel(
-            reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
+        cancel_all(
+            order,
+            reason="customer_request",
+            settle_to="original_payment",
+            now=LATER,
+            ids=CountingIds(),
         )
 
     assert isinstance(refused.value, NotAllowedInState)
@@ -176,8 +182,12 @@ def test_an_order_with_a_shipped_unit_cannot_be_cancelled_and_the_line_is_named(
 
     # When an agent tries to cancel the order
     with pytest.raises(AlreadyShipped) as refused:
-        order.cancel(
-            reason="customer_request", settle_to="original_payment", now=LATER, ids=CountingIds()
+        cancel_all(
+            order,
+            reason="customer_request",
+            settle_to="original_payment",
+            now=LATER,
+            ids=CountingIds(),
         )
 
     # Then it is refused naming the line and its shipped units, and nothing changed
@@ -215,3 +225,13 @@ def test_a_line_state_follows_its_units() -> None:
 
     assert states == ["open", "partially_shipped", "shipped", "delivered", "cancelled"]
     assert line.quantity == 0
+
+
+def test_readme_shows_the_edit_rules_the_code_reads() -> None:
+    from pathlib import Path
+
+    from services.orders.rules import markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    shown = readme.split("<!-- edit-rules:begin -->\n")[1].split("<!-- edit-rules:end -->")[0]
+    assert shown == markdown()

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from contracts.fulfillment import FulfillmentChanged
 from contracts.orders import (
+    AuthorizationReduced,
     CancelOrder,
     CreateOrder,
     CreditMemoIssued,
@@ -163,6 +165,8 @@ def test_creating_an_order_publishes_order_created_and_audits_the_new_state() ->
         "order.created",
         None,
     )
+    assert audit.after is not None
+    assert audit.after.pop("delivery")["address"]["postal_code"] == "10117"
     assert audit.after == {
         "status": "open",
         "version": 1,
@@ -292,7 +296,7 @@ def test_a_delivery_method_to_an_address_needs_an_address() -> None:
 def test_click_and_collect_needs_a_pickup_location() -> None:
     rejection = refused(shop(), delivery={"method": "pickup", "address": ADDRESS})
 
-    assert rejection.details == {"field": "data.delivery"}
+    assert rejection.details == {"field": "data.delivery.pickup_location_id"}
 
 
 def test_an_unknown_pickup_location_is_not_found() -> None:
@@ -409,17 +413,20 @@ def test_cancelling_an_order_publishes_the_cancellation_the_credit_memo_and_the_
     # When an agent cancels it
     change = cancel_order(cancel_command(), context("order.cancel", command_id="cmd_cancel"), uow)
 
-    # Then three events tell what happened and what is owed back
-    cancelled, memo_issued, refund_requested = change.events
+    # Then the events tell what happened, what is owed back and that nothing is to be picked
+    cancelled, memo_issued, refund_requested, fulfillment = change.events
+    assert isinstance(fulfillment, FulfillmentChanged)
+    assert fulfillment.cancelled and [x.to_ship for x in fulfillment.lines] == [0, 0]
     assert isinstance(cancelled, OrderCancelled)
     assert isinstance(memo_issued, CreditMemoIssued)
     assert isinstance(refund_requested, RefundRequested)
     assert (cancelled.version, cancelled.reason) == (2, "customer_request")
     assert str(cancelled.old_totals.total) == ADA_TOTAL
     assert cancelled.new_totals.total == 0
-    assert str(cancelled.refund_due) == ADA_TOTAL
-    assert cancelled.authorization_released == 0
-    assert (cancelled.credit_memo_id, cancelled.refund_id) == ("cm_1", "rf_1")
+    assert str(cancelled.settlement.refund_due) == ADA_TOTAL
+    assert cancelled.settlement.authorization_released == 0
+    assert [m.credit_memo_id for m in cancelled.settlement.credit_memos] == ["cm_1"]
+    assert [r.refund_id for r in cancelled.settlement.refunds] == ["rf_1"]
     memo = memo_issued.credit_memo
     assert (memo.credit_memo_id, memo.invoice_id, str(memo.total)) == ("cm_1", "inv_1", ADA_TOTAL)
     assert [(x.description, str(x.net), str(x.tax)) for x in memo.lines] == [
@@ -446,8 +453,8 @@ def test_cancelling_an_order_publishes_the_cancellation_the_credit_memo_and_the_
         2,
         ADA_TOTAL,
     )
-    assert change.result["refund_due"] == ADA_TOTAL
-    assert change.result["credit_memo_id"] == "cm_1"
+    assert change.result["settlement"]["refund_due"] == ADA_TOTAL
+    assert [m["credit_memo_id"] for m in change.result["settlement"]["credit_memos"]] == ["cm_1"]
 
 
 def test_cancelling_audits_the_order_before_and_after() -> None:
@@ -458,6 +465,9 @@ def test_cancelling_audits_the_order_before_and_after() -> None:
 
     [audit] = change.audit
     assert (audit.entity_id, audit.action) == ("ord_ada_1", "order.cancelled")
+    assert audit.before is not None and audit.after is not None
+    assert audit.before.pop("delivery") == audit.after.pop("delivery")
+    assert [c["action"] for c in audit.after.pop("changes")] == ["cancelled", "cancelled"]
     assert audit.before == {
         "status": "open",
         "version": 1,
@@ -480,12 +490,17 @@ def test_cancelling_an_uncaptured_order_releases_the_authorisation_without_a_ref
 
     change = cancel_order(cancel_command(), context("order.cancel"), uow)
 
-    assert [type(e) for e in change.events] == [OrderCancelled, CreditMemoIssued]
+    assert [type(e) for e in change.events] == [
+        OrderCancelled,
+        CreditMemoIssued,
+        AuthorizationReduced,
+        FulfillmentChanged,
+    ]
     cancelled = change.events[0]
     assert isinstance(cancelled, OrderCancelled)
-    assert cancelled.refund_due == 0
-    assert str(cancelled.authorization_released) == ADA_TOTAL
-    assert cancelled.refund_id is None
+    assert cancelled.settlement.refund_due == 0
+    assert str(cancelled.settlement.authorization_released) == ADA_TOTAL
+    assert cancelled.settlement.refunds == []
     assert uow.ledger.refunds == []
 
 
@@ -499,7 +514,7 @@ def test_cancelling_to_store_credit_credits_the_account_store_credit_ledger() ->
 
     [(refund, _)] = uow.ledger.refunds
     assert (refund.method, refund.status) == ("store_credit", "settled")
-    assert change.result["refund_due"] == ADA_TOTAL
+    assert change.result["settlement"]["refund_due"] == ADA_TOTAL
     assert uow.ledger.store_credit == [("acc_ada", refund, "cmd_sc")]
 
 

@@ -179,11 +179,12 @@ def test_a_cancel_publishes_the_cancellation_credit_memo_and_refund_request(care
         "order.cancelled",
         "credit_memo.issued",
         "refund.requested",
+        "fulfillment.changed",
         "command.accepted",
     ]
     accepted = outcome(published)
     assert accepted["version"] == 2
-    assert accepted["result"]["refund_due"] == MUG_ORDER_TOTAL
+    assert accepted["result"]["settlement"]["refund_due"] == MUG_ORDER_TOTAL
     [refund] = on_events(published, "refund.requested")
     assert data(refund)["refund"]["amount"] == MUG_ORDER_TOTAL
 

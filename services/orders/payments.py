@@ -1,0 +1,116 @@
+"""What the payment service reports: refunds settled or failed, money captured."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from contracts.orders import RefundFailed, RefundSettled
+from contracts.payments import Captured, RefundConfirmed, RefundDeclined
+from services.errors import Invalid, NotAllowedInState, NotFound
+from services.handling import AuditEntry, Change, Context
+from services.ledger import Refund
+from services.money import is_rounded, round_money
+from services.orders import events
+from services.orders.handlers import locked
+from services.orders.model import Order
+from services.orders.views import refund_view
+from services.ports import UnitOfWork
+
+
+def refund_settled(msg: RefundConfirmed, ctx: Context, uow: UnitOfWork) -> Change:
+    order = locked(msg.order_id, uow)
+    refund = _requested(order, msg.refund_id, uow)
+    settled = replace(refund, status="settled")
+    uow.ledger.update_refund(settled, ctx.now, ctx.command_id)
+    event = RefundSettled(
+        order_id=order.order_id,
+        account_id=order.account_id,
+        refund=refund_view(settled),
+        provider_reference=msg.provider_reference,
+    )
+    return Change(
+        order.order_id,
+        order.version,
+        {"refund_id": refund.refund_id, "status": "settled"},
+        [event],
+        [_audit(order, refund, settled)],
+    )
+
+
+def refund_failed(msg: RefundDeclined, ctx: Context, uow: UnitOfWork) -> Change:
+    """The money is owed again: it shows as credit owed on the order until it is settled."""
+    order = locked(msg.order_id, uow)
+    refund = _requested(order, msg.refund_id, uow)
+    failed = replace(refund, status="failed", failure_reason=msg.failure_reason)
+    uow.ledger.update_refund(failed, ctx.now, ctx.command_id)
+    order.reverse_refund(refund)
+    order.finish(ctx.now)
+    uow.orders.save(order)
+    owed = order.payment_state().credit_owed
+    event = RefundFailed(
+        order_id=order.order_id,
+        account_id=order.account_id,
+        refund=refund_view(failed),
+        failure_reason=msg.failure_reason,
+        credit_owed=round_money(owed, order.currency),
+    )
+    return Change(
+        order.order_id,
+        order.version,
+        {"refund_id": refund.refund_id, "status": "failed", "credit_owed": str(event.credit_owed)},
+        [event],
+        [_audit(order, refund, failed)],
+    )
+
+
+def captured(msg: Captured, ctx: Context, uow: UnitOfWork) -> Change:
+    order = locked(msg.order_id, uow)
+    if msg.currency != order.currency:
+        raise Invalid(
+            f"order {order.order_id} is in {order.currency}, the capture in {msg.currency}",
+            field="data.currency",
+        )
+    if not is_rounded(msg.amount, order.currency):
+        raise Invalid(
+            f"amount {msg.amount} has more decimals than {order.currency} allows",
+            field="data.amount",
+        )
+    before = events.audit_state(order)
+    order.record_capture(msg.amount)
+    order.finish(ctx.now)
+    uow.orders.save(order)
+    state = order.payment_state()
+    return Change(
+        order.order_id,
+        order.version,
+        {
+            "captured": str(round_money(state.captured, order.currency)),
+            "balance_due": str(round_money(state.balance_due, order.currency)),
+        },
+        [],
+        [AuditEntry("order", order.order_id, ctx.command_type, before, events.audit_state(order))],
+    )
+
+
+def _requested(order: Order, refund_id: str, uow: UnitOfWork) -> Refund:
+    refund = uow.ledger.refund(refund_id)
+    if refund is None or refund.order_id != order.order_id:
+        raise NotFound(f"order {order.order_id} has no refund {refund_id}", field="data.refund_id")
+    if refund.status != "requested":
+        raise NotAllowedInState(
+            f"refund {refund_id} is {refund.status} already",
+            field="data.refund_id",
+            status=refund.status,
+        )
+    return refund
+
+
+def _audit(order: Order, before: Refund, after: Refund) -> AuditEntry:
+    return AuditEntry(
+        "order",
+        order.order_id,
+        f"refund.{after.status}",
+        {"refund_id": before.refund_id, "status": before.status},
+        {"refund_id": after.refund_id, "status": after.status, "amount": str(after.amount),
+         "failure_reason": after.failure_reason},
+    )  # fmt: skip
