@@ -28,7 +28,8 @@ from persistence.uow import SqlUnitOfWork
 
 log = logging.getLogger("ordercare.worker")
 
-#: Dramatiq's name of the actor that drains the commands queue.
+#: Dramatiq's name of the actor that drains the commands queue (each inbound queue's actor
+#: is named after its queue).
 COMMAND_ACTOR = "ordercare.commands"
 
 
@@ -105,7 +106,8 @@ def build_broker(settings: Settings) -> CloudEventsBroker:
 
 
 def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Actor[Any, None]:
-    """The actor that drains the commands queue; raw CloudEvents arrive as its arguments."""
+    """One actor per inbound queue (commands, warehouse, payments), all running the same
+    processor; raw CloudEvents arrive as their arguments. Returns the commands actor."""
     max_retries = runtime.settings.max_retries
 
     def handle(
@@ -136,9 +138,12 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
             log.exception("giving up on a message", extra={"attempts": attempt + 1})
             runtime.processor.give_up(msg, exc)
 
-    queue = runtime.settings.commands_queue
-    broker.raw_actors[queue] = COMMAND_ACTOR
-    broker.bindings[queue] = runtime.settings.commands_exchange
-    return dramatiq.Actor(
-        handle, broker=broker, actor_name=COMMAND_ACTOR, queue_name=queue, priority=0, options={}
-    )
+    actors = {}
+    for queue, exchange in runtime.settings.inbound_queues.items():
+        name = COMMAND_ACTOR if queue == runtime.settings.commands_queue else queue
+        broker.raw_actors[queue] = name
+        broker.bindings[queue] = exchange
+        actors[queue] = dramatiq.Actor(
+            handle, broker=broker, actor_name=name, queue_name=queue, priority=0, options={}
+        )
+    return actors[runtime.settings.commands_queue]

@@ -7,6 +7,7 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Protocol
 
 import orjson
@@ -14,6 +15,8 @@ import orjson
 from actors.demo_story import Step, story
 from actors.logs import configure_logging
 from actors.settings import Settings
+from notifier.kinds import Customer, notifications_for
+from notifier.render import plain_text
 
 WIDTH = 96
 
@@ -33,9 +36,10 @@ def run_demo(settings: Settings, *, embedded: bool) -> int:
     )
     print(f"OrderCare demo: {where}\n")
     configure_logging("ERROR")
+    memory: dict[str, str] = {}
     with _embedded(settings) if embedded else _servers(settings) as bus:
         failures = sum(
-            not _tell(n, step, bus) for n, step in enumerate(story(uuid.uuid4().hex[:6]), 1)
+            not _tell(n, step, bus, memory) for n, step in enumerate(story(uuid.uuid4().hex[:6]), 1)
         )
     print(
         "\nEvery step behaved as the story expects."
@@ -45,17 +49,24 @@ def run_demo(settings: Settings, *, embedded: bool) -> int:
     return 1 if failures else 0
 
 
-def _tell(n: int, step: Step, bus: Bus) -> bool:
+def _tell(n: int, step: Step, bus: Bus, memory: dict[str, str]) -> bool:
     print(f"{n:>2}. {step.title}")
+    step = _filled(step, memory)
     body = step.body
     label = step.routing_key if isinstance(body, dict) else "(raw bytes)"
     if isinstance(body, dict):
         print(
-            f"    ▶ {label}  id={body['id'][:8]}…  actor={body['data'].get('actor', {}).get('role')}"
+            f"    ▶ {label}  id={body['id'][:8]}…  "
+            + (
+                f"actor={actor['role']}"
+                if (actor := body["data"].get("actor"))
+                else f"from {body['source']}"
+            )
         )
     else:
         print(f"    ▶ {len(body)} bytes on routing key {step.routing_key}: {body!r}")
     published = bus.send(step)
+    _remember(published, memory)
     got = _classify(published)
     outcome_ids = {doc.get("id") for kind, doc in published if kind == "outcome"}
     for kind, doc in published:
@@ -63,9 +74,53 @@ def _tell(n: int, step: Step, bus: Bus) -> bool:
             continue  # the same outcome, also sent to reply_to
         for line in _describe(kind, doc):
             print(textwrap.indent(line, "      "))
+        if kind == "event":
+            for mail in _emails(doc):
+                print(textwrap.indent(mail, "          "))
     ok = got == step.expect
     print(f"    {'✓' if ok else '✗'} {got}{'' if ok else f' (expected {step.expect})'}\n")
     return ok
+
+
+#: Kinds whose whole e-mail the demo prints (the others by their subject line).
+WHOLE_EMAILS = frozenset({"item_short", "item_backordered"})
+
+#: The demo's one customer, as the notifier reads her from her billing account.
+ADA = Customer("(the demo's account)", "Ada Lovelace", "ada@example.com", "de-DE")
+
+
+def _emails(event: dict[str, Any]) -> list[str]:
+    """What the notifier would e-mail for an event, as its plain-text rendering: the embedded
+    demo has no SendGrid templates (`ordercare notifier` sends the real ones)."""
+    shown = []
+    for planned in notifications_for(event, ADA):
+        if planned.skip:
+            shown.append(f"✉ {planned.kind}: not sent ({planned.skip})")
+            continue
+        text = plain_text(planned.kind, planned.data)
+        subject = text.splitlines()[0].removeprefix("Subject: ")
+        if planned.kind not in WHOLE_EMAILS:
+            shown.append(f"✉ {planned.kind} e-mail to Ada: “{subject}”")
+            continue
+        body = textwrap.indent(text, "│ ", lambda _line: True)
+        shown.append(f"✉ {planned.kind} e-mail to Ada ({planned.locale}):\n{body}")
+    return shown
+
+
+def _filled(step: Step, memory: dict[str, str]) -> Step:
+    """The step with "{name}" placeholders replaced by ids OrderCare made earlier."""
+    if not isinstance(step.body, dict):
+        return step
+    text = orjson.dumps(step.body).decode()
+    for name, value in memory.items():
+        text = text.replace("{" + name + "}", value)
+    return replace(step, body=orjson.loads(text))
+
+
+def _remember(published: list[tuple[str, dict[str, Any]]], memory: dict[str, str]) -> None:
+    for kind, doc in published:
+        if kind == "event" and doc.get("type") == "refund.requested":
+            memory["refund"] = doc["data"]["refund"]["refund_id"]
 
 
 def _classify(published: list[tuple[str, dict[str, Any]]]) -> str:
@@ -91,8 +146,19 @@ def _describe(kind: str, doc: dict[str, Any]) -> list[str]:
         if data.get("version"):
             head += f", {data.get('subject')} now v{data['version']}"
         result = data.get("result", {})
+        if result.get("preview"):
+            return [head + " (a preview: nothing applied)", *_preview(result)]
         if "lines" in result:  # a query's answer
             return [head, *_order_lines(result)]
+        if "settlement" in result:
+            money = result["settlement"]
+            moved = (
+                "no money moves"
+                if money["direction"] == "none"
+                else f"{money['direction']} {money['difference']}, refund {money['refund_due']}, "
+                f"balance due {money['balance_due']}"
+            )
+            return [f"{head}  total now {result['new_totals']['total']}; {moved}"]
         return [head + (f"  {json.dumps(result, ensure_ascii=False)}" if result else "")]
     if type_ == "command.rejected":
         lines = [f"◀ outcome: rejected [{data['code']}] {data['message']}"]
@@ -102,22 +168,100 @@ def _describe(kind: str, doc: dict[str, Any]) -> list[str]:
 
 
 def _event_summary(type_: str, data: dict[str, Any]) -> str:
-    if type_ == "order.created":
-        t = data["totals"]
-        return f"{data['order_id']}: {len(data['lines'])} lines, total {t['total']} {t['currency']} (tax {t['tax']})"
-    if type_ == "order.cancelled":
-        return (
-            f"{data['order_id']}: total {data['old_totals']['total']} → {data['new_totals']['total']}, "
-            f"refund due {data['refund_due']}, authorisation released {data['authorization_released']}"
+    summary = _SUMMARIES.get(type_)
+    return summary(data) if summary else json.dumps(data)[:WIDTH]
+
+
+def _change(data: dict[str, Any]) -> str:
+    old, new, money = data["old_totals"], data["new_totals"], data["settlement"]
+    text = f"{data['order_id']} v{data['version']}: total {old['total']} → {new['total']} {new['currency']}"
+    if money["refund_due"] != "0.00" and float(money["refund_due"]):
+        text += f", refund {money['refund_due']}"
+    if float(money["authorization_released"]):
+        text += f", capture {money['authorization_released']} less"
+    if float(money["balance_due"]):
+        text += f", balance due {money['balance_due']}"
+    return text
+
+
+def _amended(data: dict[str, Any]) -> str:
+    changes = "; ".join(
+        f"{c['action']} {c['line_id']} {c['sku']} {c['old_quantity']}→{c['new_quantity']}"
+        for c in data["changes"]
+    )
+    return f"{_change(data)}  [{changes}]"
+
+
+def _memo(data: dict[str, Any]) -> str:
+    m = data["credit_memo"]
+    reasons = ", ".join(
+        f"{x['reason']}: {x['description']} {x['net']}+{x['tax']} tax" for x in m["lines"]
+    )
+    return (
+        f"{m['credit_memo_id']} against {m['invoice_id']}: {m['total']} {m['currency']} ({reasons})"
+    )
+
+
+def _refund(data: dict[str, Any]) -> str:
+    r = data["refund"]
+    return f"{r['refund_id']}: {r['amount']} {r['currency']} to {r['method'].replace('_', ' ')}"
+
+
+def _fulfillment(data: dict[str, Any]) -> str:
+    lines = ", ".join(
+        f"{x['line_id']} {x['previously_to_ship']}→{x['to_ship']}" for x in data["lines"]
+    )
+    moved = " (new delivery address or method)" if data["delivery_changed"] else ""
+    return f"to pick: {lines or 'unchanged'}{moved}" + (
+        " — stop: nothing left" if data["cancelled"] else ""
+    )
+
+
+_SUMMARIES: dict[str, Any] = {
+    "order.created": lambda d: (
+        f"{d['order_id']}: {len(d['lines'])} lines, total {d['totals']['total']} "
+        f"{d['totals']['currency']} (tax {d['totals']['tax']})"
+    ),
+    "order.amended": _amended,
+    "order.cancelled": lambda d: f"{_change(d)} ({d['scope']})",
+    "order.delivery_changed": lambda d: (
+        f"{_change(d)}; to {(d['new_delivery'].get('address') or {}).get('line1', 'pickup')}"
+    ),
+    "credit_memo.issued": _memo,
+    "refund.requested": _refund,
+    "refund.settled": _refund,
+    "payment.balance_due": lambda d: f"{d['order_id']}: {d['balance_due']} {d['currency']} owed",
+    "payment.authorization_reduced": lambda d: (
+        f"{d['order_id']}: capture {d['released']} {d['currency']} less"
+    ),
+    "fulfillment.changed": _fulfillment,
+    "line.short_picked": lambda d: (
+        f"{d['line_id']} {d['name']}: {d['quantity_short']} short, {d['quantity_left']} still coming; "
+        + _change(d)
+    ),
+    "line.backordered": lambda d: (
+        f"{d['line_id']} {d['name']}: {d['quantity']} backordered until {d['expected_date']}"
+    ),
+    "order.shipped": lambda d: (
+        f"{d['shipment']['shipment_id']} via {d['shipment']['carrier']} "
+        f"{d['shipment']['tracking_number']}: "
+        + ", ".join(f"{x['quantity']} × {x['name']}" for x in d["shipment"]["lines"])
+        + f" — order {d['status']}"
+    ),
+    "order.delivered": lambda d: f"{d['shipment_id']} delivered — order {d['status']}",
+}
+
+
+def _preview(result: dict[str, Any]) -> list[str]:
+    lines = [
+        f"    would be: total {result['old_totals']['total']} → {result['new_totals']['total']} "
+        f"{result['new_totals']['currency']}"
+    ]
+    for event in result["events"]:
+        lines.append(
+            f"    would publish {event['type']}  {_event_summary(event['type'], event['data'])}"
         )
-    if type_ == "credit_memo.issued":
-        m = data["credit_memo"]
-        reasons = ", ".join(f"{x['description']} {x['net']}+{x['tax']} tax" for x in m["lines"])
-        return f"{m['credit_memo_id']} against {m['invoice_id']}: {m['total']} {m['currency']} ({reasons})"
-    if type_ == "refund.requested":
-        r = data["refund"]
-        return f"{r['refund_id']}: {r['amount']} {r['currency']} to {r['method'].replace('_', ' ')}"
-    return json.dumps(data)[:WIDTH]
+    return lines
 
 
 def _order_lines(view: dict[str, Any]) -> list[str]:
@@ -155,7 +299,11 @@ def _embedded(settings: Settings) -> Iterator[Bus]:
         def send(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
             body = step.body if isinstance(step.body, bytes) else orjson.dumps(step.body)
             out = care.send(
-                body, step.routing_key, reply_to="amq.gen-demo-replies", correlation_id="demo"
+                body,
+                step.routing_key,
+                reply_to="amq.gen-demo-replies",
+                correlation_id="demo",
+                exchange=settings.origin_exchange(step.via) if step.via else None,
             )
             return [_kind(m.exchange, m.routing_key, m.body, m.properties, settings) for m in out]
 

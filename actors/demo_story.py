@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.registry import Origin
+
 AGENT = {"id": "agent-17", "role": "agent"}
 STOREFRONT = {"id": "storefront-import", "role": "system"}
 
@@ -19,6 +21,8 @@ class Step:
     body: bytes | dict[str, Any]
     routing_key: str
     expect: str  # accepted | rejected | duplicate | dead_lettered
+    #: Publish to this publisher group's exchange instead of the type's own.
+    via: Origin | None = None
 
 
 def envelope(
@@ -56,15 +60,23 @@ BERLIN = {
 ADA_TOTAL = "136.67"
 
 
+WMS = "wms/berlin-1"
+PSP = "payments/psp-eu"
+
+
 def catalog_upsert() -> dict[str, Any]:
-    """Three SKUs: two at the standard rate, a book at the reduced rate."""
+    """Five SKUs: tees in two sizes, a hoodie, a backorderable book (reduced rate), a mug."""
     items = [
         {"sku": "TEE-ORGANIC-M", "name": "Organic tee, M", "prices": {"EUR": "25.00", "GBP": "22.00"},
+         "tax_class": "standard"},
+        {"sku": "TEE-ORGANIC-S", "name": "Organic tee, S", "prices": {"EUR": "22.00"},
          "tax_class": "standard"},
         {"sku": "HOODIE-GREY-L", "name": "Grey hoodie, L", "prices": {"EUR": "59.90"},
          "tax_class": "standard"},
         {"sku": "BOOK-CARE-GUIDE", "name": "The care guide (book)", "prices": {"EUR": "18.00"},
          "tax_class": "reduced", "backorderable": True},
+        {"sku": "MUG-ENAMEL", "name": "Enamel mug", "prices": {"EUR": "12.00"},
+         "tax_class": "standard"},
     ]  # fmt: skip
     return envelope("catalog.upsert", {"actor": STOREFRONT, "items": items}, source="storefront/eu")
 
@@ -91,13 +103,33 @@ def ada_order(
     return envelope("order.create", data, source="storefront/eu", subject=order_id)
 
 
+def amend(order_id: str, changes: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """An agent's amendment of an order's lines."""
+    data = {"actor": AGENT, "order_id": order_id, "reason": "customer_request",
+            "changes": changes, **extra}  # fmt: skip
+    return envelope("order.amend", data, subject=order_id)
+
+
+def warehouse(type_: str, order_id: str, **data: Any) -> dict[str, Any]:
+    """A message from the Berlin warehouse (no person acts: the source is audited)."""
+    return envelope(type_, {"order_id": order_id, **data}, source=WMS, subject=order_id)
+
+
 def story(run: str) -> list[Step]:
     """The steps, with ids made unique by `run` so the story can be told again on one database."""
     order_id, account_id = f"ord_{run}_1001", f"acc_{run}_ada"
     create = ada_order(account_id, order_id)
     return [
+        *_setup(order_id, account_id, create),
+        *_amendments(order_id),
+        *_fulfilment(order_id),
+    ]
+
+
+def _setup(order_id: str, account_id: str, create: dict[str, Any]) -> list[Step]:
+    return [
         Step(
-            "The storefront loads three SKUs into the catalogue",
+            "The storefront loads five SKUs into the catalogue",
             catalog_upsert(),
             "catalog.upsert",
             "accepted",
@@ -152,12 +184,52 @@ def story(run: str) -> list[Step]:
             "order.create",
             "duplicate",
         ),
+    ]
+
+
+def _amendments(order_id: str) -> list[Step]:
+    swap = [{"action": "replace", "line_id": "l1", "sku": "TEE-ORGANIC-S"}]
+    return [
         Step(
-            "The agent cancels with a stale version (the agent saw v2)",
+            "Ada wrote the wrong street: the agent fixes the address (no money moves)",
+            envelope(
+                "order.change_delivery",
+                {
+                    "actor": AGENT,
+                    "order_id": order_id,
+                    "reason": "address_correction",
+                    "expected_version": 1,
+                    "address": {**BERLIN, "line1": "Invalidenstraße 43", "postal_code": "10115"},
+                },
+                subject=order_id,
+            ),
+            "order.change_delivery",
+            "accepted",
+        ),
+        Step(
+            "The agent previews swapping the tees for the cheaper size S",
+            amend(order_id, swap, preview=True),
+            "order.amend",
+            "accepted",
+        ),
+        Step(
+            "Ada agrees: the tees are swapped (credit memo and refund for the difference)",
+            amend(order_id, swap, expected_version=2),
+            "order.amend",
+            "accepted",
+        ),
+        Step(
+            "She wants a second hoodie: quantity up (a balance due for the payment service)",
+            amend(order_id, [{"action": "set_quantity", "line_id": "l2", "quantity": 2}]),
+            "order.amend",
+            "accepted",
+        ),
+        Step(
+            "A second agent, still looking at version 2, tries to cancel the order",
             envelope(
                 "order.cancel",
                 {
-                    "actor": AGENT,
+                    "actor": {"id": "agent-22", "role": "agent"},
                     "order_id": order_id,
                     "reason": "customer_request",
                     "expected_version": 2,
@@ -168,33 +240,86 @@ def story(run: str) -> list[Step]:
             "rejected",
         ),
         Step(
-            "The agent cancels at the customer's request",
+            "An agent tries to sell the mug below the catalogue price (agents may not)",
+            amend(
+                order_id,
+                [{"action": "add", "sku": "MUG-ENAMEL", "quantity": 1, "unit_price": "5.00"}],
+            ),
+            "order.amend",
+            "rejected",
+        ),
+        Step(
+            "The payment service confirms the tee refund",
             envelope(
-                "order.cancel",
-                {
-                    "actor": AGENT,
-                    "order_id": order_id,
-                    "reason": "customer_request",
-                    "expected_version": 1,
-                    "note": "Customer ordered the wrong size; will reorder.",
-                },
+                "payment.refund_settled",
+                {"order_id": order_id, "refund_id": "{refund}", "provider_reference": "re_77"},
+                source=PSP,
                 subject=order_id,
             ),
-            "order.cancel",
+            "payment.refund_settled",
             "accepted",
         ),
         Step(
-            "A second agent tries to cancel it again",
+            "… and captures the hoodie's balance due",
             envelope(
-                "order.cancel",
-                {
-                    "actor": {"id": "agent-22", "role": "agent"},
-                    "order_id": order_id,
-                    "reason": "customer_request",
-                },
+                "payment.captured",
+                {"order_id": order_id, "amount": "71.28", "currency": "EUR"},
+                source=PSP,
                 subject=order_id,
             ),
-            "order.cancel",
+            "payment.captured",
+            "accepted",
+        ),
+    ]
+
+
+def _fulfilment(order_id: str) -> list[Step]:
+    return [
+        Step(
+            "The warehouse is one hoodie short: it is cancelled and refunded before anything ships",
+            warehouse(
+                "warehouse.short_picked",
+                order_id,
+                line_id="l2",
+                sku="HOODIE-GREY-L",
+                quantity=1,
+                warehouse="berlin-1",
+            ),
+            "warehouse.short_picked",
+            "accepted",
+        ),
+        Step(
+            "The warehouse ships the two tees and the other hoodie",
+            warehouse(
+                "warehouse.shipped",
+                order_id,
+                shipment_id="shp_1",
+                carrier="DHL",
+                tracking_number="00340434161234567890",
+                tracking_url="https://www.dhl.de/track?id=00340434161234567890",
+                lines=[{"line_id": "l3", "quantity": 2}, {"line_id": "l2", "quantity": 1}],
+                warehouse="berlin-1",
+            ),
+            "warehouse.shipped",
+            "accepted",
+        ),
+        Step(
+            "Too late to drop the tees: they have shipped (returns take it from here)",
+            amend(order_id, [{"action": "remove", "line_id": "l3"}]),
+            "order.amend",
             "rejected",
+        ),
+        Step(
+            "The parcel arrives",
+            warehouse("warehouse.delivered", order_id, shipment_id="shp_1"),
+            "warehouse.delivered",
+            "accepted",
+        ),
+        Step(
+            "A helpdesk publishes a shipment as if it were the warehouse (wrong exchange)",
+            warehouse("warehouse.delivered", order_id, shipment_id="shp_1"),
+            "warehouse.delivered",
+            "rejected",
+            via="commands",
         ),
     ]

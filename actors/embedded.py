@@ -65,13 +65,13 @@ class EmbeddedOrderCare:
         routing_key: str,
         reply_to: str | None = None,
         correlation_id: str | None = None,
+        exchange: str | None = None,
     ) -> list[OutboundMessage]:
-        """Deliver one message as if published to the commands exchange; return what it produced."""
+        """Deliver one message as if published to its exchange; return what it produced."""
         start = len(self.broker.published)
+        exchange = exchange or self.settings.exchange_of(routing_key)
         self.processor.process(
-            InboundMessage(
-                body, self.settings.commands_exchange, routing_key, reply_to, correlation_id
-            )
+            InboundMessage(body, exchange, routing_key, reply_to, correlation_id)
         )
         self.relay.drain()
         return self.broker.published[start:]

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from actors import metrics
 from actors.outbound import Cause, cloudevent, to_exchange, to_reply
 from actors.settings import Settings
-from contracts.common import CommandData, QueryData
+from contracts.common import Actor, Inbound, QueryData
 from contracts.envelope import Envelope
 from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, RejectionCode
 from contracts.registry import COMMANDS, QUERIES
@@ -35,7 +35,7 @@ from services.handling import Change, Context
 
 log = logging.getLogger("ordercare.inbound")
 
-M = TypeVar("M", CommandData, QueryData)
+M = TypeVar("M", Inbound, QueryData)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,7 @@ class InboundProcessor:
         self.replier = replier
         self.clock = clock
         self._reply_to = re.compile(settings.reply_to_pattern)
+        self._policy = settings.policy()
         metrics.register_types([*COMMANDS, *QUERIES])
 
     def process(self, msg: InboundMessage) -> None:
@@ -154,6 +155,16 @@ class InboundProcessor:
                 self._store_rejection(env, msg, _Rejection("invalid", mismatch, [], {})),
                 sent,
             )
+        home = self.settings.exchange_of(env.type)
+        if msg.exchange and msg.exchange != home:
+            # A warehouse type on the commands exchange (or the reverse) is refused even where
+            # broker permissions would let it through.
+            wrong = f"{env.type} is published to {home}, not {msg.exchange}"
+            return (
+                label,
+                self._store_rejection(env, msg, _Rejection("invalid", wrong, [], {})),
+                sent,
+            )
         if env.type in QUERIES:
             return label, self._query(env, msg), sent
         return label, self._command(env, msg), sent
@@ -168,30 +179,33 @@ class InboundProcessor:
             command_id=env.id,
             command_type=env.type,
             source=env.source,
-            actor=parsed.actor,
+            actor=parsed.actor or _system(env.source),
             now=self.clock(),
             reason=parsed.reason,
             note=parsed.note,
             correlation_id=env.correlationid,
+            policy=self._policy,
         )
+        cause = replace(_cause(env, msg), notify_customer=parsed.notify_customer)
         with self.unit_of_work() as uow:
             try:
                 change = COMMAND_HANDLERS[env.type](parsed, ctx, uow)
             except Rejected as exc:
                 uow.restart()
-                return self._reject_in(uow, env, msg, _rejection(exc), raw=None)
+                # Kept whole for inspection, like every rejected message.
+                return self._reject_in(uow, env, msg, _rejection(exc), raw=msg.body)
             except DataError as exc:
                 uow.restart()
                 problem = f"a value does not fit what OrderCare can store ({_first_line(exc)})"
                 return self._reject_in(
-                    uow, env, msg, _Rejection("invalid", problem, [], {}), raw=None
+                    uow, env, msg, _Rejection("invalid", problem, [], {}), raw=msg.body
                 )
             except IntegrityError:
                 uow.restart()
                 if uow.inbox.find(env.source, env.id) is None:
                     raise
                 return self._duplicate(uow, env, msg)
-            return self._accept_in(uow, env, msg, ctx, change)
+            return self._accept_in(uow, env, msg, ctx, change, cause)
 
     def _validate(self, env: Envelope, models: Mapping[str, type[M]]) -> M | _Rejection:
         """The message's data as its model, checked against the subject and the actor's role."""
@@ -212,15 +226,20 @@ class InboundProcessor:
             error = FieldError(loc="subject", message=problem, type="subject_mismatch")
             return _Rejection("invalid", problem, [error], {})
         try:
-            authorize(env.type, message.actor)
+            authorize(env.type, message.actor or _system(env.source))
         except Rejected as exc:
             return _rejection(exc)
         return message
 
     def _accept_in(
-        self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage, ctx: Context, change: Change
+        self,
+        uow: SqlUnitOfWork,
+        env: Envelope,
+        msg: InboundMessage,
+        ctx: Context,
+        change: Change,
+        cause: Cause,
     ) -> str:
-        cause = _cause(env, msg)
         out = [self._event(e, change.subject, cause, ctx.now) for e in change.events]
         accepted = CommandAccepted(
             command_id=env.id,
@@ -236,6 +255,7 @@ class InboundProcessor:
             uow.restart()
             return self._duplicate(uow, env, msg)
         uow.commit()
+        metrics.count_money(change.events)
         return "accepted"
 
     # --- rejections and duplicates ----------------------------------------------------
@@ -453,6 +473,11 @@ def _entry(
     return InboxEntry(
         env.source, env.id, env.type, env.subject, first.properties["type"], first.body, at, raw
     )
+
+
+def _system(source: str) -> Actor:
+    """A partner system acting with no person named: its envelope source is the actor."""
+    return Actor(id=source[:64], role="system")
 
 
 def _cause(env: Envelope, msg: InboundMessage) -> Cause:

@@ -32,7 +32,7 @@ class LiveOrderCare:
         declare(self.broker.channel, settings)
         register_actors(self.broker, Runtime(settings, BrokerReplier(self.broker)))
         self.worker = dramatiq.Worker(
-            self.broker, queues={settings.commands_queue}, worker_threads=threads
+            self.broker, queues=set(settings.inbound_queues), worker_threads=threads
         )
         self.worker.start()
         self.engine = make_engine(settings.database_url, pool_size=2)
@@ -49,8 +49,13 @@ class LiveOrderCare:
         if isinstance(step.body, bytes):
             return self._send_raw(step.body, step.routing_key)
         doc = step.body
+        exchange = self.settings.origin_exchange(step.via) if step.via else None
         self.publish(
-            orjson.dumps(doc), step.routing_key, reply_to=self.replies, correlation_id=doc["id"]
+            orjson.dumps(doc),
+            step.routing_key,
+            exchange=exchange,
+            reply_to=self.replies,
+            correlation_id=doc["id"],
         )
         reply = self._next(self.replies, lambda m: m["data"]["command_id"] == doc["id"])
         if reply is None:
@@ -70,9 +75,11 @@ class LiveOrderCare:
                 break
         return published
 
-    def publish(self, body: bytes, routing_key: str, **props: Any) -> None:
+    def publish(
+        self, body: bytes, routing_key: str, exchange: str | None = None, **props: Any
+    ) -> None:
         self.channel.basic_publish(
-            self.settings.commands_exchange,
+            exchange or self.settings.exchange_of(routing_key),
             routing_key,
             body,
             pika.BasicProperties(delivery_mode=2, **props),

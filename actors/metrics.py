@@ -46,6 +46,14 @@ RETRIES = Counter(
     "ordercare_retries_total", "Messages handed back for a retry, by error kind.", ["kind"]
 )
 
+MONEY = Counter(
+    "ordercare_money_total",
+    "Money moved by the commands, in major units of the currency: credited (credit memos), "
+    "refunded (to the original payment or store credit), increased (net rises of totals), "
+    "released (authorisation no longer captured).",
+    ["kind", "currency"],
+)
+
 RELAY_PUBLISHED = Counter(
     "ordercare_outbox_published_total", "Outbox rows confirmed by the broker."
 )
@@ -70,6 +78,23 @@ KNOWN_TYPES: set[str] = set()
 def type_label(message_type: str | None) -> str:
     """A bounded label for a message type."""
     return message_type if message_type in KNOWN_TYPES else "unknown"
+
+
+def count_money(events: Iterable[object]) -> None:
+    """Add a command's money documents to `ordercare_money_total` (after its commit)."""
+    for event in events:
+        data = getattr(event, "settlement", None)
+        if data is None:
+            continue
+        for memo in data.credit_memos:
+            MONEY.labels("credited", memo.currency).inc(float(memo.total))
+        for refund in data.refunds:
+            MONEY.labels("refunded", refund.currency).inc(float(refund.amount))
+        currency = event.new_totals.currency  # type: ignore[attr-defined]
+        if data.direction == "increase":
+            MONEY.labels("increased", currency).inc(float(data.difference))
+        if data.authorization_released:
+            MONEY.labels("released", currency).inc(float(data.authorization_released))
 
 
 def register_types(types: Iterable[str]) -> None:

@@ -22,6 +22,8 @@ class Cause:
     correlation_id: str | None
     reply_to: str | None
     reply_correlation_id: str
+    #: False when the command asked that the customer not be told (no e-mail).
+    notify_customer: bool = True
 
 
 def cloudevent(
@@ -29,21 +31,22 @@ def cloudevent(
 ) -> tuple[str, bytes]:
     """A CloudEvents 1.0 JSON body with a fresh id; returns (id, body)."""
     event_id = str(uuid.uuid4())
-    body = orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": source,
-            "type": type,
-            "time": now.isoformat().replace("+00:00", "Z"),
-            "subject": subject,
-            "datacontenttype": "application/json",
-            "correlationid": cause.correlation_id,
-            "causationid": cause.command_id,
-            "data": data,
-        }
-    )
-    return event_id, body
+    envelope: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": type,
+        "time": now.isoformat().replace("+00:00", "Z"),
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "correlationid": cause.correlation_id,
+        "causationid": cause.command_id,
+        "data": data,
+    }
+    if not cause.notify_customer:
+        # A CloudEvents extension attribute: the notifier records the e-mail as suppressed.
+        envelope["notifycustomer"] = False
+    return event_id, orjson.dumps(envelope)
 
 
 def to_exchange(exchange: str, event_type: str, event_id: str, body: bytes) -> OutboundMessage:

@@ -25,7 +25,7 @@ def complete_envelope(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
-    """Publish to the commands exchange with a reply queue; print the outcome. 0 accepted, 1 not."""
+    """Publish to the type's exchange with a reply queue; print the outcome. 0 accepted, 1 not."""
     doc = complete_envelope(json.loads(file.read_text()))
     connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     try:
@@ -39,9 +39,10 @@ def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
             correlation_id=doc["id"],
             message_id=doc["id"],
         )
+        exchange = settings.exchange_of(str(doc.get("type")))
         try:
             channel.basic_publish(
-                settings.commands_exchange,
+                exchange,
                 str(doc.get("type")),
                 orjson.dumps(doc),
                 props,
@@ -49,7 +50,7 @@ def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
             )
         except pika.exceptions.UnroutableError:
             print(
-                f"no queue is bound to {settings.commands_exchange}: start `ordercare worker` "
+                f"no queue is bound to {exchange}: start `ordercare worker` "
                 "or run `ordercare broker setup`"
             )
             return 2

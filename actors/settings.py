@@ -7,6 +7,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.common import Role
+from contracts.registry import ORIGINS, Origin
+from services.policy import Policy
+
 
 class Settings(BaseSettings):
     """Every setting, e.g. ORDERCARE_AMQP_URL or ORDERCARE_DATABASE_URL."""
@@ -52,9 +56,40 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    #: Roles that may override a catalogue unit price on an amendment (JSON list).
+    price_override_roles: frozenset[Role] = frozenset({"supervisor", "manager"})
+
+    def policy(self) -> Policy:
+        """The business rules' configurable part, as the domain sees it."""
+        return Policy(price_override_roles=self.price_override_roles)
+
     @property
     def commands_queue(self) -> str:
         return self.commands_exchange
+
+    def exchange_of(self, message_type: str) -> str:
+        """The exchange a message type is published to (commands for unknown types)."""
+        return self.origin_exchange(ORIGINS.get(message_type, "commands"))
+
+    def origin_exchange(self, origin: Origin) -> str:
+        """The exchange of a publisher group."""
+        return {
+            "commands": self.commands_exchange,
+            "warehouse": self.warehouse_exchange,
+            "payments": self.payments_exchange,
+        }[origin]
+
+    @property
+    def inbound_queues(self) -> dict[str, str]:
+        """Queue -> the exchange it drains (every routing key): one per publisher group."""
+        return {
+            exchange: exchange
+            for exchange in (
+                self.commands_exchange,
+                self.warehouse_exchange,
+                self.payments_exchange,
+            )
+        }
 
     @property
     def unrouted_queue(self) -> str:

@@ -1,9 +1,9 @@
 """The RabbitMQ topology OrderCare needs, declared idempotently by workers and relays.
 
-Exchanges are durable topics routed by message type. The commands exchange drains into a
-queue of the same name (Dramatiq adds `.DQ` for delayed retries and `.XQ` for messages it
-gave up on); the warehouse and payments exchanges are declared for their publishers and
-get their queues with the issues that consume them. `ordercare.events` has an alternate
+Exchanges are durable topics routed by message type. The commands, warehouse and payments
+exchanges each drain into a queue of the same name (Dramatiq adds `.DQ` for delayed
+retries and `.XQ` for messages it gave up on), so a flood of warehouse messages never
+queues in front of an agent's command. `ordercare.events` has an alternate
 exchange so an event nobody is bound to yet is kept in `ordercare.events.unrouted`
 instead of vanishing (for a week, by the policy in ops/rabbitmq/definitions.json).
 """
@@ -51,6 +51,6 @@ def declare(channel: Any, settings: Settings) -> None:
         settings.payments_exchange,
     ):
         channel.exchange_declare(exchange, "topic", durable=True)
-    queue = settings.commands_queue
-    channel.queue_declare(queue, durable=True, arguments=queue_arguments(settings, queue))
-    channel.queue_bind(queue, settings.commands_exchange, routing_key="#")
+    for queue, exchange in settings.inbound_queues.items():
+        channel.queue_declare(queue, durable=True, arguments=queue_arguments(settings, queue))
+        channel.queue_bind(queue, exchange, routing_key="#")

@@ -32,6 +32,8 @@ def catalog() -> dict[str, Any]:
     return envelope("catalog.upsert", {"actor": STOREFRONT, "items": [
         {"sku": "TEE-ORGANIC-M", "name": "Organic tee, M", "prices": {"EUR": "25.00"}, "tax_class": "standard"},
         {"sku": "HOODIE-GREY-L", "name": "Grey hoodie, L", "prices": {"EUR": "59.90"}, "tax_class": "standard"},
+        {"sku": "BOOK-CARE-GUIDE", "name": "The care guide (book)", "prices": {"EUR": "18.00"},
+         "tax_class": "reduced", "backorderable": True},
     ]}, source="storefront/eu")  # fmt: skip
 
 
@@ -65,3 +67,23 @@ def cancel(
 
 def get(order_id: str) -> dict[str, Any]:
     return envelope("order.get", {"actor": AGENT, "order_id": order_id}, subject=order_id)
+
+
+def amend(order_id: str, changes: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    data = {"actor": AGENT, "order_id": order_id, "reason": "customer_request",
+            "changes": changes, **extra}  # fmt: skip
+    return envelope("order.amend", data, subject=order_id)
+
+
+def change_delivery(order_id: str, **changes: Any) -> dict[str, Any]:
+    data = {"actor": AGENT, "order_id": order_id, "reason": "address_correction", **changes}
+    return envelope("order.change_delivery", data, subject=order_id)
+
+
+def warehouse(type_: str, order_id: str, **data: Any) -> dict[str, Any]:
+    """A WMS message: no actor, the source is audited."""
+    return envelope(type_, {"order_id": order_id, **data}, source="wms/berlin-1", subject=order_id)
+
+
+def payment(type_: str, order_id: str, **data: Any) -> dict[str, Any]:
+    return envelope(type_, {"order_id": order_id, **data}, source="payments/psp", subject=order_id)

@@ -32,7 +32,7 @@ class Pipeline:
         register_actors(self.broker, self.runtime)
         self.events = Listener(settings.amqp_url, settings.events_exchange)
         self.worker = dramatiq.Worker(
-            self.broker, queues={settings.commands_queue}, worker_threads=4
+            self.broker, queues=set(settings.inbound_queues), worker_threads=4
         )
         self.worker.start()
         self.engine = make_engine(settings.database_url, pool_size=2)
@@ -48,7 +48,7 @@ class Pipeline:
                 exchange: str | None = None, **props: Any) -> None:  # fmt: skip
         data = body if isinstance(body, bytes) else orjson.dumps(body)
         key = routing_key or (body["type"] if isinstance(body, dict) else "unknown")
-        self.channel.basic_publish(self.settings.commands_exchange if exchange is None else exchange, key, data,
+        self.channel.basic_publish(self.settings.exchange_of(key) if exchange is None else exchange, key, data,
                                    pika.BasicProperties(delivery_mode=2, **props),
                                    mandatory=True)  # fmt: skip  # unroutable: fail, not drop
 

@@ -33,18 +33,19 @@ def test_each_command_gets_one_outcome_and_its_events_on_the_events_exchange(
 
     cancel = m.cancel("ord_1001", expected_version=1)
     pipeline.publish(cancel)
-    got = pipeline.events.collect(lambda msgs: len(msgs) >= 4)
+    got = pipeline.events.collect(lambda msgs: len(msgs) >= 5)
     types = sorted(orjson.loads(body)["type"] for _p, body in got)
     assert types == [
         "command.accepted",
         "credit_memo.issued",
+        "fulfillment.changed",
         "order.cancelled",
         "refund.requested",
     ]
     cancelled = next(
         orjson.loads(b)["data"] for _p, b in got if orjson.loads(b)["type"] == "order.cancelled"
     )
-    assert cancelled["refund_due"] == m.ADA_TOTAL
+    assert cancelled["settlement"]["refund_due"] == m.ADA_TOTAL
 
 
 def test_the_outcome_also_goes_to_reply_to_with_the_correlation_id(pipeline: Pipeline) -> None:
