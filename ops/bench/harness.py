@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -157,6 +158,22 @@ def checkpoint(db: str) -> None:
     execute_all(db, ["CHECKPOINT"])
 
 
+def reference_data(db: str) -> tuple[dict[str, dict[str, Decimal]], dict[str, Decimal]]:
+    """Tax rates per country and tax class, and EUR fees per delivery method, as seeded."""
+    rates: dict[str, dict[str, Decimal]] = {}
+    with psycopg.connect(pg_dsn(db), autocommit=True) as conn:
+        for country, tax_class, rate in conn.execute(
+            "SELECT country, tax_class, rate FROM tax_rates"
+        ):
+            rates.setdefault(country, {})[tax_class] = Decimal(rate)
+        fees = {
+            code: Decimal(doc["EUR"])
+            for code, doc in conn.execute("SELECT code, fees FROM delivery_methods")
+            if "EUR" in doc
+        }
+    return rates, fees
+
+
 def pg_settings() -> dict[str, str]:
     names = ("server_version", "synchronous_commit", "fsync", "shared_buffers", "max_connections")
     with psycopg.connect(pg_dsn("postgres"), autocommit=True) as conn:
@@ -218,12 +235,21 @@ class Publisher:
         self, exchange: str, routing_key: str, bodies: Sequence[bytes], props: Sequence[Any]
     ) -> list[float]:
         """Publish every body; returns each message's publish time (perf_counter)."""
+        return self.publish_routed(exchange, [routing_key] * len(bodies), bodies, props)
+
+    def publish_routed(
+        self,
+        exchange: str,
+        routing_keys: Sequence[str],
+        bodies: Sequence[bytes],
+        props: Sequence[Any],
+    ) -> list[float]:
+        """Like `publish`, each body with its own routing key (a mix of message types)."""
         times = [0.0] * len(bodies)
         publish, clock = self.channel.basic_publish, time.perf_counter
         for i, body in enumerate(bodies):
             times[i] = clock()
-            publish(exchange, routing_key, body, props[i])
-        # Flush what pika buffered before the caller starts waiting.
+            publish(exchange, routing_keys[i], body, props[i])
         self.conn.process_data_events(time_limit=0)
         return times
 
@@ -241,6 +267,7 @@ class Outcome:
     received: float
     type: str
     code: str | None
+    message: str | None = None
 
 
 class OutcomeCollector:
@@ -276,7 +303,9 @@ class OutcomeCollector:
         if not isinstance(command_id, str):
             return
         with self._cond:
-            self.outcomes.setdefault(command_id, Outcome(now, doc.get("type"), data.get("code")))
+            self.outcomes.setdefault(
+                command_id, Outcome(now, doc.get("type"), data.get("code"), data.get("message"))
+            )
             if command_id in self._pending:
                 self._pending.discard(command_id)
                 if not self._pending:

@@ -1,6 +1,6 @@
 """OrderCare's command pipeline, end to end, against the bare shape it is built on.
 
-    .venv/bin/python ops/bench/pipeline.py [--n 10000] [--runs 3] [--profile]
+    .venv/bin/python ops/bench/pipeline.py [--workload create|amend|all] [--n N] [--profile]
     ops/run bench [args]
 
 For 1 and 2 worker processes x 8 threads, each run measures, on this machine:
@@ -12,19 +12,28 @@ For 1 and 2 worker processes x 8 threads, each run measures, on this machine:
   commands published to `ordercare.commands`, timed from the first publish to the last
   `command.accepted` outcome consumed from `ordercare.events` (per-command latency: publish
   -> outcome received, correlated by `data.command_id`).
+* OrderCare amend mix (`--workload amend`): the same processes; untimed, a catalogue of 50
+  SKUs, 20 billing accounts and WARMUP + N orders of 1-20 lines are created through the
+  pipeline (and WARMUP of them get a mixed command); then N commands, one per order, are
+  published as one burst: about 60 % `order.amend` (1-3 changes), 25 %
+  `order.change_delivery`, 15 % `order.cancel` (see amendments.py). More than 1 % rejected
+  fails the run. Afterwards, single `order.amend` commands on a 200-line order (and, for
+  comparison, a 10-line one) are timed one at a time, publish -> outcome, and once more
+  in-process without the broker (amend_profile.py).
 
 Every run starts fresh processes on a freshly created database and empty queues, warms
 them up with WARMUP messages, then times N messages published as fast as pika can (an
 open-loop burst: latency percentiles include the queueing of the burst).
 
 `--profile` instead runs OrderCare's InboundProcessor in this process under cProfile on the
-real PostgreSQL engine (see profile_worker.py).
+real PostgreSQL engine (see profile_worker.py; with `--workload amend`, amend_profile.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -35,7 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import amendments
 import orjson
+from amend_profile import Timing, print_timings, time_amendments
 from harness import (
     BENCH_DIR,
     VENV_BIN,
@@ -59,6 +70,7 @@ from harness import (
     persistent,
     pg_dsn,
     pg_settings,
+    reference_data,
     run_checked,
     scalar,
     sigterm_as_interrupt,
@@ -79,8 +91,27 @@ ORDERCARE_QUEUES = (
     "ordercare.dead-letters",
     "ordercare.events.unrouted",
 )
-KINDS = ("noop", "pg", "ordercare")
-KIND_TITLES = {"noop": "bare no-op", "pg": "bare psycopg", "ordercare": "OrderCare"}
+KINDS = ("noop", "pg", "ordercare", "amend")
+KIND_TITLES = {
+    "noop": "bare no-op",
+    "pg": "bare psycopg",
+    "ordercare": "OrderCare create",
+    "amend": "OrderCare amend mix",
+}
+#: What each --workload measures: the bare shape and OrderCare's workload(s).
+WORKLOADS = {
+    "create": ("noop", "pg", "ordercare"),
+    "amend": ("noop", "pg", "amend"),
+    "all": KINDS,
+}
+#: Default N per timed run: the amendment workload also creates N orders, untimed.
+DEFAULT_N = {"create": 10_000, "amend": 3_000, "all": 3_000}
+#: Share of rejected commands above which the amendment workload itself is wrong.
+MAX_REJECTED = 0.01
+#: Untimed single amendments before each sequentially timed series (even: see amendments).
+SEQUENTIAL_WARMUP = 2
+#: Longest random pause (s) before a single timed amendment: about the relay's idle poll.
+SEQUENTIAL_PAUSE = 0.06
 
 
 @dataclass(slots=True)
@@ -99,6 +130,20 @@ class Result:
         return self.n / self.seconds
 
 
+@dataclass(frozen=True, slots=True)
+class Sequential:
+    """Single commands timed one at a time, publish -> outcome (amendments.TIMED)."""
+
+    procs: int
+    run: int
+    label: str
+    ms: list[float]
+
+
+class WorkloadError(BenchError):
+    """Commands the workload built were rejected: the workload (or OrderCare) is wrong."""
+
+
 def _latency(published: Sequence[float], received: Sequence[float]) -> tuple[float, float]:
     lat = sorted(r - p for p, r in zip(published, received, strict=True))
     return percentile(lat, 0.50) * 1000, percentile(lat, 0.99) * 1000
@@ -110,9 +155,15 @@ def _log(text: str) -> None:
 
 class Bench:
     def __init__(
-        self, n: int, runs: int, procs_list: Sequence[int], kinds: Sequence[str] = KINDS
+        self,
+        n: int,
+        runs: int,
+        procs_list: Sequence[int],
+        kinds: Sequence[str] = KINDS,
+        sequential_reps: int = 20,
     ) -> None:
         self.kinds = kinds
+        self.sequential_reps = sequential_reps + sequential_reps % 2
         self.n = n
         self.runs = runs
         self.procs_list = procs_list
@@ -129,6 +180,9 @@ class Bench:
             PATH=f"{VENV_BIN}{os.pathsep}{self.env.get('PATH', '')}",
         )
         self.results: list[Result] = []
+        self.sequential: list[Sequential] = []
+        self.inprocess: tuple[list[Timing], dict[str, str]] | None = None
+        self.mix_shape = ""
         # The bench process publishes and consumes at once: hand the GIL over often so the
         # consumer threads timestamp arrivals promptly while the publisher is busy.
         sys.setswitchinterval(0.0005)
@@ -152,6 +206,9 @@ class Bench:
                         f"p99 {result.p99_ms:7.1f} ms  ({time.perf_counter() - started:.0f}s "
                         f"with setup) {'; '.join(result.notes)}"
                     )
+        if "amend" in self.kinds:
+            _log("-- in-process: single amendments, InboundProcessor.process without the broker")
+            self.inprocess = time_amendments(DATABASE, VHOST, self.sequential_reps)
 
     def _measure(self, kind: str, procs: int, run: int) -> Result:
         """One measurement; a failure (e.g. a process that died) is retried once."""
@@ -159,9 +216,11 @@ class Bench:
             try:
                 if kind == "ordercare":
                     return self.ordercare(procs, run)
+                if kind == "amend":
+                    return self.amend(procs, run)
                 return self.bare(kind, procs, run)
             except BenchError as exc:
-                if attempt == 2:
+                if attempt == 2 or isinstance(exc, WorkloadError):
                     raise
                 _log(f"   attempt failed, retrying once: {exc}")
             finally:
@@ -244,7 +303,9 @@ class Bench:
 
     # --- OrderCare -------------------------------------------------------------------------
 
-    def ordercare(self, procs: int, run: int) -> Result:
+    def _start_ordercare(self, procs: int, tag: str) -> tuple[OutcomeCollector, Publisher]:
+        """A fresh database and broker, `ordercare relay` and `ordercare worker` as a user starts
+        them, and the outcome collector; stop with `self.procs.stop_all()` and close both."""
         ordercare = str(VENV_BIN / "ordercare")
         self._reset_broker()
         drop_database(DATABASE)
@@ -255,49 +316,75 @@ class Bench:
         )
         publisher = Publisher(self.url)
         try:
-            tag = f"{procs}-{run}"
-            self.procs.start(
-                "relay",
-                [ordercare, "relay", "--metrics-port", "0"],
-                self.env,
-                self.workdir / f"relay-{tag}.log",
-            )
-            self.procs.start(
+            self._start_processes(procs, tag)
+        except BaseException:
+            publisher.close()
+            outcomes.close()
+            raise
+        return outcomes, publisher
+
+    def _start_processes(self, procs: int, tag: str) -> None:
+        ordercare = str(VENV_BIN / "ordercare")
+        self.procs.start(
+            "relay",
+            [ordercare, "relay", "--metrics-port", "0"],
+            self.env,
+            self.workdir / f"relay-{tag}.log",
+        )
+        self.procs.start(
+            "worker",
+            [
+                ordercare,
                 "worker",
-                [
-                    ordercare,
-                    "worker",
-                    "--processes",
-                    str(procs),
-                    "--threads",
-                    str(THREADS),
-                    "--metrics-port",
-                    "0",
-                ],
-                # `ordercare worker` wipes and refills this folder (multiprocess metrics).
-                dict(self.env, PROMETHEUS_MULTIPROC_DIR=str(self.workdir / "metrics")),
-                self.workdir / f"worker-{tag}.log",
-            )
+                "--processes",
+                str(procs),
+                "--threads",
+                str(THREADS),
+                "--metrics-port",
+                "0",
+            ],
+            # `ordercare worker` wipes and refills this folder (multiprocess metrics).
+            dict(self.env, PROMETHEUS_MULTIPROC_DIR=str(self.workdir / "metrics")),
+            self.workdir / f"worker-{tag}.log",
+        )
+
+    def _burst(
+        self, publisher: Any, outcomes: Any, docs: list[dict[str, Any]], what: str, budget: float
+    ) -> list[float]:
+        """Publish every command in one burst and wait for all outcomes; publish times."""
+        ids = [d["id"] for d in docs]
+        bodies = [orjson.dumps(d) for d in docs]
+        props = [persistent(i, CLOUDEVENTS) for i in ids]
+        outcomes.expect(ids)
+        published: list[float] = publisher.publish_routed(
+            COMMANDS_EXCHANGE, [d["type"] for d in docs], bodies, props
+        )
+        self._wait(what, outcomes.wait, max(180, budget))
+        return published
+
+    def _result(
+        self, kind: str, procs: int, run: int, published: list[float], got: list[Any]
+    ) -> Result:
+        received = [o.received for o in got]
+        p50, p99 = _latency(published, received)
+        return Result(kind, procs, run, self.n, max(received) - published[0], p50, p99)
+
+    def ordercare(self, procs: int, run: int) -> Result:
+        outcomes, publisher = self._start_ordercare(procs, f"{procs}-{run}")
+        try:
             # Seed the catalogue and the billing account, then warm up with orders.
             self._send(publisher, outcomes, [catalog_upsert(), billing_account_create()], "seed")
             self._send(publisher, outcomes, [order_create() for _ in range(WARMUP)], "warm-up")
             checkpoint(DATABASE)
 
             docs = [order_create() for _ in range(self.n)]
-            ids = [d["id"] for d in docs]
-            bodies = [orjson.dumps(d) for d in docs]
-            props = [persistent(i, CLOUDEVENTS) for i in ids]
-            outcomes.expect(ids)
-            published = publisher.publish(COMMANDS_EXCHANGE, "order.create", bodies, props)
-            self._wait("OrderCare run", outcomes.wait, max(180, self.n / 10))
+            published = self._burst(publisher, outcomes, docs, "OrderCare run", self.n / 10)
         finally:
             publisher.close()
             self.procs.stop_all()
             outcomes.close()
-        got = [outcomes.outcomes[i] for i in ids]
-        received = [o.received for o in got]
-        p50, p99 = _latency(published, received)
-        result = Result("ordercare", procs, run, self.n, max(received) - published[0], p50, p99)
+        got = [outcomes.outcomes[d["id"]] for d in docs]
+        result = self._result("ordercare", procs, run, published, got)
         rejected = Counter(o.code for o in got if o.type != "command.accepted")
         if rejected:
             result.notes.append(f"REJECTED: {dict(rejected)}")
@@ -308,76 +395,143 @@ class Bench:
             result.notes.append(f"{backlog} outbox rows left")
         return result
 
+    # --- OrderCare: the amendment mix ------------------------------------------------------
+
+    def amend(self, procs: int, run: int) -> Result:
+        outcomes, publisher = self._start_ordercare(procs, f"amend-{procs}-{run}")
+        try:
+            workload = self._seed_amendable(publisher, outcomes)
+            orders = workload.orders(WARMUP + self.n)
+            self._send(publisher, outcomes, [workload.create(o) for o in orders], "seed orders")
+            warm = [workload.command(o) for o in orders[:WARMUP]]
+            self._send(publisher, outcomes, warm, "warm-up mix", MAX_REJECTED)
+            checkpoint(DATABASE)
+
+            docs = [workload.command(o) for o in orders[WARMUP:]]
+            published = self._burst(publisher, outcomes, docs, "amendment mix", self.n / 5)
+            self._sequential(publisher, outcomes, procs, run)
+        finally:
+            publisher.close()
+            self.procs.stop_all()
+            outcomes.close()
+        got = [outcomes.outcomes[d["id"]] for d in docs]
+        result = self._result("amend", procs, run, published, got)
+        result.notes.append(self._rejections(f"amend-{procs}-{run}", docs, MAX_REJECTED, outcomes))
+        counts = Counter(d["type"] for d in docs)
+        mix = {k.removeprefix("order."): counts[k] for k in amendments.MIX}
+        result.notes.append("mix " + ", ".join(f"{k} {v}" for k, v in mix.items()))
+        lines = [len(o.lines) for o in orders[WARMUP:]]
+        self.mix_shape = (
+            f"{', '.join(f'{v / len(docs):.0%} {k}' for k, v in mix.items())} "
+            f"on orders of {min(lines)}-{max(lines)} lines (mean {statistics.mean(lines):.1f})"
+        )
+        backlog = scalar(DATABASE, "SELECT count(*) FROM outbox")
+        if backlog:
+            result.notes.append(f"{backlog} outbox rows left")
+        return result
+
+    def _seed_amendable(
+        self, publisher: Publisher, outcomes: OutcomeCollector
+    ) -> amendments.Workload:
+        """The catalogue, the accounts and the orders of the sequential timing."""
+        workload = amendments.Workload(*reference_data(DATABASE))
+        self._send(publisher, outcomes, [workload.catalog_upsert(), *workload.accounts()], "seed")
+        timed = [workload.create(o) for o in workload.timed_orders()]
+        self._send(publisher, outcomes, timed, "seed timed orders")
+        return workload
+
+    def _sequential(
+        self, publisher: Publisher, outcomes: OutcomeCollector, procs: int, run: int
+    ) -> None:
+        """Each TIMED amendment, one at a time, each awaited: publish -> outcome received. A
+        random pause before each keeps the arrivals out of step with the relay's idle poll."""
+        pauses = random.Random(amendments.SEED)
+        for label in amendments.TIMED:
+            docs = amendments.timed_amendments(label, SEQUENTIAL_WARMUP + self.sequential_reps)
+            ms = []
+            for doc in docs:
+                time.sleep(pauses.uniform(0, SEQUENTIAL_PAUSE))
+                outcomes.expect([doc["id"]])
+                [sent] = publisher.publish(
+                    COMMANDS_EXCHANGE,
+                    doc["type"],
+                    [orjson.dumps(doc)],
+                    [persistent(doc["id"], CLOUDEVENTS)],
+                )
+                self._wait(label, outcomes.wait, 60)
+                ms.append((outcomes.outcomes[doc["id"]].received - sent) * 1000)
+            self._rejections(f"sequential-{procs}-{run}", docs, 0, outcomes)
+            self.sequential.append(Sequential(procs, run, label, ms[SEQUENTIAL_WARMUP:]))
+
+    def _rejections(
+        self,
+        what: str,
+        docs: Sequence[dict[str, Any]],
+        limit: float,
+        outcomes: OutcomeCollector,
+    ) -> str:
+        """Count rejected commands; keep them (payload and outcome) in the work folder, show a
+        few, and fail if more than `limit` of them were rejected."""
+        bad = [(d, outcomes.outcomes[d["id"]]) for d in docs]
+        bad = [(d, o) for d, o in bad if o.type != "command.accepted"]
+        if not bad:
+            return f"all {len(docs)} command.accepted"
+        path = self.workdir / f"rejected-{what}.jsonl"
+        with path.open("ab") as out:
+            for doc, outcome in bad:
+                out.write(
+                    orjson.dumps({"command": doc, "code": outcome.code, "message": outcome.message})
+                )
+                out.write(b"\n")
+        for doc, outcome in bad[:3]:
+            payload = orjson.dumps(doc["data"]).decode()
+            _log(f"   rejected {doc['type']} ({outcome.code}): {outcome.message}\n     {payload}")
+        codes = Counter(f"{d['type']}: {o.code}" for d, o in bad)
+        note = f"REJECTED {len(bad)}/{len(docs)}: {dict(codes)} (all in {path})"
+        if len(bad) > limit * len(docs):
+            raise WorkloadError(f"{what}: {note}")
+        return note
+
     def _send(
         self,
         publisher: Publisher,
         outcomes: OutcomeCollector,
         docs: list[dict[str, Any]],
         what: str,
+        limit: float = 0.0,
     ) -> None:
-        """Publish commands one type at a time and wait for all their outcomes: all accepted."""
+        """Publish commands and wait for all their outcomes; fail if more than `limit` of them
+        were rejected (none by default)."""
         ids = [d["id"] for d in docs]
         outcomes.expect(ids)
-        for doc in docs:
-            publisher.publish(
+        for start in range(0, len(docs), 500):
+            chunk = docs[start : start + 500]
+            publisher.publish_routed(
                 COMMANDS_EXCHANGE,
-                doc["type"],
-                [orjson.dumps(doc)],
-                [persistent(doc["id"], CLOUDEVENTS)],
+                [d["type"] for d in chunk],
+                [orjson.dumps(d) for d in chunk],
+                [persistent(d["id"], CLOUDEVENTS) for d in chunk],
             )
-        self._wait(what, outcomes.wait, 120)
-        bad = Counter(
-            (outcomes.outcomes[i].type, outcomes.outcomes[i].code)
-            for i in ids
-            if outcomes.outcomes[i].type != "command.accepted"
-        )
-        if bad:
-            raise BenchError(f"{what}: commands rejected: {dict(bad)}")
+        self._wait(what, outcomes.wait, max(120, len(docs) / 10))
+        self._rejections(what.replace(" ", "-"), docs, limit, outcomes)
 
     # --- report ----------------------------------------------------------------------------
 
     def report(self) -> None:
-        def runs_of(kind: str, procs: int) -> list[Result]:
-            return [r for r in self.results if r.kind == kind and r.procs == procs]
-
-        def med(values: Sequence[float]) -> float:
-            return statistics.median(values) if values else float("nan")
-
         print()
         print(
             f"OrderCare pipeline benchmark: N={self.n} messages per run, {self.runs} run(s), "
             f"median of runs; {os.cpu_count()} CPUs; warm-up {WARMUP} messages per run"
         )
-        header = (
-            f"{'config':<14}{'bare no-op':>13}{'bare psycopg':>15}{'OrderCare':>12}"
-            f"{'OC p50':>10}{'OC p99':>10}{'OC / psycopg':>15}"
-        )
-        print(header)
-        print(f"{'':<14}{'msg/s':>13}{'msg/s':>15}{'msg/s':>12}{'ms':>10}{'ms':>10}{'':>15}")
-        print("-" * len(header))
-        for procs in self.procs_list:
-            noop = med([r.rate for r in runs_of("noop", procs)])
-            pg = med([r.rate for r in runs_of("pg", procs)])
-            oc_runs = runs_of("ordercare", procs)
-            oc = med([r.rate for r in oc_runs])
-            p50 = med([r.p50_ms for r in oc_runs])
-            p99 = med([r.p99_ms for r in oc_runs])
-            label = f"{procs} proc{'s' if procs > 1 else ''} x {THREADS}"
-            print(
-                f"{label:<14}{noop:>13.0f}{pg:>15.0f}{oc:>12.0f}{p50:>10.0f}{p99:>10.0f}"
-                f"{oc / pg:>14.2f}x"
-            )
-        print()
-        print("Individual runs (msg/s; p50/p99 ms from publish to completion):")
-        for procs in self.procs_list:
-            for kind in KINDS:
-                cells = ", ".join(
-                    f"{r.rate:.0f} ({r.p50_ms:.0f}/{r.p99_ms:.0f})" for r in runs_of(kind, procs)
-                )
-                print(f"  {procs} proc(s) {KIND_TITLES[kind]:<13} {cells}")
-        notes = sorted({n for r in self.results for n in r.notes if "REJECTED" in n or "left" in n})
-        for note in notes:
-            print(f"  note: {note}")
+        if "ordercare" in self.kinds:
+            self._table("ordercare", "order.create (the demo's 2-line order)")
+        if "amend" in self.kinds:
+            self._table("amend", f"amendment mix: {self.mix_shape or 'not measured'}")
+            self._sequential_table()
+        self._individual_runs()
+        if self.inprocess is not None:
+            print()
+            print_timings(*self.inprocess)
         settings = pg_settings()
         print()
         print(
@@ -395,28 +549,131 @@ class Bench:
             + f"; RabbitMQ vhost {VHOST}; logs in {self.workdir}"
         )
 
+    def _runs_of(self, kind: str, procs: int) -> list[Result]:
+        return [r for r in self.results if r.kind == kind and r.procs == procs]
+
+    def _table(self, kind: str, title: str) -> None:
+        print()
+        print(f"OrderCare = {title}")
+        header = (
+            f"{'config':<14}{'bare no-op':>13}{'bare psycopg':>15}{'OrderCare':>12}"
+            f"{'OC p50':>10}{'OC p99':>10}{'OC / psycopg':>15}"
+        )
+        print(header)
+        print(f"{'':<14}{'msg/s':>13}{'msg/s':>15}{'msg/s':>12}{'ms':>10}{'ms':>10}{'':>15}")
+        print("-" * len(header))
+        for procs in self.procs_list:
+            noop = _med([r.rate for r in self._runs_of("noop", procs)])
+            pg = _med([r.rate for r in self._runs_of("pg", procs)])
+            oc_runs = self._runs_of(kind, procs)
+            oc = _med([r.rate for r in oc_runs])
+            p50 = _med([r.p50_ms for r in oc_runs])
+            p99 = _med([r.p99_ms for r in oc_runs])
+            label = f"{procs} proc{'s' if procs > 1 else ''} x {THREADS}"
+            print(
+                f"{label:<14}{noop:>13.0f}{pg:>15.0f}{oc:>12.0f}{p50:>10.0f}{p99:>10.0f}"
+                f"{oc / pg:>14.2f}x"
+            )
+
+    def _sequential_table(self) -> None:
+        if not self.sequential:
+            return
+        print()
+        print(
+            f"Single order.amend, one at a time, publish -> outcome ({self.sequential_reps} per "
+            f"run after {SEQUENTIAL_WARMUP} untimed; median of the runs' median and p90; ms):"
+        )
+        labels = list(amendments.TIMED)
+        print(f"{'config':<14}" + "".join(f"{label + ' p50/p90':>32}" for label in labels))
+        for procs in self.procs_list:
+            cells = []
+            for label in labels:
+                series = [s.ms for s in self.sequential if s.procs == procs and s.label == label]
+                p50 = _med([statistics.median(ms) for ms in series])
+                p90 = _med([percentile(sorted(ms), 0.90) for ms in series])
+                cells.append(f"{p50:.1f} / {p90:.1f}")
+            label = f"{procs} proc{'s' if procs > 1 else ''} x {THREADS}"
+            print(f"{label:<14}" + "".join(f"{c:>32}" for c in cells))
+
+    def _individual_runs(self) -> None:
+        print()
+        print("Individual runs (msg/s; p50/p99 ms from publish to completion):")
+        for procs in self.procs_list:
+            for kind in self.kinds:
+                cells = ", ".join(
+                    f"{r.rate:.0f} ({r.p50_ms:.0f}/{r.p99_ms:.0f})"
+                    for r in self._runs_of(kind, procs)
+                )
+                print(f"  {procs} proc(s) {KIND_TITLES[kind]:<22} {cells}")
+            for kind in ("ordercare", "amend"):
+                pg = {r.run: r.rate for r in self._runs_of("pg", procs)}
+                ratios = [
+                    f"{r.rate / pg[r.run]:.2f}x" for r in self._runs_of(kind, procs) if r.run in pg
+                ]
+                title = KIND_TITLES[kind].removeprefix("OrderCare ") + " / psycopg"
+                if ratios:
+                    print(f"  {procs} proc(s) {title:<22} {', '.join(ratios)} (same run)")
+        for procs in self.procs_list:
+            for label in amendments.TIMED:
+                cells = ", ".join(
+                    f"{statistics.median(s.ms):.1f}/{percentile(sorted(s.ms), 0.9):.1f}"
+                    for s in self.sequential
+                    if s.procs == procs and s.label == label
+                )
+                if cells:
+                    print(f"  {procs} proc(s) {label:<22} {cells} (ms p50/p90)")
+        notes = sorted({n for r in self.results for n in r.notes if "REJECTED" in n or "left" in n})
+        for note in notes:
+            print(f"  note: {note}")
+
+
+def _med(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--n", type=int, default=10_000, help="messages per timed run")
+    parser.add_argument(
+        "--workload",
+        choices=list(WORKLOADS),
+        default="create",
+        help="OrderCare's workload: order.create (default), the amendment mix, or both",
+    )
+    parser.add_argument(
+        "--n",
+        type=int,
+        help="messages per timed run (default 10000 for create, 3000 with the amendment mix)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="repeat each measurement; median")
     parser.add_argument(
         "--procs", type=int, nargs="+", default=[1, 2], help="worker process counts"
     )
     parser.add_argument(
-        "--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="what to measure"
+        "--kinds", nargs="+", choices=KINDS, help="what to measure (default: the workload's)"
+    )
+    parser.add_argument(
+        "--sequential-reps",
+        type=int,
+        default=20,
+        help="timed single amendments of each kind (amend workload; rounded up to even)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="profile OrderCare's worker in-process instead"
     )
     parser.add_argument("--profile-n", type=int, default=2000, help="orders to profile")
     args = parser.parse_args(argv)
+    n = args.n or DEFAULT_N[args.workload]
+    kinds = [k for k in KINDS if k in (args.kinds or WORKLOADS[args.workload])]
     with sigterm_as_interrupt():
+        if args.profile and args.workload == "amend":
+            from amend_profile import run_amend_profile
+
+            return run_amend_profile(DATABASE, VHOST, args.sequential_reps)
         if args.profile:
             from profile_worker import run_profile
 
             return run_profile(args.profile_n, DATABASE, VHOST)
-        bench = Bench(args.n, args.runs, args.procs, args.kinds)
+        bench = Bench(n, args.runs, args.procs, kinds, args.sequential_reps)
         try:
             bench.run()
         except KeyboardInterrupt:

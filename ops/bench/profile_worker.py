@@ -9,6 +9,7 @@ draining the outbox into a publisher that confirms everything without any I/O.
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import io
 import os
@@ -18,8 +19,8 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from harness import (
@@ -32,6 +33,9 @@ from harness import (
     scalar,
     sqlalchemy_url,
 )
+
+if TYPE_CHECKING:
+    from actors.inbound import InboundMessage
 
 WARMUP = 200
 TOP = 25
@@ -112,7 +116,7 @@ def _name(func: tuple[str, int, str]) -> str:
     return f"{filename}:{line}({name})" if filename != "~" else name
 
 
-def _table(stats: pstats.Stats, key: str, count: int) -> str:
+def table(stats: pstats.Stats, key: str, count: int) -> str:
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     index = 3 if key == "cumulative" else 2
     rows = sorted(raw.items(), key=lambda kv: kv[1][index], reverse=True)[:count]
@@ -123,7 +127,13 @@ def _table(stats: pstats.Stats, key: str, count: int) -> str:
     return "\n".join(out)
 
 
-def _summary(stats: pstats.Stats, wall: float, n: int) -> str:
+def summary(
+    stats: pstats.Stats,
+    wall: float,
+    n: int,
+    entry_points: Sequence[tuple[str, str]] = ENTRY_POINTS,
+) -> str:
+    """Self time by library, then the inclusive time of `entry_points`, per command."""
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     total_self = sum(v[2] for v in raw.values())
     by_cat: dict[str, float] = defaultdict(float)
@@ -142,7 +152,7 @@ def _summary(stats: pstats.Stats, wall: float, n: int) -> str:
     for cat, secs in sorted(by_cat.items(), key=lambda kv: kv[1], reverse=True):
         lines.append(f"  {secs / total_self * 100:5.1f}%  {secs / n * 1000:6.3f} ms/cmd  {cat}")
     lines.append("Inclusive time of entry points (overlapping; % of the profiled loop):")
-    for title, pattern in ENTRY_POINTS:
+    for title, pattern in entry_points:
         # Nested matches (Connection.commit -> Transaction.commit) would count twice: take
         # the outermost, i.e. the one with the largest cumulative time.
         matched = [(v[3], v[0]) for f, v in raw.items() if re.search(pattern, _name(f))]
@@ -154,58 +164,101 @@ def _summary(stats: pstats.Stats, wall: float, n: int) -> str:
     return "\n".join(lines)
 
 
-def run_profile(n: int, database: str, vhost: str) -> int:
-    # As in `ordercare worker`: metrics go to multiprocess files (set before the import).
+@contextlib.contextmanager
+def multiprocess_metrics() -> Iterator[None]:
+    """As in `ordercare worker`: metrics go to multiprocess files (set before the import)."""
     metrics_dir = tempfile.mkdtemp(prefix="ordercare-bench-metrics-")
+    previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        return _run_profile(n, database, vhost)
+        yield
     finally:
+        if previous is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run_profile(n: int, database: str, vhost: str) -> int:
-    from sqlalchemy import event
+class InProcessWorker:
+    """The InboundProcessor as actors/bootstrap.py's Runtime builds it, on a freshly created
+    and migrated database, fed on this thread. Build it inside `multiprocess_metrics`."""
 
-    from actors.inbound import InboundMessage, InboundProcessor
-    from actors.relay import Relay
-    from actors.settings import Settings
-    from persistence.database import upgrade
-    from persistence.engine import make_engine
-    from persistence.outbox import OutboxStore
-    from persistence.repositories import ReferenceCache
-    from persistence.uow import SqlUnitOfWork
+    def __init__(self, database: str, vhost: str) -> None:
+        from sqlalchemy import event
 
-    url = sqlalchemy_url(database)
-    drop_database(database)
-    create_database(database)
-    upgrade(url)
-    settings = Settings(database_url=url, amqp_url=amqp_url(vhost))
-    engine = make_engine(url, pool_size=settings.worker_threads + 2)
-    cache = ReferenceCache()
-    processor = InboundProcessor(settings, lambda: SqlUnitOfWork(engine, cache), _NoReplies())
+        from actors.inbound import InboundProcessor
+        from actors.settings import Settings
+        from persistence.database import upgrade
+        from persistence.engine import make_engine
+        from persistence.repositories import ReferenceCache
+        from persistence.sql import Sql
+        from persistence.uow import SqlUnitOfWork
 
-    def messages(docs: list[dict[str, Any]]) -> list[InboundMessage]:
-        return [
-            InboundMessage(orjson.dumps(d), settings.commands_exchange, d["type"]) for d in docs
-        ]
+        url = sqlalchemy_url(database)
+        drop_database(database)
+        create_database(database)
+        upgrade(url)
+        self.settings = Settings(database_url=url, amqp_url=amqp_url(vhost))
+        engine = make_engine(url, pool_size=self.settings.worker_threads + 2)
+        self.engine = engine
+        cache = ReferenceCache()
+        self.processor = InboundProcessor(
+            self.settings, lambda: SqlUnitOfWork(engine, cache), _NoReplies()
+        )
+        #: Statements so far: SQLAlchemy cursor executes (pool pre-pings not included) and
+        #: the hot path's raw driver statements (persistence/sql.py), counted by a wrapper.
+        self.statements = 0
+        event.listen(engine, "before_cursor_execute", self._count)
+        self._raw_cursor = Sql._cursor
 
-    def process_all(batch: list[InboundMessage]) -> float:
+        def counted(sql: Sql, statement: str, params: dict[str, Any] | None) -> Any:
+            self.statements += 1
+            return self._raw_cursor(sql, statement, params)
+
+        setattr(Sql, "_cursor", counted)  # noqa: B010 - mypy refuses a method assignment
+
+    def _count(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def messages(self, docs: Sequence[dict[str, Any]]) -> list[InboundMessage]:
+        from actors.inbound import InboundMessage
+
+        exchange = self.settings.commands_exchange
+        return [InboundMessage(orjson.dumps(d), exchange, d["type"]) for d in docs]
+
+    def process_all(self, batch: Sequence[InboundMessage]) -> float:
+        """Process every message in turn; the wall time it took."""
         started = time.perf_counter()
         for m in batch:
-            processor.process(m)
+            self.processor.process(m)
         return time.perf_counter() - started
+
+    def close(self) -> None:
+        from persistence.sql import Sql
+
+        setattr(Sql, "_cursor", self._raw_cursor)  # noqa: B010
+        self.engine.dispose()
+
+
+def run_profile(n: int, database: str, vhost: str) -> int:
+    with multiprocess_metrics():
+        return _run_profile(n, database, vhost)
+
+
+def _run_profile(n: int, database: str, vhost: str) -> int:
+    from actors.relay import Relay
+    from persistence.outbox import OutboxStore
+
+    worker = InProcessWorker(database, vhost)
+    settings, engine = worker.settings, worker.engine
+    messages, process_all = worker.messages, worker.process_all
 
     process_all(messages([catalog_upsert(), billing_account_create()]))
 
-    statements = [0]
-
-    def count(*_args: Any) -> None:
-        statements[0] += 1
-
-    event.listen(engine, "before_cursor_execute", count)
+    counted = worker.statements
     process_all(messages([order_create() for _ in range(WARMUP)]))
-    event.remove(engine, "before_cursor_execute", count)
+    statements = worker.statements - counted
 
     plain_n = max(n // 2, 1)
     cpu_started = time.process_time()
@@ -232,7 +285,7 @@ def _run_profile(n: int, database: str, vhost: str) -> int:
     relay_started = time.perf_counter()
     drained = relay.drain()
     relay_secs = time.perf_counter() - relay_started
-    engine.dispose()
+    worker.close()
 
     stats = pstats.Stats(profiler, stream=io.StringIO())
     _print_report(
@@ -240,7 +293,7 @@ def _run_profile(n: int, database: str, vhost: str) -> int:
         plain_n=plain_n,
         plain=plain,
         wall=wall,
-        statements=statements[0] / WARMUP,
+        statements=statements / WARMUP,
         accepted=(accepted, expected),
         relay=(drained, rows, relay_secs),
         stats=stats,
@@ -274,10 +327,10 @@ def _print_report(
         f"in {relay_secs:.2f}s = {drained / max(relay_secs, 1e-9):.0f} rows/s"
     )
     out("")
-    out(_summary(stats, wall, n))
+    out(summary(stats, wall, n))
     out("")
     out(f"Top {TOP} by cumulative time:")
-    out(_table(stats, "cumulative", TOP))
+    out(table(stats, "cumulative", TOP))
     out("")
     out(f"Top {TOP} by total (self) time:")
-    out(_table(stats, "tottime", TOP))
+    out(table(stats, "tottime", TOP))

@@ -531,7 +531,7 @@ class Order:
         self._priced = None
 
     def _bump(self, now: datetime) -> None:
-        self._priced = None
+        # The version is no input of the pricing function: the last pricing stays valid.
         self.version += 1
         self.updated_at = now
 
