@@ -185,6 +185,18 @@ class ChangeDelivery(CommandData):
         return self
 
 
+class RetryRefund(CommandData):
+    """Sent by an agent: pay out again a refund the payment service declined (credit owed),
+    to the original payment or, say after a card expired, as store credit."""
+
+    TYPE: ClassVar[str] = "refund.retry"
+
+    order_id: Identifier
+    refund_id: Identifier = Field(description="The failed refund.")
+    reason: ReasonCode
+    settle_to: SettleTo = "original_payment"
+
+
 class GetOrder(QueryData):
     """Sent by a helpdesk with reply_to: the order as an agent sees it."""
 
@@ -295,6 +307,7 @@ class RefundView(Published):
     status: Literal["requested", "settled", "failed"]
     requested_at: datetime
     failure_reason: str | None = None
+    retry_of: str | None = Field(default=None, description="The failed refund this one retries.")
 
 
 class ShipmentLine(Published):

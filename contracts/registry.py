@@ -37,6 +37,7 @@ from contracts.orders import (
     RefundFailed,
     RefundRequested,
     RefundSettled,
+    RetryRefund,
 )
 from contracts.outcomes import CommandAccepted, CommandRejected
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
@@ -53,6 +54,7 @@ _INBOUND: dict[Origin, tuple[type[Inbound], ...]] = {
         AmendOrder,
         ChangeDelivery,
         CancelOrder,
+        RetryRefund,
     ),
     "warehouse": (ShortPicked, Backordered, Shipped, Delivered),
     "payments": (RefundConfirmed, RefundDeclined, Captured),

@@ -194,8 +194,9 @@ class SqlLedger:
     def add_refund(self, refund: Refund, command_id: str) -> None:
         self.sql.run(
             "INSERT INTO refunds (id, order_id, credit_memo_id, currency, amount, method, status, "
-            "requested_at, settled_at, command_id) VALUES (%(id)s, %(order_id)s, %(memo)s, %(currency)s, "
-            "%(amount)s, %(method)s, %(status)s, %(at)s, %(settled_at)s, %(cmd)s)",
+            "requested_at, settled_at, retry_of, command_id) VALUES (%(id)s, %(order_id)s, %(memo)s, "
+            "%(currency)s, %(amount)s, %(method)s, %(status)s, %(at)s, %(settled_at)s, %(retry_of)s, "
+            "%(cmd)s)",
             {
                 "id": refund.refund_id,
                 "order_id": refund.order_id,
@@ -206,6 +207,7 @@ class SqlLedger:
                 "status": refund.status,
                 "at": refund.requested_at,
                 "settled_at": refund.requested_at if refund.status == "settled" else None,
+                "retry_of": refund.retry_of,
                 "cmd": command_id,
             },
         )
@@ -268,13 +270,15 @@ class SqlLedger:
 
 _REFUND = (
     "SELECT id, order_id, credit_memo_id, currency, amount, method, status, requested_at, "
-    "failure_reason FROM refunds"
+    "failure_reason, retry_of FROM refunds"
 )
 
 
 def _refund(row: tuple[Any, ...]) -> Refund:
-    id_, order_id, memo, c, amount, method, status, at, why = row
-    return Refund(id_, order_id, memo, c, _money(amount, c), method, status, stamp(at), why)
+    id_, order_id, memo, c, amount, method, status, at, why, retry_of = row
+    return Refund(
+        id_, order_id, memo, c, _money(amount, c), method, status, stamp(at), why, retry_of
+    )
 
 
 def _rate(value: Decimal) -> Decimal:

@@ -234,6 +234,7 @@ class RefundRow(Base):
     requested_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(String(300))
+    retry_of: Mapped[str | None] = mapped_column(String(80), comment="the failed refund it retries")
     command_id: Mapped[str] = mapped_column(String(200))
 
 

@@ -6,7 +6,14 @@ from contracts.accounts import CreateBillingAccount
 from contracts.catalog import UpsertCatalog
 from contracts.common import Actor
 from contracts.fulfillment import Backordered, Delivered, Shipped, ShortPicked
-from contracts.orders import AmendOrder, CancelOrder, ChangeDelivery, CreateOrder, GetOrder
+from contracts.orders import (
+    AmendOrder,
+    CancelOrder,
+    ChangeDelivery,
+    CreateOrder,
+    GetOrder,
+    RetryRefund,
+)
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
 from services.accounts.handlers import create_account
 from services.catalog.handlers import upsert_catalog
@@ -28,6 +35,7 @@ COMMAND_HANDLERS: dict[str, CommandHandler] = {
     AmendOrder.TYPE: amend_order,
     ChangeDelivery.TYPE: change_delivery,
     CancelOrder.TYPE: cancel_order,
+    RetryRefund.TYPE: payments.retry_refund,
     ShortPicked.TYPE: fulfillment.short_picked,
     Backordered.TYPE: fulfillment.backordered,
     Shipped.TYPE: fulfillment.shipped,
@@ -53,6 +61,7 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     AmendOrder.TYPE: _EVERYONE,
     ChangeDelivery.TYPE: _EVERYONE,
     CancelOrder.TYPE: _EVERYONE,
+    RetryRefund.TYPE: _EVERYONE,
     GetOrder.TYPE: _EVERYONE,
     **{
         t: _SYSTEM

@@ -87,6 +87,8 @@ class Refund:
     status: RefundStatus
     requested_at: datetime
     failure_reason: str | None = None
+    #: The failed refund this one pays out again.
+    retry_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from contracts.orders import (
     SettlementView,
 )
 from services.handling import AuditEntry
+from services.ledger import Refund
 from services.money import round_money
 from services.orders.model import DeliveryInfo, Edited, Order
 from services.orders.settlement import Settlement
@@ -265,8 +267,12 @@ def fulfillment_changed(order: Order, cause: str, before: Before) -> list[BaseMo
 
 def settlement_audit(order: Order, settlement: Settlement) -> list[AuditEntry]:
     """Store credit granted shows in the account's audit trail too."""
+    return store_credit_audit(order, settlement.refunds)
+
+
+def store_credit_audit(order: Order, refunds: Iterable[Refund]) -> list[AuditEntry]:
     entries = []
-    for refund in settlement.refunds:
+    for refund in refunds:
         if refund.method != "store_credit":
             continue
         granted = {"store_credit": str(refund.amount), "currency": refund.currency,

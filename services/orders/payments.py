@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from contracts.orders import RefundFailed, RefundSettled
+from contracts.orders import RefundFailed, RefundRequested, RefundSettled, RetryRefund
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
 from services.errors import Invalid, NotAllowedInState, NotFound
 from services.handling import AuditEntry, Change, Context
@@ -13,6 +13,7 @@ from services.money import is_rounded, round_money
 from services.orders import events
 from services.orders.handlers import locked
 from services.orders.model import Order
+from services.orders.settlement import refund
 from services.orders.views import refund_view
 from services.ports import UnitOfWork
 
@@ -60,6 +61,68 @@ def refund_failed(msg: RefundDeclined, ctx: Context, uow: UnitOfWork) -> Change:
         {"refund_id": refund.refund_id, "status": "failed", "credit_owed": str(event.credit_owed)},
         [event],
         [_audit(order, refund, failed)],
+    )
+
+
+def retry_refund(cmd: RetryRefund, ctx: Context, uow: UnitOfWork) -> Change:
+    """Pay out again what a declined refund left owed: to the original payment, or as store
+    credit. Never more than is owed, nor than was captured and not refunded."""
+    order = locked(cmd.order_id, uow)
+    order.check_version(cmd.expected_version)
+    failed = uow.ledger.refund(cmd.refund_id)
+    if failed is None or failed.order_id != order.order_id:
+        raise NotFound(
+            f"order {order.order_id} has no refund {cmd.refund_id}", field="data.refund_id"
+        )
+    if failed.status != "failed":
+        raise NotAllowedInState(
+            f"refund {cmd.refund_id} is {failed.status}: only a failed refund is retried",
+            field="data.refund_id",
+            status=failed.status,
+        )
+    if any(r.retry_of == failed.refund_id for r in uow.ledger.for_order(order.order_id).refunds):
+        raise NotAllowedInState(
+            f"refund {cmd.refund_id} was retried already", field="data.refund_id"
+        )
+    state = order.payment_state()
+    amount = min(failed.amount, state.credit_owed, state.captured - state.refunded)
+    if amount <= 0:
+        raise NotAllowedInState(
+            f"nothing is owed on order {order.order_id} any more",
+            credit_owed=str(state.credit_owed),
+        )
+    before = events.audit_state(order)
+    again = refund(
+        order, failed.credit_memo_id, amount, cmd.settle_to, ctx.now, ctx.ids, failed.refund_id
+    )
+    order.finish(ctx.now)
+    uow.orders.save(order)
+    uow.ledger.add_refund(again, ctx.command_id)
+    if again.method == "store_credit":
+        uow.ledger.add_store_credit(order.account_id, again, ctx.command_id)
+    event: RefundRequested | RefundSettled = (
+        RefundSettled(
+            order_id=order.order_id, account_id=order.account_id, refund=refund_view(again)
+        )
+        if again.method == "store_credit"
+        else RefundRequested(
+            order_id=order.order_id,
+            account_id=order.account_id,
+            refund=refund_view(again),
+            payment_reference=order.payment.reference,
+        )
+    )
+    return Change(
+        order.order_id,
+        order.version,
+        {"refund_id": again.refund_id, "amount": str(amount), "method": again.method},
+        [event],
+        [
+            AuditEntry(
+                "order", order.order_id, "refund.retried", before, events.audit_state(order)
+            ),
+            *events.store_credit_audit(order, [again]),
+        ],
     )
 
 

@@ -156,9 +156,7 @@ def settle(
         amount = min(owed, memo.total, refundable)
         if amount <= 0:
             break
-        refund = _refund(order, memo, amount, settle_to, now, ids)
-        order.record_refund(refund)
-        refunds.append(refund)
+        refunds.append(refund(order, memo.credit_memo_id, amount, settle_to, now, ids))
         owed -= amount
     return Settlement(
         old_total=before.total,
@@ -221,22 +219,28 @@ def _spread(order: Order, lines: list[CreditLine], amount: Decimal) -> dict[str,
     return allocation
 
 
-def _refund(
+def refund(
     order: Order,
-    memo: CreditMemo,
+    credit_memo_id: str,
     amount: Decimal,
     settle_to: SettleTo,
     now: datetime,
     ids: IdFactory,
+    retry_of: str | None = None,
 ) -> Refund:
+    """Money back for a credit memo, counted on the order. Store credit is settled at once;
+    a refund to the original payment waits for the payment service."""
     status: RefundStatus = "settled" if settle_to == "store_credit" else "requested"
-    return Refund(
+    made = Refund(
         ids("rf"),
         order.order_id,
-        memo.credit_memo_id,
+        credit_memo_id,
         order.currency,
         amount,
         settle_to,
         status,
         now,
+        retry_of=retry_of,
     )
+    order.record_refund(made)
+    return made

@@ -144,6 +144,7 @@ def refund_view(refund: Refund) -> RefundView:
         status=refund.status,
         requested_at=refund.requested_at,
         failure_reason=refund.failure_reason,
+        retry_of=refund.retry_of,
     )
 
 

@@ -3,6 +3,7 @@ each published with pika to its own exchange, each answered on the events exchan
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -208,6 +209,16 @@ def test_a_refund_the_payment_service_declines_is_owed_again(pipeline: Pipeline)
         ("failed", "card expired")
     ]
     assert again["data"]["code"] == "not_allowed_in_state"
+
+    # And an agent pays it out again as store credit
+    retried = m.envelope("refund.retry", {"actor": m.AGENT, "order_id": "ord_1001",
+                                          "refund_id": refund_id, "reason": "refund_declined",
+                                          "settle_to": "store_credit"})  # fmt: skip
+    outcome, events = run(pipeline, retried)
+    assert outcome["data"]["result"]["method"] == "store_credit"
+    assert events["refund.settled"]["data"]["refund"]["retry_of"] == refund_id
+    [(credited,)] = query(pipeline, "SELECT sum(amount) FROM store_credit_entries")
+    assert credited == Decimal(m.ADA_TOTAL)
 
 
 def test_a_warehouse_type_on_the_commands_exchange_is_refused(pipeline: Pipeline) -> None:

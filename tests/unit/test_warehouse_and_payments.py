@@ -28,6 +28,7 @@ from contracts.orders import (
     RefundFailed,
     RefundRequested,
     RefundSettled,
+    RetryRefund,
 )
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
 from services.errors import AlreadyExists, Invalid, NotAllowedInState, NotFound, OverLimit, Rejected
@@ -646,3 +647,71 @@ def test_a_capture_finer_than_the_currency_allows_is_invalid() -> None:
 
     assert type(rejection) is Invalid
     assert rejection.message == "amount 5.955 has more decimals than EUR allows"
+
+
+def retry(desk: Helpdesk, refund_id: str = "rf_1", **data: Any) -> Change:
+    """An agent pays out again what a declined refund left owed."""
+    return desk.send(
+        payments.retry_refund, RetryRefund, order_id="ord_ada_1", refund_id=refund_id,
+        reason="refund_declined", **data,
+    )  # fmt: skip
+
+
+def test_a_declined_refund_is_paid_out_again_as_store_credit_on_an_agents_retry() -> None:
+    # Given the book's refund was declined (card expired): 26.74 is owed to Ada
+    desk = ada()
+    remove_the_book(desk)
+    answer(desk, "rf_1", "failed")
+
+    # When an agent retries it as store credit
+    change = retry(desk, settle_to="store_credit")
+
+    # Then a new refund, settled at once, pays it and nothing is owed any more
+    [settled] = change.events
+    assert isinstance(settled, RefundSettled)
+    assert (settled.refund.refund_id, str(settled.refund.amount), settled.refund.retry_of) == (
+        "rf_2",
+        "26.74",
+        "rf_1",
+    )
+    assert change.result == {"refund_id": "rf_2", "amount": "26.74", "method": "store_credit"}
+    state = desk.order().payment_state()
+    assert (state.credit_owed, state.refunded) == (Decimal(0), Decimal("26.74"))
+    [(account, credit, _)] = desk.uow.ledger.store_credit
+    assert (account, credit.refund_id) == ("acc_ada", "rf_2")
+    assert [a.action for a in change.audit] == ["refund.retried", "store_credit.granted"]
+
+
+def test_a_retry_to_the_original_payment_asks_the_payment_service_again() -> None:
+    desk = ada()
+    remove_the_book(desk)
+    answer(desk, "rf_1", "failed")
+
+    [requested] = retry(desk).events
+
+    assert isinstance(requested, RefundRequested)
+    assert (requested.refund.status, requested.payment_reference) == ("requested", "psp_ch_4242")
+
+
+@pytest.mark.parametrize("status", ["requested", "settled"])
+def test_only_a_failed_refund_is_retried(status: str) -> None:
+    desk = ada()
+    remove_the_book(desk)
+    if status == "settled":
+        answer(desk, "rf_1", "settled")
+
+    rejection = refused(desk, retry)
+
+    assert type(rejection) is NotAllowedInState
+    assert rejection.message == f"refund rf_1 is {status}: only a failed refund is retried"
+
+
+def test_a_failed_refund_is_retried_once() -> None:
+    desk = ada()
+    remove_the_book(desk)
+    answer(desk, "rf_1", "failed")
+    retry(desk)
+
+    rejection = refused(desk, retry)
+
+    assert rejection.message == "refund rf_1 was retried already"

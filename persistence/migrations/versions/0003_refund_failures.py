@@ -1,4 +1,4 @@
-"""refunds keep why the payment service could not make them
+"""refunds keep why the payment service could not make them, and which one they retry
 
 Revision ID: 0003
 Revises: 0002
@@ -20,7 +20,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("refunds", sa.Column("failure_reason", sa.String(length=300), nullable=True))
+    op.add_column("refunds", sa.Column("retry_of", sa.String(length=80), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("refunds", "retry_of")
     op.drop_column("refunds", "failure_reason")
