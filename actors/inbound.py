@@ -156,7 +156,8 @@ class InboundProcessor:
                 sent,
             )
         home = self.settings.exchange_of(env.type)
-        if msg.exchange and msg.exchange != home:
+        known = env.type in COMMANDS or env.type in QUERIES
+        if msg.exchange and known and msg.exchange != home:
             # A warehouse type on the commands exchange (or the reverse) is refused even where
             # broker permissions would let it through.
             wrong = f"{env.type} is published to {home}, not {msg.exchange}"

@@ -28,13 +28,22 @@ from services.ports import UnitOfWork
 def short_picked(msg: ShortPicked, ctx: Context, uow: UnitOfWork) -> Change:
     """Units the warehouse cannot pick are cancelled and settled before anything ships."""
     return _cancel_short(
-        msg.order_id, msg.line_id, msg.sku, msg.quantity, msg.warehouse, "short_picked", ctx, uow
+        msg.order_id,
+        msg.line_id,
+        msg.sku,
+        msg.quantity,
+        msg.warehouse,
+        "short_picked",
+        ctx,
+        uow,
+        msg.expected_version,
     )
 
 
 def backordered(msg: Backordered, ctx: Context, uow: UnitOfWork) -> Change:
     """Backorderable SKUs wait with an expected date; others are cancelled like a short pick."""
     order = locked(msg.order_id, uow)
+    order.check_version(msg.expected_version)
     line = order.line(msg.line_id)
     _check_sku(line.sku, msg.sku)
     entry = uow.catalog.get_many({line.sku}).get(line.sku)
@@ -86,6 +95,7 @@ def _cancel_short(
     why: Literal["short_picked", "not_backorderable"],
     ctx: Context,
     uow: UnitOfWork,
+    expected_version: int | None = None,
 ) -> Change:
     left: list[int] = []
 
@@ -115,7 +125,15 @@ def _cancel_short(
             settlement=events.settlement_view(order, settlement),
         )
 
-    return apply_change(order_id, ctx, uow, change, ("short_pick", "short_pick"), describe)
+    return apply_change(
+        order_id,
+        ctx,
+        uow,
+        change,
+        ("short_pick", "short_pick"),
+        describe,
+        expected_version=expected_version,
+    )
 
 
 def _check_sku(expected: str, reported: str | None) -> None:
@@ -127,6 +145,7 @@ def _check_sku(expected: str, reported: str | None) -> None:
 
 def shipped(msg: Shipped, ctx: Context, uow: UnitOfWork) -> Change:
     order = locked(msg.order_id, uow)
+    order.check_version(msg.expected_version)
     before = Before.of(order)
     counts: dict[str, int] = {}
     for n, shipped_line in enumerate(msg.lines):
@@ -164,6 +183,7 @@ def shipped(msg: Shipped, ctx: Context, uow: UnitOfWork) -> Change:
 
 def delivered(msg: Delivered, ctx: Context, uow: UnitOfWork) -> Change:
     order = locked(msg.order_id, uow)
+    order.check_version(msg.expected_version)
     before = Before.of(order)
     shipment = order.deliver(msg.shipment_id, msg.delivered_at or ctx.now)
     order.finish(ctx.now)

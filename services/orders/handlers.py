@@ -30,13 +30,20 @@ from contracts.orders import (
     ReplaceLine,
     SetQuantity,
 )
+from services.addresses import validate_address
 from services.errors import AlreadyExists, Forbidden, Invalid, NotAllowedInState, NotFound
 from services.handling import AuditEntry, Change, Context
 from services.money import check_currency, is_rounded
 from services.orders import events
 from services.orders.events import Before
-from services.orders.model import Edited, Line, Order
-from services.orders.placing import build_lines, catalog_price, payment_facts, resolve_delivery
+from services.orders.model import DeliveryInfo, Edited, Line, Order
+from services.orders.placing import (
+    build_lines,
+    catalog_price,
+    payment_facts,
+    pickup_delivery,
+    resolve_delivery,
+)
 from services.orders.settlement import SHIPPING, Reason, Settlement
 from services.orders.views import order_view
 from services.ports import UnitOfWork
@@ -245,33 +252,10 @@ def _new_line(
 def change_delivery(cmd: ChangeDelivery, ctx: Context, uow: UnitOfWork) -> Change:
     def change(order: Order) -> dict[str, Reason]:
         old = order.delivery
-        method = cmd.method or old.method
-        kind = uow.reference.delivery_method(method)
-        pickup = kind is not None and kind.kind == "pickup"
-        if pickup and cmd.address is not None:
-            raise Invalid(
-                f"delivery method '{method}' is a pickup method: give a pickup_location_id, "
-                "not an address",
-                field="data.address",
-            )
-        if not pickup and cmd.pickup_location_id is not None:
-            raise Invalid(
-                f"delivery method '{method}' delivers to an address: give an address, not a "
-                "pickup_location_id",
-                field="data.pickup_location_id",
-            )
-        address = cmd.address
-        if address is None and not pickup and old.address is not None:
-            address = Address.model_validate(old.address)
-        location = cmd.pickup_location_id or (old.pickup_location_id if pickup else None)
-        new = resolve_delivery(
-            Delivery.model_construct(method=method, address=address, pickup_location_id=location),
-            order.currency,
-            uow.reference,
-            at="data",
-        )
-        if new.method == old.method:
-            new.fee = old.fee  # the fee charged at checkout stands while the method does
+        if cmd.method is None or cmd.method == old.method:
+            new = _same_method(cmd, old, uow)
+        else:
+            new = _new_method(cmd, cmd.method, old, order.currency, uow)
         order.change_delivery(new, uow.reference.tax_rates(new.country))
         return {}
 
@@ -289,6 +273,55 @@ def change_delivery(cmd: ChangeDelivery, ctx: Context, uow: UnitOfWork) -> Chang
         settle_to=cmd.settle_to,
         preview=cmd.preview,
     )
+
+
+def _same_method(cmd: ChangeDelivery, old: DeliveryInfo, uow: UnitOfWork) -> DeliveryInfo:
+    """A new address or pickup location by the method (and at the fee) the order has, even
+    if that method is no longer offered to new orders."""
+    if old.pickup_location_id is not None:
+        _kind_fits(old.method, "pickup", cmd)
+        location = cmd.pickup_location_id or old.pickup_location_id
+        return pickup_delivery(location, old.method, old.fee, uow.reference, "data")
+    _kind_fits(old.method, "address", cmd)
+    if cmd.address is None:
+        raise Invalid(f"the order goes by '{old.method}' already: nothing to change", field="data")
+    validate_address(cmd.address, "data.address")
+    return DeliveryInfo(old.method, cmd.address.country, old.fee, address=cmd.address.model_dump())
+
+
+def _new_method(
+    cmd: ChangeDelivery, method: str, old: DeliveryInfo, currency: str, uow: UnitOfWork
+) -> DeliveryInfo:
+    """Another method, priced from today's reference data; the address or pickup location
+    carries over when the command gives none."""
+    kind = uow.reference.delivery_method(method)
+    pickup = kind is not None and kind.kind == "pickup"
+    _kind_fits(method, "pickup" if pickup else "address", cmd)
+    address = cmd.address
+    if address is None and not pickup and old.address is not None:
+        address = Address.model_validate(old.address)
+    location = cmd.pickup_location_id or (old.pickup_location_id if pickup else None)
+    return resolve_delivery(
+        Delivery.model_construct(method=method, address=address, pickup_location_id=location),
+        currency,
+        uow.reference,
+        at="data",
+    )
+
+
+def _kind_fits(method: str, kind: str, cmd: ChangeDelivery) -> None:
+    if kind == "pickup" and cmd.address is not None:
+        raise Invalid(
+            f"delivery method '{method}' is a pickup method: give a pickup_location_id, "
+            "not an address",
+            field="data.address",
+        )
+    if kind == "address" and cmd.pickup_location_id is not None:
+        raise Invalid(
+            f"delivery method '{method}' delivers to an address: give an address, not a "
+            "pickup_location_id",
+            field="data.pickup_location_id",
+        )
 
 
 # --- cancel ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from services.ports import UnitOfWork
 
 def refund_settled(msg: RefundConfirmed, ctx: Context, uow: UnitOfWork) -> Change:
     order = locked(msg.order_id, uow)
+    order.check_version(msg.expected_version)
     refund = _requested(order, msg.refund_id, uow)
     settled = replace(refund, status="settled")
     uow.ledger.update_refund(settled, ctx.now, ctx.command_id)
@@ -41,6 +42,7 @@ def refund_settled(msg: RefundConfirmed, ctx: Context, uow: UnitOfWork) -> Chang
 def refund_failed(msg: RefundDeclined, ctx: Context, uow: UnitOfWork) -> Change:
     """The money is owed again: it shows as credit owed on the order until it is settled."""
     order = locked(msg.order_id, uow)
+    order.check_version(msg.expected_version)
     refund = _requested(order, msg.refund_id, uow)
     failed = replace(refund, status="failed", failure_reason=msg.failure_reason)
     uow.ledger.update_refund(failed, ctx.now, ctx.command_id)
@@ -128,6 +130,7 @@ def retry_refund(cmd: RetryRefund, ctx: Context, uow: UnitOfWork) -> Change:
 
 def captured(msg: Captured, ctx: Context, uow: UnitOfWork) -> Change:
     order = locked(msg.order_id, uow)
+    order.check_version(msg.expected_version)
     if msg.currency != order.currency:
         raise Invalid(
             f"order {order.order_id} is in {order.currency}, the capture in {msg.currency}",

@@ -28,7 +28,12 @@ def resolve_delivery(
             field=f"{at}.method",
         )
     if method.kind == "pickup":
-        return _pickup(delivery, method.code, fee, reference, at)
+        if delivery.pickup_location_id is None:
+            raise Invalid(
+                f"delivery method '{method.code}' needs a pickup_location_id",
+                field=f"{at}.pickup_location_id",
+            )
+        return pickup_delivery(delivery.pickup_location_id, method.code, fee, reference, at)
     if delivery.address is None:
         raise Invalid(f"delivery method '{method.code}' needs an address", field=f"{at}.address")
     validate_address(delivery.address, f"{at}.address")
@@ -37,18 +42,14 @@ def resolve_delivery(
     )
 
 
-def _pickup(
-    delivery: Delivery, method: str, fee: Decimal, reference: Reference, at: str
+def pickup_delivery(
+    location_id: str, method: str, fee: Decimal, reference: Reference, at: str
 ) -> DeliveryInfo:
-    if delivery.pickup_location_id is None:
-        raise Invalid(
-            f"delivery method '{method}' needs a pickup_location_id",
-            field=f"{at}.pickup_location_id",
-        )
-    location = reference.pickup_location(delivery.pickup_location_id)
+    """Delivery to a pickup location, which must exist and be active."""
+    location = reference.pickup_location(location_id)
     if location is None:
         raise NotFound(
-            f"pickup location '{delivery.pickup_location_id}' does not exist",
+            f"pickup location '{location_id}' does not exist",
             field=f"{at}.pickup_location_id",
         )
     if not location.active:

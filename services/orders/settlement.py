@@ -17,8 +17,9 @@ from services.ledger import CreditLine, CreditMemo, Invoice, Refund, RefundStatu
 from services.money import ZERO, round_money
 from services.pricing import Priced
 
-#: The key of the shipping component of a change.
-SHIPPING = "shipping"
+#: The key of the shipping component of a change: no line id can take it (ids start with a
+#: letter or a digit).
+SHIPPING = "#shipping"
 
 #: The reason code of a component: (when it went down, when it went up).
 Reason = tuple[str, str]
@@ -109,15 +110,17 @@ def components(
         old_net, old_tax = old.get(key, (ZERO, ZERO))
         new_net, new_tax = new.get(key, (ZERO, ZERO))
         d_net, d_tax = new_net - old_net, new_tax - old_tax
-        if not d_net and not d_tax:
-            continue
-        down, up = ("tax_change", "tax_change") if not d_net else reasons.get(key, default_reason)
         line_id = None if key == SHIPPING else key
-        reason = down if d_net + d_tax < 0 else up
-        if d_net + d_tax < 0:
-            credits.append(CreditLine(reason, names.get(key, key), -d_net, -d_tax, line_id))
-        else:
-            debits.append(CreditLine(reason, names.get(key, key), d_net, d_tax, line_id))
+        down, up = reasons.get(key, default_reason)
+        # What went down is credited and what went up invoiced, net and tax each in its own
+        # direction (a cheaper replacement at a higher tax rate: net credited, tax invoiced).
+        for net, tax, reason, side in (
+            (max(-d_net, ZERO), max(-d_tax, ZERO), down, credits),
+            (max(d_net, ZERO), max(d_tax, ZERO), up, debits),
+        ):
+            if net or tax:
+                why = reason if net else "tax_change"
+                side.append(CreditLine(why, names.get(key, key), net, tax, line_id))
     return credits, debits
 
 

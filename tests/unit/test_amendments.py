@@ -1017,3 +1017,37 @@ def test_credits_against_an_invoice_never_exceed_it_when_a_cancellation_spans_se
         ("cm_2", "5.95"),
     ]
     assert desk.order().payment.refunded == desk.order().payment.captured == Decimal("67.85")
+
+
+# --- found in review ------------------------------------------------------------------------
+
+
+def test_a_line_a_client_named_shipping_is_credited_like_any_other() -> None:
+    # Given an order whose storefront named a line "shipping"
+    desk = ada(lines=[{"sku": "MUG-ADA", "quantity": 2, "line_id": "shipping"},
+                      {"sku": "BOOK-ENGINE", "quantity": 1}])  # fmt: skip
+
+    # When the agent removes it
+    change = amend(desk, {"action": "remove", "line_id": "shipping"})
+
+    # Then it is credited and refunded, not lost among the shipping
+    memo = next(e for e in change.events if isinstance(e, CreditMemoIssued))
+    assert memo_lines(memo) == [("line_removed", "Ada Lovelace mug", "shipping", "24.60", "4.67")]
+    assert desk.order().payment_state().credit_owed == ZERO
+
+
+def test_a_cheaper_replacement_at_a_higher_tax_rate_credits_the_net_and_invoices_the_tax() -> None:
+    # Given Ada's order with the book at the reduced rate (24.99 + 1.75)
+    desk = ada()
+
+    # When the book is swapped for a mug at the standard rate (9.90 + 1.88)
+    change = amend(desk, {"action": "replace", "line_id": "l2", "sku": "MUG-TURING"})
+
+    # Then the net that went down is credited and the tax that went up is invoiced
+    memo = next(e for e in change.events if isinstance(e, CreditMemoIssued))
+    assert memo_lines(memo) == [
+        ("cheaper_replacement", "The Analytical Engine -> Alan Turing mug", "l2", "15.09", "0")
+    ]
+    [(invoice, _)] = desk.uow.ledger.invoices[1:]
+    assert (str(invoice.net), str(invoice.tax)) == ("0", "0.13")
+    assert all(x.net >= 0 and x.tax >= 0 for x in memo.credit_memo.lines)

@@ -3,6 +3,7 @@ method and pickup location until dispatch; tax and shipping priced again and set
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from services.orders import fulfillment
 from services.orders.handlers import cancel_order, change_delivery
 
 from .builders import ADA_ADDRESS, Helpdesk
+from .fakes import DELIVERY_METHODS
 
 AMSTERDAM = {**ADA_ADDRESS, "line1": "Damrak 1", "city": "Amsterdam", "postal_code": "1012 LG",
              "country": "NL"}  # fmt: skip
@@ -421,3 +423,20 @@ def test_a_cancelled_order_cannot_be_redirected() -> None:
 
     assert isinstance(rejection, AlreadyCancelled)
     assert rejection.message == "order ord_ada_1 is already cancelled"
+
+
+def test_the_address_can_change_by_a_method_no_longer_offered_at_the_fee_paid() -> None:
+    # Given Ada's order by standard delivery, a method since withdrawn from new orders
+    desk = ada()
+    withdrawn = {**DELIVERY_METHODS}
+    withdrawn["standard"] = replace(withdrawn["standard"], active=False)
+    desk.uow.reference.methods = withdrawn
+
+    # When the agent corrects the street
+    change = redirect(desk, address={**ADA_ADDRESS, "line1": "Invalidenstraße 43"})
+
+    # Then it goes there, by the same method at the same fee
+    assert change.version == 2
+    delivery = desk.order().delivery
+    assert (delivery.method, str(delivery.fee)) == ("standard", "4.95")
+    assert delivery.address is not None and delivery.address["line1"] == "Invalidenstraße 43"

@@ -500,3 +500,13 @@ def test_debug_logging_never_prints_a_payload(caplog: pytest.LogCaptureFixture) 
         assert "ada@example.com" not in caplog.text
     finally:
         configure_logging("INFO")
+
+
+def test_an_unknown_type_on_the_warehouse_exchange_is_an_unknown_type(care: Care) -> None:
+    raw = envelope("wh-1", "warehouse.returned", {"order_id": "ord_ada_1"})
+
+    published = care.app.send(
+        raw, "warehouse.returned", exchange=care.app.settings.warehouse_exchange
+    )
+
+    assert outcome(published)["code"] == "unknown_type"

@@ -715,3 +715,16 @@ def test_a_failed_refund_is_retried_once() -> None:
     rejection = refused(desk, retry)
 
     assert rejection.message == "refund rf_1 was retried already"
+
+
+def test_a_warehouse_message_written_against_another_version_is_refused() -> None:
+    desk = ada()
+
+    rejection = refused(
+        desk, report, fulfillment.shipped, Shipped, shipment_id="shp_1", carrier="DHL",
+        tracking_number="1", warehouse="w", lines=[{"line_id": "l1", "quantity": 1}],
+        expected_version=7,
+    )  # fmt: skip
+
+    assert rejection.code == "version_conflict"
+    assert rejection.details == {"current_version": 1, "expected_version": 7}
