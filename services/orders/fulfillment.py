@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from contracts.fulfillment import (
     Backordered,
@@ -15,10 +17,10 @@ from contracts.fulfillment import (
     ShortPicked,
 )
 from services.errors import Invalid
-from services.handling import AuditEntry, Change, Context
+from services.handling import Change, Context
 from services.orders import events
 from services.orders.events import Before
-from services.orders.handlers import apply_change, locked
+from services.orders.handlers import apply_change, locked, record_step
 from services.orders.model import Order, Shipment
 from services.orders.settlement import Reason, Settlement
 from services.orders.views import payment_view, shipment_lines, shipment_view, totals_view
@@ -58,32 +60,24 @@ def backordered(msg: Backordered, ctx: Context, uow: UnitOfWork) -> Change:
             ctx,
             uow,
         )
-    before = Before.of(order)
+    before = events.audit_state(order)
     order.backorder(msg.line_id, msg.quantity, msg.expected_date)
-    order.finish(ctx.now)
-    uow.orders.save(order)
-    event = LineBackordered(
-        order_id=order.order_id,
-        account_id=order.account_id,
-        version=order.version,
-        line_id=line.line_id,
-        sku=line.sku,
-        name=line.name,
-        quantity=msg.quantity,
-        expected_date=msg.expected_date,
-        warehouse=msg.warehouse,
-    )
-    return Change(
-        order.order_id,
-        order.version,
-        {"line_id": line.line_id, "backordered": line.backordered},
-        [event],
-        [
-            AuditEntry(
-                "order", order.order_id, ctx.command_type, before.audit, events.audit_state(order)
-            )
-        ],
-    )
+
+    def describe() -> tuple[dict[str, Any], list[BaseModel]]:
+        event = LineBackordered(
+            order_id=order.order_id,
+            account_id=order.account_id,
+            version=order.version,
+            line_id=line.line_id,
+            sku=line.sku,
+            name=line.name,
+            quantity=msg.quantity,
+            expected_date=msg.expected_date,
+            warehouse=msg.warehouse,
+        )
+        return {"line_id": line.line_id, "backordered": line.backordered}, [event]
+
+    return record_step(order, before, ctx, uow, describe)
 
 
 def _cancel_short(
@@ -146,7 +140,7 @@ def _check_sku(expected: str, reported: str | None) -> None:
 def shipped(msg: Shipped, ctx: Context, uow: UnitOfWork) -> Change:
     order = locked(msg.order_id, uow)
     order.check_version(msg.expected_version)
-    before = Before.of(order)
+    before = events.audit_state(order)
     counts: dict[str, int] = {}
     for n, shipped_line in enumerate(msg.lines):
         if shipped_line.line_id in counts:
@@ -159,53 +153,37 @@ def shipped(msg: Shipped, ctx: Context, uow: UnitOfWork) -> Change:
         msg.shipment_id, msg.carrier, msg.tracking_number, msg.tracking_url, counts, ctx.now
     )
     order.ship(shipment)
-    order.finish(ctx.now)
-    uow.orders.save(order)
-    event = OrderShipped(
-        order_id=order.order_id,
-        account_id=order.account_id,
-        version=order.version,
-        status=order.status,
-        shipment=shipment_view(order, shipment),
-    )
-    return Change(
-        order.order_id,
-        order.version,
-        {"status": order.status, "shipment_id": shipment.shipment_id},
-        [event],
-        [
-            AuditEntry(
-                "order", order.order_id, ctx.command_type, before.audit, events.audit_state(order)
-            )
-        ],
-    )
+
+    def describe() -> tuple[dict[str, Any], list[BaseModel]]:
+        event = OrderShipped(
+            order_id=order.order_id,
+            account_id=order.account_id,
+            version=order.version,
+            status=order.status,
+            shipment=shipment_view(order, shipment),
+        )
+        return {"status": order.status, "shipment_id": shipment.shipment_id}, [event]
+
+    return record_step(order, before, ctx, uow, describe)
 
 
 def delivered(msg: Delivered, ctx: Context, uow: UnitOfWork) -> Change:
     order = locked(msg.order_id, uow)
     order.check_version(msg.expected_version)
-    before = Before.of(order)
+    before = events.audit_state(order)
     shipment = order.deliver(msg.shipment_id, msg.delivered_at or ctx.now)
-    order.finish(ctx.now)
-    uow.orders.save(order)
-    assert shipment.delivered_at is not None
-    event = OrderDelivered(
-        order_id=order.order_id,
-        account_id=order.account_id,
-        version=order.version,
-        status=order.status,
-        shipment_id=shipment.shipment_id,
-        lines=shipment_lines(order, shipment),
-        delivered_at=shipment.delivered_at,
-    )
-    return Change(
-        order.order_id,
-        order.version,
-        {"status": order.status, "shipment_id": shipment.shipment_id},
-        [event],
-        [
-            AuditEntry(
-                "order", order.order_id, ctx.command_type, before.audit, events.audit_state(order)
-            )
-        ],
-    )
+    delivered_at = msg.delivered_at or ctx.now
+
+    def describe() -> tuple[dict[str, Any], list[BaseModel]]:
+        event = OrderDelivered(
+            order_id=order.order_id,
+            account_id=order.account_id,
+            version=order.version,
+            status=order.status,
+            shipment_id=shipment.shipment_id,
+            lines=shipment_lines(order, shipment),
+            delivered_at=delivered_at,
+        )
+        return {"status": order.status, "shipment_id": shipment.shipment_id}, [event]
+
+    return record_step(order, before, ctx, uow, describe)

@@ -144,6 +144,24 @@ def apply_change(
     )
 
 
+def record_step(
+    order: Order,
+    before: dict[str, Any],
+    ctx: Context,
+    uow: UnitOfWork,
+    describe: Callable[[], tuple[dict[str, Any], list[BaseModel]]],
+) -> Change:
+    """A change that moves no money by itself (a shipment, a backorder, a capture): one
+    version step, saved; `describe` gives the result and events of the stepped order; the
+    audit keeps the order before and after."""
+    order.finish(ctx.now)
+    uow.orders.save(order)
+    result, produced = describe()
+    after = events.audit_state(order)
+    audit = AuditEntry("order", order.order_id, ctx.command_type, before, after)
+    return Change(order.order_id, order.version, result, produced, [audit])
+
+
 def record_settlement(order: Order, settlement: Settlement, ctx: Context, uow: UnitOfWork) -> None:
     """Write a settlement's money documents: invoice, credit memos, refunds, store credit."""
     if settlement.invoice:

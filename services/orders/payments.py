@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel
 
 from contracts.orders import RefundFailed, RefundRequested, RefundSettled, RetryRefund
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
@@ -11,7 +14,7 @@ from services.handling import AuditEntry, Change, Context
 from services.ledger import Refund
 from services.money import is_rounded, round_money
 from services.orders import events
-from services.orders.handlers import locked
+from services.orders.handlers import locked, record_step
 from services.orders.model import Order
 from services.orders.settlement import refund
 from services.orders.views import refund_view
@@ -143,19 +146,16 @@ def captured(msg: Captured, ctx: Context, uow: UnitOfWork) -> Change:
         )
     before = events.audit_state(order)
     order.record_capture(msg.amount)
-    order.finish(ctx.now)
-    uow.orders.save(order)
-    state = order.payment_state()
-    return Change(
-        order.order_id,
-        order.version,
-        {
+
+    def describe() -> tuple[dict[str, Any], list[BaseModel]]:
+        state = order.payment_state()
+        money = {
             "captured": str(round_money(state.captured, order.currency)),
             "balance_due": str(round_money(state.balance_due, order.currency)),
-        },
-        [],
-        [AuditEntry("order", order.order_id, ctx.command_type, before, events.audit_state(order))],
-    )
+        }
+        return money, []
+
+    return record_step(order, before, ctx, uow, describe)
 
 
 def _requested(order: Order, refund_id: str, uow: UnitOfWork) -> Refund:

@@ -8,12 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from contracts.common import CommandData, Inbound
+from contracts.fulfillment import Shipped
 from contracts.orders import CreateOrder
 from services.accounts.model import Account
 from services.catalog.model import CatalogEntry
 from services.handling import Change, CommandHandler
 from services.ids import IdFactory
 from services.ledger import Invoice, SettleTo
+from services.orders import fulfillment
 from services.orders.handlers import create_order
 from services.orders.model import DeliveryInfo, Line, Order, PaymentFacts
 from services.orders.settlement import Settlement
@@ -199,3 +201,18 @@ class Helpdesk:
         }
         data.update(changes)
         return self.send(create_order, CreateOrder, **data)
+
+
+def ship(desk: Helpdesk, shipment_id: str = "shp_1", **units: int) -> Change:
+    """The Leipzig warehouse ships units of Ada's order, by line id."""
+    return desk.send(
+        fulfillment.shipped,
+        Shipped,
+        role="system",
+        order_id="ord_ada_1",
+        shipment_id=shipment_id,
+        lines=[{"line_id": line_id, "quantity": n} for line_id, n in units.items()],
+        carrier="DHL",
+        tracking_number="JJD000390007",
+        warehouse="wh_leipzig",
+    )

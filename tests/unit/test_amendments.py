@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from contracts.fulfillment import FulfillmentChanged, Shipped
+from contracts.fulfillment import FulfillmentChanged
 from contracts.orders import (
     AmendOrder,
     AuthorizationReduced,
@@ -36,13 +36,13 @@ from services.errors import (
 )
 from services.handling import Change
 from services.money import ZERO
-from services.orders import fulfillment, payments
+from services.orders import payments
 from services.orders.handlers import amend_order, cancel_order
 from services.orders.model import DeliveryInfo, Line, Order, OrderStatus, Shipment
 from services.orders.rules import EDIT_RULES, STATES, Action, allowed, require
 from services.policy import Policy
 
-from .builders import BERLIN, Helpdesk, place
+from .builders import BERLIN, Helpdesk, place, ship
 from .fakes import NOW
 
 #: Two mugs 24.60 + 4.67 VAT, a book 24.99 + 1.75 VAT, shipping 4.95 + 0.94 VAT.
@@ -70,20 +70,6 @@ def amend(desk: Helpdesk, *changes: dict[str, Any], **data: Any) -> Change:
 def cancel(desk: Helpdesk, **data: Any) -> Change:
     return desk.send(
         cancel_order, CancelOrder, order_id="ord_ada_1", reason="customer_request", **data
-    )
-
-
-def ship(desk: Helpdesk, shipment_id: str = "shp_1", **units: int) -> Change:
-    return desk.send(
-        fulfillment.shipped,
-        Shipped,
-        role="system",
-        order_id="ord_ada_1",
-        shipment_id=shipment_id,
-        lines=[{"line_id": line_id, "quantity": n} for line_id, n in units.items()],
-        carrier="DHL",
-        tracking_number="JJD000390007",
-        warehouse="wh_leipzig",
     )
 
 

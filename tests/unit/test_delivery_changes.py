@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from contracts.fulfillment import FulfillmentChanged, Shipped
+from contracts.fulfillment import FulfillmentChanged
 from contracts.orders import (
     BalanceDue,
     CancelOrder,
@@ -20,10 +20,9 @@ from contracts.orders import (
 )
 from services.errors import AlreadyCancelled, Invalid, NotAllowedInState, NotFound, Rejected
 from services.handling import Change
-from services.orders import fulfillment
 from services.orders.handlers import cancel_order, change_delivery
 
-from .builders import ADA_ADDRESS, Helpdesk
+from .builders import ADA_ADDRESS, Helpdesk, ship
 from .fakes import DELIVERY_METHODS
 
 AMSTERDAM = {**ADA_ADDRESS, "line1": "Damrak 1", "city": "Amsterdam", "postal_code": "1012 LG",
@@ -49,20 +48,6 @@ def collecting_in_berlin() -> Helpdesk:
 def redirect(desk: Helpdesk, **data: Any) -> Change:
     return desk.send(
         change_delivery, ChangeDelivery, order_id="ord_ada_1", reason="customer_request", **data
-    )
-
-
-def ship(desk: Helpdesk, shipment_id: str = "shp_1", **units: int) -> Change:
-    return desk.send(
-        fulfillment.shipped,
-        Shipped,
-        role="system",
-        order_id="ord_ada_1",
-        shipment_id=shipment_id,
-        lines=[{"line_id": line_id, "quantity": n} for line_id, n in units.items()],
-        carrier="DHL",
-        tracking_number="JJD000390007",
-        warehouse="wh_leipzig",
     )
 
 
