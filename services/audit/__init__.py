@@ -1,0 +1,1 @@
+"""The audit trail: reading who changed what, when and why."""
