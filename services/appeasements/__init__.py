@@ -1,0 +1,1 @@
+"""Appeasements: goodwill store credit and discounts, within limits or after approval."""
