@@ -1,0 +1,130 @@
+"""`ordercare sweep`: send the command for every deadline that is due.
+
+Handlers record deadlines (a pending appeasement expires, an exchange's return is due) in
+the `deadlines` table and clear them when the thing resolves first. The sweeper finds the
+due ones and publishes the command that acts on each, as OrderCare itself (role `system`),
+through the same pipeline as every other command: per-order locking, idempotency, outbox.
+A command's id is derived from the deadline, so a sweeper restarted mid-round sends ids the
+inbox has seen; a sent deadline is pushed back by `retry_after`, so it is sent again only if
+its command did not resolve it (a worker was down, the command was refused).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+import orjson
+import pika
+from sqlalchemy import Engine, text
+
+from actors.settings import Settings
+
+log = logging.getLogger("ordercare.sweep")
+
+#: What acts on a deadline of each kind: the command type and its data from (subject, ref).
+COMMANDS: dict[str, tuple[str, Callable[[str, str], dict[str, Any]]]] = {
+    "return": (
+        "return.expire",
+        lambda order_id, ref: {"order_id": order_id, "return_id": ref.split("/", 1)[1]},
+    ),
+    "appeasement": ("appeasement.expire", lambda _subject, ref: {"appeasement_id": ref}),
+}
+
+SWEEPER = {"id": "sweeper", "role": "system"}
+
+
+def due_commands(
+    engine: Engine,
+    now: datetime,
+    *,
+    limit: int = 500,
+    retry_after: timedelta = timedelta(minutes=10),
+) -> list[dict[str, Any]]:
+    """The envelopes of the commands due at `now` (oldest first); each deadline is pushed
+    back by `retry_after` in the same transaction."""
+    envelopes = []
+    with engine.begin() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT kind, ref, subject, due_at FROM deadlines WHERE due_at <= :now "
+                "ORDER BY due_at LIMIT :limit"
+            ),
+            {"now": now, "limit": limit},
+        ).all()
+        for kind, ref, subject, due_at in rows:
+            if kind not in COMMANDS:
+                log.warning("deadline of unknown kind %s skipped", kind)
+                continue
+            command_type, data = COMMANDS[kind]
+            stamp = due_at if isinstance(due_at, str) else due_at.isoformat()
+            envelopes.append(
+                {
+                    "specversion": "1.0",
+                    "id": f"sweep:{kind}:{ref}:{stamp}",
+                    "source": "ordercare/sweeper",
+                    "type": command_type,
+                    "subject": subject,
+                    "time": now.isoformat().replace("+00:00", "Z"),
+                    "datacontenttype": "application/json",
+                    "data": {**data(subject, ref), "actor": SWEEPER},
+                }
+            )
+            conn.execute(
+                text("UPDATE deadlines SET due_at = :next WHERE kind = :kind AND ref = :ref"),
+                {"next": now + retry_after, "kind": kind, "ref": ref},
+            )
+    return envelopes
+
+
+def sweep_once(engine: Engine, settings: Settings, channel: Any, now: datetime) -> int:
+    """Publish (with confirms) every command due; the number sent."""
+    sent = 0
+    for envelope in due_commands(engine, now):
+        channel.basic_publish(
+            settings.exchange_of(envelope["type"]),
+            envelope["type"],
+            orjson.dumps(envelope),
+            pika.BasicProperties(
+                content_type="application/cloudevents+json",
+                delivery_mode=2,
+                message_id=envelope["id"],
+            ),
+            mandatory=True,
+        )
+        sent += 1
+        log.info("sent %s for %s", envelope["type"], envelope["id"])
+    return sent
+
+
+def run_sweeper(settings: Settings, *, once: bool, interval: float) -> int:
+    from persistence.engine import make_engine
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    stopping = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        while True:
+            sent = sweep_once(engine, settings, channel, datetime.now(UTC))
+            if once:
+                print(f"sent {sent} command(s) for due deadlines")
+                return 0
+            if stopping.wait(interval):
+                return 0
+            connection.process_data_events(0)
+    finally:
+        connection.close()
+        engine.dispose()

@@ -1,0 +1,618 @@
+"""Returns and exchanges of Ada's order: the authorisation, the verification table on
+receipt, the shipping policy, and exchanges that net into one settlement.
+
+Ada's order: two mugs at 12.30 (19 % VAT), the Analytical Engine at 24.99 (7 %), standard
+delivery 4.95 (19 %): 61.90, all captured.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts.fulfillment import Delivered, FulfillmentChanged
+from contracts.orders import BalanceDue, CreditMemoIssued, RefundRequested
+from contracts.returns import (
+    CancelReturn,
+    CreateReturn,
+    DecideReturn,
+    ExchangeCreated,
+    ExpireReturn,
+    ReturnAuthorized,
+    ReturnCancelled,
+    ReturnDecided,
+    ReturnExpired,
+    ReturnReceived,
+    ReturnReceivedEvent,
+)
+from services.errors import (
+    AlreadyExists,
+    Forbidden,
+    Invalid,
+    NotAllowedInState,
+    NotFound,
+    OverLimit,
+    Rejected,
+)
+from services.handlers import authorize as authorize_role
+from services.handling import Change
+from services.ledger import CreditMemo
+from services.orders import fulfillment
+from services.orders.return_handlers import (
+    cancel_return,
+    create_return,
+    decide_return,
+    expire_return,
+    return_received,
+)
+from services.orders.returns import markdown
+from services.orders.settlement import payment_state
+from services.policy import Policy
+
+from .builders import Helpdesk, ship
+from .fakes import NOW
+
+
+def delivered(at: datetime = NOW, **units: int) -> Helpdesk:
+    """Ada's order with the units shipped (all by default) and delivered at `at`."""
+    desk = Helpdesk()
+    desk.place_ada()
+    ship(desk, "shp_1", **(units or {"l1": 2, "l2": 1}))
+    desk.send(
+        fulfillment.delivered, Delivered, role="system", order_id="ord_ada_1",
+        shipment_id="shp_1", delivered_at=at.isoformat(),
+    )  # fmt: skip
+    return desk
+
+
+def ask(desk: Helpdesk, *lines: tuple[str, int, str], **data: Any) -> Change:
+    """Grace authorises a return of (line, quantity, reason)."""
+    return desk.send(
+        create_return,
+        CreateReturn,
+        **{
+            "order_id": "ord_ada_1",
+            "return_id": "rma_1",
+            "method": "drop_off",
+            "lines": [{"line_id": lid, "quantity": n, "reason": why} for lid, n, why in lines],
+            **data,
+        },
+    )
+
+
+def arrive(desk: Helpdesk, *units: tuple[str, str, str, int], **data: Any) -> Change:
+    """The Leipzig warehouse reports (line, sku, condition, quantity) of the parcel."""
+    by_line: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for lid, sku, condition, n in units:
+        by_line.setdefault((lid, sku), []).append({"condition": condition, "quantity": n})
+    return desk.send(
+        return_received,
+        ReturnReceived,
+        role="system",
+        **{
+            "order_id": "ord_ada_1",
+            "return_id": "rma_1",
+            "warehouse": "wh_leipzig",
+            "lines": [
+                {"line_id": lid, "sku": sku, "units": u} for (lid, sku), u in by_line.items()
+            ],
+            **data,
+        },
+    )
+
+
+def refused(desk: Helpdesk, send: Any, *args: Any, **data: Any) -> Rejected:
+    stored = desk.order()
+    documents = (len(desk.uow.ledger.invoices), len(desk.uow.ledger.credit_memos))
+    with pytest.raises(Rejected) as caught:
+        send(desk, *args, **data)
+    assert desk.order() is stored
+    assert (len(desk.uow.ledger.invoices), len(desk.uow.ledger.credit_memos)) == documents
+    return caught.value
+
+
+def memos(change: Change) -> list[CreditMemo]:
+    return [m for m in (e for e in change.events if isinstance(e, CreditMemoIssued))]  # type: ignore[misc]
+
+
+def memo_lines(change: Change) -> list[tuple[str, str, str]]:
+    [issued] = [e for e in change.events if isinstance(e, CreditMemoIssued)]
+    return [(x.reason, str(x.net), str(x.tax)) for x in issued.credit_memo.lines]
+
+
+def assert_money_adds_up(desk: Helpdesk) -> None:
+    """SPEC: captured - refunded - total = credit owed - balance due; invoices - memos = total."""
+    order = desk.order()
+    total = order.priced().total
+    state = payment_state(total, order.payment)
+    p = order.payment
+    assert p.captured - p.refunded - total == state.credit_owed - state.balance_due
+    invoiced = sum(i.total for i, _ in desk.uow.ledger.invoices)
+    credited = sum(m.total for m, _ in desk.uow.ledger.credit_memos)
+    assert invoiced - credited == total
+    assert all(i.credited <= i.total for i in order.invoices)
+
+
+# --- authorising -----------------------------------------------------------------------------
+
+
+def test_a_return_is_authorised_for_shipped_units_with_a_reason_per_line() -> None:
+    desk = delivered()
+
+    change = ask(desk, ("l1", 1, "changed_mind"))
+
+    [event] = change.events
+    assert isinstance(event, ReturnAuthorized)
+    rma = event.rma
+    assert (rma.return_id, rma.status, rma.method, rma.exchange) == (
+        "rma_1", "authorized", "drop_off", False,
+    )  # fmt: skip
+    assert [(x.line_id, x.quantity, x.reason) for x in rma.lines] == [("l1", 1, "changed_mind")]
+    assert rma.return_by == NOW + timedelta(days=30)
+    assert event.settlement.direction == "none"
+    assert desk.uow.deadlines.due == {("return", "ord_ada_1/rma_1"): ("ord_ada_1", rma.return_by)}
+    assert change.audit[0].after is not None
+    assert change.audit[0].after["returns"] == {"rma_1": "authorized"}
+
+
+def test_unshipped_units_cannot_be_returned() -> None:
+    desk = Helpdesk()
+    desk.place_ada()
+
+    rejection = refused(desk, ask, ("l1", 1, "changed_mind"))
+
+    assert isinstance(rejection, NotAllowedInState)
+    assert rejection.message.startswith("return units refused: line l1 (MUG-ADA) is open")
+
+
+def test_return_quantity_never_exceeds_shipped_minus_returned_or_pending() -> None:
+    desk = delivered(l1=2)
+    ask(desk, ("l1", 1, "changed_mind"))
+
+    rejection = refused(desk, ask, ("l1", 2, "changed_mind"), return_id="rma_2")
+
+    assert isinstance(rejection, OverLimit)
+    assert rejection.details == {"field": "data.lines.0.quantity", "limit": 1}
+    assert "1 unit(s) that can be returned (2 shipped, 1 returned or pending)" in rejection.message
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+    again = refused(desk, ask, ("l1", 2, "changed_mind"), return_id="rma_2")
+    assert isinstance(again, OverLimit) and again.details["limit"] == 1
+
+
+def test_the_return_window_closes_30_days_after_delivery() -> None:
+    desk = delivered(at=NOW)
+
+    rejection = refused(
+        desk, ask, ("l1", 1, "changed_mind"), now=NOW + timedelta(days=30, minutes=1)
+    )
+
+    assert isinstance(rejection, NotAllowedInState)
+    assert "its 30-day return window closed on 2026-12-26" in rejection.message
+    assert ask(desk, ("l1", 1, "changed_mind"), now=NOW + timedelta(days=30)).events
+
+
+def test_the_return_window_is_configurable() -> None:
+    desk = delivered(at=NOW)
+
+    rejection = refused(
+        desk, ask, ("l1", 1, "changed_mind"), now=NOW + timedelta(days=15),
+        policy=Policy(return_window_days=14),
+    )  # fmt: skip
+
+    assert "its 14-day return window closed on 2026-12-10" in rejection.message
+
+
+def test_a_manager_may_override_the_return_window_with_a_reason() -> None:
+    late = NOW + timedelta(days=45)
+    desk = delivered(at=NOW)
+
+    by_agent = refused(
+        desk, ask, ("l1", 1, "defective"), now=late, override_window=True, reason="goodwill"
+    )
+    without_reason = refused(
+        desk, ask, ("l1", 1, "defective"), now=late, override_window=True, role="manager"
+    )
+    change = ask(
+        desk, ("l1", 1, "defective"), now=late, override_window=True, role="manager",
+        reason="goodwill", note="loyal customer, mug cracked in the dishwasher on day 40",
+    )  # fmt: skip
+
+    assert isinstance(by_agent, Forbidden)
+    assert isinstance(without_reason, Invalid)
+    assert isinstance(change.events[0], ReturnAuthorized)
+    assert change.events[0].rma.window_override is True
+
+
+def test_an_unknown_return_reason_is_invalid() -> None:
+    rejection = refused(delivered(), ask, ("l1", 1, "bored"))
+
+    assert isinstance(rejection, Invalid)
+    assert rejection.details == {"field": "data.lines.0.reason"}
+    assert "'bored' is not one of damaged, defective" in rejection.message
+
+
+def test_a_return_id_is_used_once_per_order() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 1, "changed_mind"))
+
+    assert isinstance(refused(desk, ask, ("l2", 1, "changed_mind")), AlreadyExists)
+
+
+# --- receiving and verifying -----------------------------------------------------------------
+
+
+def test_resellable_units_are_refunded_in_full_on_receipt() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"))
+
+    change = arrive(desk, ("l1", "MUG-ADA", "resellable", 2))
+
+    event = change.events[0]
+    assert isinstance(event, ReturnReceivedEvent)
+    assert event.rma.status == "received"
+    assert event.rma.lines[0].refunded == 2
+    assert memo_lines(change) == [("return", "24.60", "4.67")]
+    [refund] = [e for e in change.events if isinstance(e, RefundRequested)]
+    assert refund.refund.amount == Decimal("29.27")
+    assert desk.order().line("l1").returned == 2
+    assert desk.order().priced().shipping == Decimal("4.95")
+    assert desk.uow.deadlines.due == {}
+    assert_money_adds_up(desk)
+
+
+def test_damaged_in_transit_units_are_refunded_in_full() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 1, "damaged"))
+
+    change = arrive(desk, ("l1", "MUG-ADA", "damaged_in_transit", 1))
+
+    assert memo_lines(change) == [("return", "12.30", "2.33")]
+
+
+def test_units_damaged_by_the_customer_are_refunded_less_the_restocking_fee() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"))
+
+    change = arrive(
+        desk, ("l1", "MUG-ADA", "resellable", 1), ("l1", "MUG-ADA", "damaged_by_customer", 1)
+    )
+
+    # One memo: both mugs credited, less 20 % of one mug's 12.30, taxed like it.
+    assert memo_lines(change) == [("return", "24.60", "4.67"), ("restocking_fee", "-2.46", "-0.47")]
+    assert len(memos(change)) == 1
+    assert change.events[0].rma.lines[0].restocking_fee == 1  # type: ignore[attr-defined]
+    assert not desk.uow.ledger.invoices[1:]
+    assert_money_adds_up(desk)
+
+
+def test_a_wrong_item_waits_for_a_managers_decision_and_refunds_nothing_until_then() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 1, "changed_mind"))
+
+    change = arrive(desk, ("l1", "MUG-ADA", "wrong_item", 1))
+
+    rma = change.events[0].rma  # type: ignore[attr-defined]
+    assert rma.status == "awaiting_decision"
+    assert [(x.condition, x.quantity) for x in rma.lines[0].awaiting_decision] == [
+        ("wrong_item", 1)
+    ]
+    assert change.events[0].settlement.direction == "none"  # type: ignore[attr-defined]
+    with pytest.raises(Forbidden):
+        authorize_role(DecideReturn.TYPE, change_actor("supervisor"))
+
+    decided = desk.send(
+        decide_return, DecideReturn, role="manager", order_id="ord_ada_1", return_id="rma_1",
+        decisions=[{"line_id": "l1", "condition": "wrong_item", "outcome": "full"}],
+    )  # fmt: skip
+
+    assert isinstance(decided.events[0], ReturnDecided)
+    assert decided.events[0].rma.status == "received"
+    assert memo_lines(decided) == [("return", "12.30", "2.33")]
+    assert_money_adds_up(desk)
+
+
+def change_actor(role: str) -> Any:
+    from contracts.common import Actor
+
+    return Actor.model_validate({"id": "sup-1", "role": role})
+
+
+def test_a_decision_on_units_not_awaiting_one_is_over_limit() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 1, "changed_mind"))
+    arrive(desk, ("l1", "MUG-ADA", "wrong_item", 1))
+
+    rejection = refused(
+        desk, lambda d, **kw: d.send(decide_return, DecideReturn, role="manager", **kw),
+        order_id="ord_ada_1", return_id="rma_1",
+        decisions=[{"line_id": "l1", "condition": "wrong_item", "outcome": "none", "quantity": 2}],
+    )  # fmt: skip
+
+    assert isinstance(rejection, OverLimit)
+    assert rejection.details == {"field": "data.decisions.0.quantity", "limit": 1}
+
+
+def test_units_that_did_not_arrive_count_as_missing_and_refund_nothing() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"))
+
+    change = arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    line = change.events[0].rma.lines[0]  # type: ignore[attr-defined]
+    assert (line.refunded, line.missing) == (1, 1)
+    assert memo_lines(change) == [("return", "12.30", "2.33")]
+
+
+def test_units_beyond_those_authorised_are_kept_as_exceptions_never_refunded() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 1, "changed_mind"))
+
+    change = arrive(
+        desk,
+        ("l1", "MUG-ADA", "resellable", 2),
+        ("l2", "BOOK-ENGINE", "resellable", 1),
+        ("l1", "MUG-TURING", "resellable", 1),
+    )
+
+    rma = change.events[0].rma  # type: ignore[attr-defined]
+    assert [(x.line_id, x.sku, x.quantity, x.why) for x in rma.exceptions] == [
+        ("l1", "MUG-ADA", 1, "more units of line l1 than the 1 authorised"),
+        ("l2", "BOOK-ENGINE", 1, "line l2 is not in return rma_1"),
+        ("l1", "MUG-TURING", 1, "SKU MUG-TURING arrived for line l1, which is MUG-ADA"),
+    ]
+    assert memo_lines(change) == [("return", "12.30", "2.33")]
+    assert desk.order().line("l2").returned == 0
+
+
+def test_a_return_is_received_once() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 1, "changed_mind"))
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    rejection = refused(desk, arrive, ("l1", "MUG-ADA", "resellable", 1))
+
+    assert isinstance(rejection, NotAllowedInState)
+    assert rejection.details["status"] == "received"
+
+
+def test_an_unknown_return_is_not_found() -> None:
+    rejection = refused(delivered(), arrive, ("l1", "MUG-ADA", "resellable", 1))
+
+    assert isinstance(rejection, NotFound)
+    assert rejection.message == "order ord_ada_1 has no return rma_1"
+
+
+# --- return shipping policy ---------------------------------------------------------------
+
+
+def test_a_prepaid_label_is_deducted_when_the_return_is_the_customers_choice() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"), method="carrier_label")
+
+    change = arrive(desk, ("l1", "MUG-ADA", "resellable", 2))
+
+    assert memo_lines(change) == [
+        ("return", "24.60", "4.67"),
+        ("return_shipping", "-4.95", "-0.94"),
+    ]
+    assert_money_adds_up(desk)
+
+
+def test_a_prepaid_label_is_free_when_it_is_the_merchants_fault() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "defective"), method="carrier_label")
+
+    change = arrive(desk, ("l1", "MUG-ADA", "resellable", 2))
+
+    assert memo_lines(change) == [("return", "24.60", "4.67")]
+
+
+def test_original_shipping_is_refunded_when_everything_comes_back_for_the_merchants_fault() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "defective"), ("l2", 1, "not_as_described"))
+
+    change = arrive(
+        desk, ("l1", "MUG-ADA", "resellable", 2), ("l2", "BOOK-ENGINE", "resellable", 1)
+    )
+
+    assert ("original_shipping", "4.95", "0.94") in memo_lines(change)
+    assert desk.order().priced().total == 0
+    assert desk.order().payment.refunded == Decimal("61.90")
+    assert_money_adds_up(desk)
+
+
+def test_original_shipping_stays_when_everything_comes_back_by_the_customers_choice() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"), ("l2", 1, "no_longer_needed"))
+
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 2), ("l2", "BOOK-ENGINE", "resellable", 1))
+
+    assert desk.order().priced().total == Decimal("5.89")
+
+
+# --- cancelling and expiring -----------------------------------------------------------------
+
+
+def test_a_return_can_be_cancelled_while_nothing_is_received() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 1, "changed_mind"))
+
+    change = desk.send(cancel_return, CancelReturn, order_id="ord_ada_1", return_id="rma_1")
+
+    assert isinstance(change.events[0], ReturnCancelled)
+    assert change.events[0].rma.status == "cancelled"
+    assert desk.uow.deadlines.due == {}
+    assert ask(desk, ("l1", 2, "changed_mind"), return_id="rma_2").events
+
+
+def test_a_received_return_cannot_be_cancelled() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 1, "changed_mind"))
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    rejection = refused(
+        desk, lambda d, **kw: d.send(cancel_return, CancelReturn, **kw),
+        order_id="ord_ada_1", return_id="rma_1",
+    )  # fmt: skip
+
+    assert isinstance(rejection, NotAllowedInState)
+    assert "only a return nothing of which has arrived can be cancelled" in rejection.message
+
+
+# --- exchanges -------------------------------------------------------------------------------
+
+
+def exchange(desk: Helpdesk, sku: str, reason: str = "wrong_size", **data: Any) -> Change:
+    return ask(desk, ("l1", 1, reason), replacements=[{"line_id": "l1", "sku": sku}], **data)
+
+
+def test_an_exchange_for_a_dearer_size_nets_into_one_balance_due() -> None:
+    desk = delivered()
+
+    change = exchange(desk, "MUG-ADA-XL")
+
+    types = [type(e).__name__ for e in change.events]
+    assert types[:2] == ["ReturnAuthorized", "ExchangeCreated"]
+    created = change.events[1]
+    assert isinstance(created, ExchangeCreated)
+    assert [(x.line_id, x.sku, x.quantity, x.exchange_for, x.hold) for x in created.replacements] == [
+        ("l3", "MUG-ADA-XL", 1, "rma_1", False)
+    ]  # fmt: skip
+    assert created.rma.advance is True
+    # 14.90 + 2.83 VAT for the XL mug, less 12.30 + 2.34 for the mug coming back.
+    [due] = [e for e in change.events if isinstance(e, BalanceDue)]
+    assert due.balance_due == Decimal("3.10")
+    assert not [e for e in change.events if isinstance(e, CreditMemoIssued)]
+    assert (desk.uow.ledger.invoices[-1][0].net, desk.uow.ledger.invoices[-1][0].tax) == (
+        Decimal("2.60"), Decimal("0.50"),
+    )  # fmt: skip
+    assert_money_adds_up(desk)
+
+
+def test_an_exchange_for_a_cheaper_item_nets_into_one_credit_memo() -> None:
+    desk = delivered()
+
+    change = exchange(desk, "MUG-TURING")
+
+    assert memo_lines(change) == [("exchange_return", "2.40", "0.45")]
+    assert not [e for e in change.events if isinstance(e, BalanceDue)]
+    assert_money_adds_up(desk)
+
+
+def test_an_after_receipt_exchange_holds_the_replacement_until_the_return_arrives() -> None:
+    desk = delivered()
+    created = exchange(desk, "MUG-ADA-XL", reason="changed_mind")
+    assert desk.order().line("l3").hold is True
+    [told] = [e for e in created.events if isinstance(e, FulfillmentChanged)]
+    assert [(x.line_id, x.to_ship, x.hold) for x in told.lines] == [("l3", 1, True)]
+
+    with pytest.raises(NotAllowedInState, match="it ships once that return has arrived"):
+        ship(desk, "shp_2", l3=1)
+    change = arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    assert desk.order().line("l3").hold is False
+    [released] = [e for e in change.events if isinstance(e, FulfillmentChanged)]
+    assert [(x.line_id, x.to_ship, x.hold) for x in released.lines] == [("l3", 1, False)]
+    ship(desk, "shp_2", l3=1)
+    assert desk.order().line("l3").shipped == 1
+
+
+def test_an_advance_exchange_whose_return_never_arrives_charges_the_balance() -> None:
+    desk = delivered()
+    exchange(desk, "MUG-ADA-XL")
+    ship(desk, "shp_2", l3=1)
+    due = NOW + timedelta(days=30)
+
+    early = refused(
+        desk, lambda d, **kw: d.send(expire_return, ExpireReturn, role="system", **kw),
+        order_id="ord_ada_1", return_id="rma_1", now=due - timedelta(minutes=1),
+    )  # fmt: skip
+    change = desk.send(
+        expire_return, ExpireReturn, role="system", order_id="ord_ada_1", return_id="rma_1",
+        now=due,
+    )  # fmt: skip
+
+    assert isinstance(early, NotAllowedInState)
+    assert isinstance(change.events[0], ReturnExpired)
+    [owed] = [e for e in change.events if isinstance(e, BalanceDue)]
+    # The mug comes back onto the charge: line l1's VAT on two mugs is 4.67, on one 2.34.
+    assert owed.balance_due == Decimal("3.10") + Decimal("12.30") + Decimal("2.33")
+    assert desk.order().line("l1").returned == 0
+    assert desk.order().line("l3").quantity == 1  # shipped already: kept, and paid for
+    assert_money_adds_up(desk)
+
+
+def test_an_exchanged_unit_damaged_by_the_customer_is_charged_its_restocking_fee() -> None:
+    desk = delivered()
+    exchange(desk, "MUG-ADA-XL")
+
+    change = arrive(desk, ("l1", "MUG-ADA", "damaged_by_customer", 1))
+
+    [owed] = [e for e in change.events if isinstance(e, BalanceDue)]
+    assert owed.balance_due == Decimal("3.10") + Decimal("2.46") + Decimal("0.47")
+    assert_money_adds_up(desk)
+
+
+def test_an_exchanged_unit_that_does_not_arrive_is_charged_again() -> None:
+    desk = delivered()
+    exchange(desk, "MUG-TURING")
+
+    change = arrive(desk)  # an empty parcel
+
+    assert change.events[0].rma.lines[0].missing == 1  # type: ignore[attr-defined]
+    [owed] = [e for e in change.events if isinstance(e, BalanceDue)]
+    assert owed.balance_due == Decimal("12.30") + Decimal("2.33")
+    assert_money_adds_up(desk)
+
+
+def test_a_wrong_item_in_an_exchange_stays_credited_until_a_manager_decides() -> None:
+    desk = delivered()
+    exchange(desk, "MUG-TURING")
+    refunded = desk.order().payment.refunded
+
+    arrive(desk, ("l1", "MUG-ADA", "wrong_item", 1))
+    decided = desk.send(
+        decide_return, DecideReturn, role="manager", order_id="ord_ada_1", return_id="rma_1",
+        decisions=[{"line_id": "l1", "condition": "wrong_item", "outcome": "none"}],
+    )  # fmt: skip
+
+    assert desk.order().payment.refunded == refunded
+    [owed] = [e for e in decided.events if isinstance(e, BalanceDue)]
+    assert owed.balance_due == Decimal("14.63")
+    assert_money_adds_up(desk)
+
+
+def test_cancelling_an_exchange_cancels_the_unshipped_replacement_and_charges_nothing_more() -> (
+    None
+):
+    desk = delivered()
+    exchange(desk, "MUG-ADA-XL", reason="changed_mind")
+
+    change = desk.send(cancel_return, CancelReturn, order_id="ord_ada_1", return_id="rma_1")
+
+    assert desk.order().line("l3").quantity == 0
+    assert desk.order().line("l1").returned == 0
+    assert desk.order().priced().total == Decimal("61.90")
+    assert change.events[0].settlement.direction == "decrease"  # type: ignore[attr-defined]
+    assert_money_adds_up(desk)
+
+
+def test_a_replacement_must_be_for_a_returned_line() -> None:
+    rejection = refused(
+        delivered(), ask, ("l1", 1, "wrong_size"),
+        replacements=[{"line_id": "l2", "sku": "MUG-ADA-XL"}],
+    )  # fmt: skip
+
+    assert isinstance(rejection, Invalid)
+    assert rejection.details == {"field": "data.replacements.0.line_id"}
+
+
+def test_the_readme_shows_the_return_rules_the_code_reads() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    shown = readme.split("<!-- return-rules:begin -->\n")[1].split("<!-- return-rules:end -->")[0]
+
+    assert shown == markdown()
