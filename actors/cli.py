@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     notifier.set_defaults(run=_notifier)
 
+    sweep = sub.add_parser(
+        "sweep", help="send the commands of due deadlines (expiring appeasements and returns)"
+    )
+    sweep.add_argument("--once", action="store_true", help="one round, then exit")
+    sweep.add_argument(
+        "--interval", type=float, default=60.0, help="seconds between rounds (default 60)"
+    )
+    sweep.set_defaults(run=_sweep)
     db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="TASK")
     db.add_parser(
         "upgrade", help="create the database if missing and apply migrations"
@@ -166,6 +174,16 @@ def _notifier(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     configure_logging(settings.log_level)
     return run(notifier_settings, args.metrics_port)
+
+
+def _sweep(args: argparse.Namespace, settings: Settings) -> int:
+    if not _schema_is_current(settings):
+        return 1
+    from actors.logs import configure_logging
+    from actors.sweep import run_sweeper
+
+    configure_logging(settings.log_level)
+    return run_sweeper(settings, once=args.once, interval=args.interval)
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:

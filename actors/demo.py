@@ -83,7 +83,7 @@ def _tell(n: int, step: Step, bus: Bus, memory: dict[str, str]) -> bool:
 
 
 #: Kinds whose whole e-mail the demo prints (the others by their subject line).
-WHOLE_EMAILS = frozenset({"item_short", "item_backordered"})
+WHOLE_EMAILS = frozenset({"item_short", "item_backordered", "return_received"})
 
 #: The demo's one customer, as the notifier reads her from her billing account.
 ADA = Customer("(the demo's account)", "Ada Lovelace", "ada@example.com", "de-DE")
@@ -217,6 +217,21 @@ def _fulfillment(data: dict[str, Any]) -> str:
     )
 
 
+def _rma(data: dict[str, Any]) -> str:
+    rma = data["rma"]
+    lines = "; ".join(
+        f"{x['line_id']} {x['quantity']} × {x['sku']} ({x['reason']})"
+        + (
+            " received " + ", ".join(f"{c['quantity']} {c['condition']}" for c in x["received"])
+            if x["received"]
+            else ""
+        )
+        for x in rma["lines"]
+    )
+    extra = f", {len(rma['exceptions'])} exception(s)" if rma["exceptions"] else ""
+    return f"{rma['return_id']} {rma['status']} ({rma['method']}): {lines}{extra}; {_change(data)}"
+
+
 _SUMMARIES: dict[str, Any] = {
     "order.created": lambda d: (
         f"{d['order_id']}: {len(d['lines'])} lines, total {d['totals']['total']} "
@@ -249,6 +264,29 @@ _SUMMARIES: dict[str, Any] = {
         + f" — order {d['status']}"
     ),
     "order.delivered": lambda d: f"{d['shipment_id']} delivered — order {d['status']}",
+    "order.discounted": lambda d: (
+        f"{_change(d)}; {d['discount']} off {d.get('line_id') or 'the order'}"
+    ),
+    "appeasement.pending_approval": lambda d: (
+        f"{d['appeasement']['appeasement_id']} {d['appeasement']['value']} "
+        f"{d['appeasement']['currency']} waits for approval: "
+        + ", ".join(f"{x['limit']} {x['role']} cap {x['cap']}" for x in d["exceeded"])
+    ),
+    "appeasement.granted": lambda d: (
+        f"{d['appeasement']['appeasement_id']} {d['appeasement']['value']} "
+        f"{d['appeasement']['currency']} granted"
+        + (f" by {d['approved_by']['id']}" if d.get("approved_by") else "")
+    ),
+    "return.authorized": _rma,
+    "exchange.created": lambda d: (
+        _rma(d)
+        + "; replacements: "
+        + ", ".join(f"{x['line_id']} {x['quantity']} × {x['name']}" for x in d["replacements"])
+    ),
+    "return.received": _rma,
+    "return.decided": _rma,
+    "return.cancelled": _rma,
+    "return.expired": _rma,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from contracts.registry import Origin
 
 AGENT = {"id": "agent-17", "role": "agent"}
+MANAGER = {"id": "manager-3", "role": "manager"}
 STOREFRONT = {"id": "storefront-import", "role": "system"}
 
 
@@ -65,13 +66,15 @@ PSP = "payments/psp-eu"
 
 
 def catalog_upsert() -> dict[str, Any]:
-    """Five SKUs: tees in two sizes, a hoodie, a backorderable book (reduced rate), a mug."""
+    """Six SKUs: tees and hoodies in two sizes, a backorderable book (reduced rate), a mug."""
     items = [
         {"sku": "TEE-ORGANIC-M", "name": "Organic tee, M", "prices": {"EUR": "25.00", "GBP": "22.00"},
          "tax_class": "standard"},
         {"sku": "TEE-ORGANIC-S", "name": "Organic tee, S", "prices": {"EUR": "22.00"},
          "tax_class": "standard"},
         {"sku": "HOODIE-GREY-L", "name": "Grey hoodie, L", "prices": {"EUR": "59.90"},
+         "tax_class": "standard"},
+        {"sku": "HOODIE-GREY-XL", "name": "Grey hoodie, XL", "prices": {"EUR": "64.90"},
          "tax_class": "standard"},
         {"sku": "BOOK-CARE-GUIDE", "name": "The care guide (book)", "prices": {"EUR": "18.00"},
          "tax_class": "reduced", "backorderable": True},
@@ -123,6 +126,8 @@ def story(run: str) -> list[Step]:
         *_setup(order_id, account_id, create),
         *_amendments(order_id),
         *_fulfilment(order_id),
+        *_returns(order_id),
+        *_appeasement(order_id),
     ]
 
 
@@ -321,5 +326,101 @@ def _fulfilment(order_id: str) -> list[Step]:
             "warehouse.delivered",
             "rejected",
             via="commands",
+        ),
+    ]
+
+
+def _return(order_id: str, **data: Any) -> dict[str, Any]:
+    return envelope(
+        "return.create",
+        {"actor": AGENT, "order_id": order_id, "reason": "customer_request", **data},
+        subject=order_id,
+    )
+
+
+def _returns(order_id: str) -> list[Step]:
+    tees = [{"line_id": "l3", "quantity": 2, "reason": "changed_mind"}]
+    return [
+        Step(
+            "Ada wants to send back three tees: she only had two",
+            _return(order_id, return_id="rma_1", lines=[{**tees[0], "quantity": 3}]),
+            "return.create",
+            "rejected",
+        ),
+        Step(
+            "The agent authorises the return of both tees, with a prepaid label",
+            _return(order_id, return_id="rma_1", lines=tees, method="carrier_label"),
+            "return.create",
+            "accepted",
+        ),
+        Step(
+            "The parcel arrives: one tee as new, one stained (refund less restocking fee and label)",
+            warehouse(
+                "warehouse.return_received",
+                order_id,
+                return_id="rma_1",
+                warehouse="berlin-1",
+                lines=[
+                    {
+                        "line_id": "l3",
+                        "sku": "TEE-ORGANIC-S",
+                        "units": [
+                            {"condition": "resellable", "quantity": 1},
+                            {"condition": "damaged_by_customer", "quantity": 1},
+                        ],
+                    }
+                ],
+            ),
+            "warehouse.return_received",
+            "accepted",
+        ),
+        Step(
+            "The hoodie is too small: exchanged for the XL, which ships at once (she owes 5.95)",
+            _return(
+                order_id,
+                return_id="rma_2",
+                lines=[{"line_id": "l2", "quantity": 1, "reason": "wrong_size"}],
+                replacements=[{"line_id": "l2", "sku": "HOODIE-GREY-XL"}],
+            ),
+            "return.create",
+            "accepted",
+        ),
+    ]
+
+
+def _appeasement(order_id: str) -> list[Step]:
+    apz = f"apz_{order_id}"
+    decide = {"appeasement_id": apz, "reason": "late_delivery"}
+    return [
+        Step(
+            "The XL came late: the agent offers 15.00 off it, above an agent's 15 % (waits)",
+            envelope(
+                "appeasement.offer",
+                {
+                    "actor": AGENT,
+                    "appeasement_id": apz,
+                    "kind": "discount",
+                    "order_id": order_id,
+                    "line_id": "l4",
+                    "amount": "15.00",
+                    "reason": "late_delivery",
+                    "ticket": "ticket-4411",
+                },
+                subject=order_id,
+            ),
+            "appeasement.offer",
+            "accepted",
+        ),
+        Step(
+            "The agent tries to approve her own offer",
+            envelope("appeasement.approve", {"actor": AGENT, **decide}, subject=order_id),
+            "appeasement.approve",
+            "rejected",
+        ),
+        Step(
+            "A care manager approves it: a credit memo clears the 5.95 due and refunds the rest",
+            envelope("appeasement.approve", {"actor": MANAGER, **decide}, subject=order_id),
+            "appeasement.approve",
+            "accepted",
         ),
     ]

@@ -29,6 +29,7 @@ from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, Rej
 from contracts.registry import COMMANDS, QUERIES
 from persistence.messages import InboxEntry, OutboundMessage
 from persistence.uow import SqlUnitOfWork
+from services.accounts.cards import find_card_number, mask_document, mask_text
 from services.errors import Rejected
 from services.handlers import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
 from services.handling import Change, Context
@@ -125,6 +126,8 @@ class InboundProcessor:
             return self._dead_letter(msg, "not_json", _not_json(msg.body, exc))
         if not isinstance(doc, dict):
             return self._dead_letter(msg, "not_an_envelope", "the body is JSON but not an object")
+        if _card_guarded(msg, doc) and (found := find_card_number(doc)) is not None:
+            return self._refuse_card(msg, doc, found)
         if b"\\u0000" in msg.body and (where := _nul_at(doc)) is not None:
             problem = f"{where} contains a NUL character, which no text field may hold"
             error = FieldError(
@@ -327,6 +330,8 @@ class InboundProcessor:
         errors: list[FieldError] | None = None,
     ) -> tuple[str, str, float | None]:
         """Keep the message for inspection; reject it too where an id, source and type are readable."""
+        if _card_guarded(msg):  # unreadable, but a card number in it is masked all the same
+            msg = replace(msg, body=mask_text(msg.body.decode("latin-1")).encode("latin-1"))
         if (
             doc is None
             and reason == "too_large"
@@ -378,6 +383,28 @@ class InboundProcessor:
         return OutboundMessage(
             "", self.settings.dead_letter_queue, f"dead:{time.time_ns()}", msg.body, props
         )
+
+    def _refuse_card(
+        self, msg: InboundMessage, doc: dict[str, Any], where: str
+    ) -> tuple[str, str, float | None]:
+        """Refuse a billing-account message that carries a card number. Only a copy with the
+        number masked is kept (inbox, dead letters) or answered; the number is never logged."""
+        masked_doc = mask_document(doc)
+        masked = replace(msg, body=orjson.dumps(masked_doc))
+        problem = (
+            f"{where} holds what looks like a payment card number, which OrderCare never "
+            "accepts: send the payment service's token_ref with brand, last4 and expiry"
+        )
+        error = FieldError(loc=where, message="looks like a card number", type="card_number")
+        try:
+            env = Envelope.model_validate(masked_doc)
+        except ValidationError:
+            return self._dead_letter(masked, "card_number", problem, doc=masked_doc, errors=[error])
+        rejection = _Rejection("invalid", problem, [error], {"rule": "no_card_numbers"})
+        label, sent = metrics.type_label(env.type), _sent_at(env)
+        if env.type in QUERIES and masked.reply_to:
+            return label, self._reply_rejected(env, _cause(env, masked), rejection), sent
+        return label, self._store_rejection(env, masked, rejection), sent
 
     # --- queries ----------------------------------------------------------------------
 
@@ -473,6 +500,17 @@ def _entry(
     first = outcome[0]
     return InboxEntry(
         env.source, env.id, env.type, env.subject, first.properties["type"], first.body, at, raw
+    )
+
+
+#: Messages checked for card numbers: the billing-account flow's (by routing key or type).
+_CARD_GUARDED = "billing_account."
+
+
+def _card_guarded(msg: InboundMessage, doc: dict[str, Any] | None = None) -> bool:
+    declared = doc.get("type") if doc is not None else None
+    return msg.routing_key.startswith(_CARD_GUARDED) or (
+        isinstance(declared, str) and declared.startswith(_CARD_GUARDED)
     )
 
 

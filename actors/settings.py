@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from decimal import Decimal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.common import Role
 from contracts.registry import ORIGINS, Origin
-from services.policy import Policy
+from services.policy import (
+    DEFAULT_APPEASEMENT_LIMIT_FACTORS,
+    DEFAULT_APPEASEMENT_LIMITS,
+    AppeasementLimits,
+    Policy,
+)
+
+#: A limit in major units (or a percent); absent or null: no limit.
+_Limit = Annotated[Decimal | None, Field(default=None, ge=0)]
+
+
+class RoleLimits(BaseModel):
+    """One role's appeasement limits as configured (ORDERCARE_APPEASEMENT_LIMITS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_appeasement: _Limit
+    percent_of_order: Annotated[Decimal | None, Field(default=None, ge=0, le=100)]
+    per_order: _Limit
+    per_agent_per_day: _Limit
+
+    def limits(self) -> AppeasementLimits:
+        return AppeasementLimits(
+            self.per_appeasement, self.percent_of_order, self.per_order, self.per_agent_per_day
+        )
+
+
+def _default_limits() -> dict[Role, RoleLimits]:
+    return {
+        role: RoleLimits(
+            per_appeasement=limits.per_appeasement,
+            percent_of_order=limits.percent_of_order,
+            per_order=limits.per_order,
+            per_agent_per_day=limits.per_agent_per_day,
+        )
+        for role, limits in DEFAULT_APPEASEMENT_LIMITS.items()
+    }
 
 
 class Settings(BaseSettings):
@@ -58,10 +95,32 @@ class Settings(BaseSettings):
 
     #: Roles that may override a catalogue unit price on an amendment (JSON list).
     price_override_roles: frozenset[Role] = frozenset({"supervisor", "manager"})
+    return_window_days: int = Field(default=30, ge=0, le=3650)
+    return_arrival_days: int = Field(default=30, ge=1, le=3650)
+    restocking_fee_percent: Decimal = Field(default=Decimal(20), ge=0, le=100)
+    #: What each role grants on its own, as JSON: role -> {per_appeasement, percent_of_order,
+    #: per_order, per_agent_per_day}; a limit left out is no limit, a role left out grants
+    #: nothing alone (README, "Appeasements").
+    appeasement_limits: dict[Role, RoleLimits] = Field(default_factory=_default_limits)
+    #: Currency -> units of it one unit of the amount limits is worth (JSON; replaces the
+    #: whole default map; a currency not named counts 1).
+    appeasement_limit_factors: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(
+        default_factory=lambda: dict(DEFAULT_APPEASEMENT_LIMIT_FACTORS)
+    )
+    #: Hours a pending appeasement waits for a decision before it expires.
+    appeasement_pending_hours: int = Field(default=72, ge=1, le=24 * 90)
 
     def policy(self) -> Policy:
         """The business rules' configurable part, as the domain sees it."""
-        return Policy(price_override_roles=self.price_override_roles)
+        return Policy(
+            price_override_roles=self.price_override_roles,
+            return_window_days=self.return_window_days,
+            return_arrival_days=self.return_arrival_days,
+            restocking_fee_percent=self.restocking_fee_percent,
+            appeasement_limits={r: v.limits() for r, v in self.appeasement_limits.items()},
+            appeasement_limit_factors=dict(self.appeasement_limit_factors),
+            appeasement_pending_hours=self.appeasement_pending_hours,
+        )
 
     @property
     def commands_queue(self) -> str:

@@ -89,6 +89,10 @@ class FulfillmentLine(Published):
     to_ship: int = Field(description="Units still to pick and ship.")
     previously_to_ship: int
     backordered: int = 0
+    hold: bool = Field(
+        default=False,
+        description="An exchange's replacement: pick it only once its return has arrived.",
+    )
 
 
 class FulfillmentChanged(Published):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
@@ -247,6 +248,10 @@ class LineView(Published):
     replaces: str | None = Field(default=None, description="The line this one replaced.")
     price_override: bool = False
     unit_price: Amount
+    discount: Amount = Field(default=Decimal(0), description="Appeasement discount, net of tax.")
+    returned: int = Field(default=0, description="Shipped units taken back off the charge.")
+    exchange_for: str | None = Field(default=None, description="The return it replaces units of.")
+    hold: bool = Field(default=False, description="Ships only once that return has arrived.")
     tax_rate: Amount
     net: Amount
     tax: Amount
@@ -331,6 +336,74 @@ class ShipmentView(Published):
     delivered_at: datetime | None = None
 
 
+#: How the parcel comes back: a prepaid label OrderCare's carrier collects, a parcel the
+#: customer posts at their own cost, or a drop at a store.
+ReturnMethod = Literal["carrier_label", "drop_off", "in_store"]
+
+#: What the warehouse found, unit by unit.
+Condition = Literal[
+    "resellable", "damaged_in_transit", "damaged_by_customer", "wrong_item", "missing"
+]
+
+#: What a unit's condition refunds.
+Outcome = Literal["full", "restocking_fee", "none"]
+
+ReturnStatus = Literal["authorized", "awaiting_decision", "received", "cancelled", "expired"]
+
+
+class ConditionCount(Published):
+    condition: Condition
+    quantity: int
+
+
+class ReturnLineView(Published):
+    """One line of a return: authorised, what arrived, and what it refunded."""
+
+    line_id: str
+    sku: str
+    name: str | None = Field(
+        default=None, description="The item's name, as the order line has it (for e-mails)."
+    )
+    quantity: int = Field(description="Units authorised.")
+    reason: str
+    received: list[ConditionCount] = Field(default_factory=list)
+    refunded: int = Field(default=0, description="Units refunded in full.")
+    restocking_fee: int = Field(default=0, description="Units refunded less the restocking fee.")
+    refused: int = Field(default=0, description="Units received and not refunded.")
+    missing: int = Field(default=0, description="Units authorised that did not arrive.")
+    awaiting_decision: list[ConditionCount] = Field(default_factory=list)
+    credited_in_advance: int = Field(
+        default=0, description="Units an exchange credited before they arrived."
+    )
+
+
+class ReturnException(Published):
+    """Something in a parcel that was not authorised: kept for a person, never refunded."""
+
+    line_id: str | None
+    sku: str
+    condition: Condition
+    quantity: int
+    why: str
+
+
+class ReturnView(Published):
+    """A return authorisation (RMA) and where it stands."""
+
+    return_id: str
+    status: ReturnStatus
+    method: ReturnMethod
+    exchange: bool
+    advance: bool = Field(description="The replacement ships before the return arrives.")
+    lines: list[ReturnLineView]
+    replacement_line_ids: list[str] = Field(default_factory=list)
+    created_at: datetime
+    return_by: datetime = Field(description="The parcel is due by then.")
+    received_at: datetime | None = None
+    window_override: bool = False
+    exceptions: list[ReturnException] = Field(default_factory=list)
+
+
 class OrderView(Published):
     """The order as `order.get` returns it."""
 
@@ -347,6 +420,7 @@ class OrderView(Published):
     credit_memos: list[CreditMemoView]
     refunds: list[RefundView]
     shipments: list[ShipmentView] = Field(default_factory=list)
+    returns: list[ReturnView] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 

@@ -6,7 +6,25 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from contracts.accounts import CreateBillingAccount
+from contracts.accounts import (
+    BillingAccountUpdated,
+    CreateBillingAccount,
+    GetBillingAccount,
+    SearchBillingAccounts,
+    UpdateBillingAccount,
+)
+from contracts.appeasements import (
+    AppeasementExpired,
+    AppeasementGranted,
+    AppeasementPendingApproval,
+    AppeasementRejected,
+    ApproveAppeasement,
+    ExpireAppeasement,
+    OfferAppeasement,
+    OrderDiscounted,
+    RejectAppeasement,
+)
+from contracts.audit import GetAuditTrail
 from contracts.catalog import UpsertCatalog
 from contracts.common import Inbound, QueryData
 from contracts.fulfillment import (
@@ -41,6 +59,19 @@ from contracts.orders import (
 )
 from contracts.outcomes import CommandAccepted, CommandRejected
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
+from contracts.returns import (
+    CancelReturn,
+    CreateReturn,
+    DecideReturn,
+    ExchangeCreated,
+    ExpireReturn,
+    ReturnAuthorized,
+    ReturnCancelled,
+    ReturnDecided,
+    ReturnExpired,
+    ReturnReceived,
+    ReturnReceivedEvent,
+)
 
 Origin = Literal["commands", "warehouse", "payments"]
 
@@ -50,20 +81,31 @@ _INBOUND: dict[Origin, tuple[type[Inbound], ...]] = {
     "commands": (
         UpsertCatalog,
         CreateBillingAccount,
+        UpdateBillingAccount,
         CreateOrder,
         AmendOrder,
         ChangeDelivery,
         CancelOrder,
         RetryRefund,
+        CreateReturn,
+        CancelReturn,
+        DecideReturn,
+        ExpireReturn,
+        OfferAppeasement,
+        ApproveAppeasement,
+        RejectAppeasement,
+        ExpireAppeasement,
     ),
-    "warehouse": (ShortPicked, Backordered, Shipped, Delivered),
+    "warehouse": (ShortPicked, Backordered, Shipped, Delivered, ReturnReceived),
     "payments": (RefundConfirmed, RefundDeclined, Captured),
 }
 COMMANDS: dict[str, type[Inbound]] = {m.TYPE: m for ms in _INBOUND.values() for m in ms}
 ORIGINS: dict[str, Origin] = {m.TYPE: o for o, ms in _INBOUND.items() for m in ms}
 
 #: Queries: answered on reply_to only, never recorded or published as events.
-QUERIES: dict[str, type[QueryData]] = {m.TYPE: m for m in (GetOrder,)}
+QUERIES: dict[str, type[QueryData]] = {
+    m.TYPE: m for m in (GetOrder, SearchBillingAccounts, GetBillingAccount, GetAuditTrail)
+}
 
 #: Events published on the events exchange.
 EVENTS: dict[str, type[BaseModel]] = {
@@ -86,7 +128,19 @@ EVENTS: dict[str, type[BaseModel]] = {
         LineBackordered,
         OrderShipped,
         OrderDelivered,
+        ReturnAuthorized,
+        ExchangeCreated,
+        ReturnReceivedEvent,
+        ReturnDecided,
+        ReturnCancelled,
+        ReturnExpired,
+        OrderDiscounted,
+        AppeasementGranted,
+        AppeasementPendingApproval,
+        AppeasementRejected,
+        AppeasementExpired,
         CustomerNotified,
         CustomerNotificationFailed,
+        BillingAccountUpdated,
     )
 }

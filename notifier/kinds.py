@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from contracts.envelope import Envelope
 from contracts.fulfillment import LineBackordered, LineShortPicked, OrderDelivered, OrderShipped
 from contracts.orders import (
+    CreditMemoLine,
     DeliveryView,
     LineChange,
     OrderAmended,
@@ -28,8 +29,10 @@ from contracts.orders import (
     OrderDeliveryChanged,
     RefundSettled,
     RefundView,
+    ReturnLineView,
     Totals,
 )
+from contracts.returns import ReturnChanged, ReturnDecided, ReturnReceivedEvent
 
 #: Why a notification is recorded without being sent.
 SkipReason = Literal["suppressed_by_agent", "no_account", "no_email", "opted_out", "no_template"]
@@ -166,11 +169,62 @@ def _refund_issued(e: RefundSettled) -> Data:
     return {"refund": _money(r.amount, r.currency), "method": r.method, "refund_id": r.refund_id}
 
 
+def _return_received(e: ReturnChanged) -> Data:
+    """What the warehouse found in the parcel, unit by unit, and what it means for the money.
+    A manager's decision on units left to a person (`stage` "decided") is mailed alike."""
+    rma = e.rma
+    return {"return_id": rma.return_id, "exchange": rma.exchange, "status": rma.status,
+            "stage": "decided" if isinstance(e, ReturnDecided) else "received",
+            "items": [_returned(x) for x in rma.lines], **_return_money(e)}  # fmt: skip
+
+
+def _returned(x: ReturnLineView) -> Data:
+    return {
+        "name": x.name or x.sku, "sku": x.sku, "quantity": x.quantity,
+        "received": sum(c.quantity for c in x.received if c.condition != "missing"),
+        "refunded": x.refunded, "refunded_less_fee": x.restocking_fee, "refused": x.refused,
+        "missing": x.missing, "awaiting_decision": sum(c.quantity for c in x.awaiting_decision),
+    }  # fmt: skip
+
+
+def _return_money(e: ReturnChanged) -> Data:
+    """The refund (or the balance the customer owes now), and the fees deducted from it."""
+    s, currency = e.settlement, e.new_totals.currency
+    kept = [x for memo in s.credit_memos for x in memo.lines if x.reason in _RETURN_FEES]
+    return {
+        "refund": _positive(s.refund_due, currency),
+        "refund_method": _method(s.refunds),
+        "deductions": [_deduction(x, currency) for x in kept if x.net + x.tax < 0],
+        "charge_reduced": _positive(s.authorization_released, currency),
+        "balance_due": _positive(s.balance_due, currency),
+    }
+
+
+def _deduction(x: CreditMemoLine, currency: str) -> Data:
+    return {"reason": x.reason, "amount": _money(-(x.net + x.tax), currency)}
+
+
+def _positive(amount: Decimal, currency: str) -> Data | None:
+    return _money(amount, currency) if amount > 0 else None
+
+
+#: Credit-memo line reasons of what a return keeps back from the refund.
+_RETURN_FEES = ("restocking_fee", "return_shipping")
+
+
+def _method(refunds: list[RefundView]) -> str | None:
+    if not refunds:
+        return None
+    return (
+        "store_credit" if all(r.method == "store_credit" for r in refunds) else "original_payment"
+    )
+
+
 def _stamp(at: datetime | date) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-#: Event type -> its e-mail. Issue 5 adds `return.received` -> return_received here.
+#: Event type -> its e-mail.
 MAILINGS: dict[str, Mailing] = {
     OrderCreated.TYPE: Mailing("order_confirmed", OrderCreated, _confirmed),
     OrderAmended.TYPE: Mailing("order_changed", OrderAmended, _amended),
@@ -181,6 +235,9 @@ MAILINGS: dict[str, Mailing] = {
     OrderShipped.TYPE: Mailing("shipped", OrderShipped, _shipped),
     OrderDelivered.TYPE: Mailing("delivered", OrderDelivered, _delivered),
     RefundSettled.TYPE: Mailing("refund_issued", RefundSettled, _refund_issued),
+    ReturnReceivedEvent.TYPE: Mailing("return_received", ReturnReceivedEvent, _return_received),
+    # The outcome of units a parcel left to a person: the e-mail the first one promised.
+    ReturnDecided.TYPE: Mailing("return_received", ReturnDecided, _return_received),
 }
 
 #: Event type -> kind, the table at a glance.

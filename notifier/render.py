@@ -128,6 +128,72 @@ def _refund_issued(d: Data) -> tuple[str, str]:
     )
 
 
+def _return_received(d: Data) -> tuple[str, str]:
+    decided = d.get("stage") == "decided"
+    subject = (
+        f"Our decision on your return {d['return_id']}"
+        if decided
+        else f"We have received your return {d['return_id']}"
+    )
+    head = (
+        f"We have decided on the items of your return {d['return_id']} (order {d['order_id']}) "
+        "that we needed to look at more closely. Your whole return now stands as follows:"
+        if decided
+        else f"The parcel of your return {d['return_id']} (order {d['order_id']}) has arrived. "
+        "We checked every item:"
+    )
+    items = "\n".join(_returned(i) for i in d["items"])
+    return subject, f"{head}\n\n{items}\n\n{_return_money(d)}"
+
+
+#: What happened to a returned item's units: (key in the template data, wording).
+_UNIT_OUTCOMES = (
+    ("refunded", "accepted in full"),
+    ("refunded_less_fee", "accepted less a restocking fee"),
+    ("refused", "not accepted"),
+    ("awaiting_decision", "waiting for our decision"),
+    ("missing", "not in the parcel"),
+)
+
+
+def _returned(i: Data) -> str:
+    outcomes = [f"    {i[key]} {words}" for key, words in _UNIT_OUTCOMES if i.get(key)]
+    return "\n".join([f"  {i['name']} ({i['sku']}): {i['received']} received", *outcomes])
+
+
+def _return_money(d: Data) -> str:
+    """The refund, the balance due, or why nothing is refunded yet."""
+    waiting = any(i.get("awaiting_decision") for i in d["items"])
+    later = " We will write to you again once we have decided on the rest." if waiting else ""
+    if d.get("refund"):
+        return _refunded(d) + later
+    if d.get("balance_due"):
+        return f"A balance of {money(d['balance_due'])} is now due on your order.{later}"
+    if d.get("charge_reduced"):
+        return f"We will charge you {money(d['charge_reduced'])} less than before.{later}"
+    if waiting:
+        return "Nothing is refunded yet: we will write to you again once we have decided."
+    return "Your payment is not affected."
+
+
+#: How an e-mail names what a return keeps back from its refund.
+_DEDUCTIONS = {"restocking_fee": "a restocking fee", "return_shipping": "the return label"}
+
+
+def _refunded(d: Data) -> str:
+    amount = money(d["refund"])
+    done = (
+        f"We have added {amount} to your store credit."
+        if d.get("refund_method") == "store_credit"
+        else f"We are refunding {amount} to your original payment."
+    )
+    kept = [
+        f"{_DEDUCTIONS.get(r['reason'], r['reason'])} of {money(r['amount'])}"
+        for r in d.get("deductions") or []
+    ]
+    return done + (f" This is after deducting {' and '.join(kept)}." if kept else "")
+
+
 _KINDS: dict[str, Callable[[Data], tuple[str, str]]] = {
     "order_confirmed": _confirmed,
     "order_changed": _changed,
@@ -137,4 +203,5 @@ _KINDS: dict[str, Callable[[Data], tuple[str, str]]] = {
     "shipped": _shipped,
     "delivered": _delivered,
     "refund_issued": _refund_issued,
+    "return_received": _return_received,
 }

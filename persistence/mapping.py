@@ -8,7 +8,16 @@ from typing import Any
 
 from persistence.sql import doc as parse_doc
 from persistence.sql import stamp
-from services.orders.model import DeliveryInfo, InvoiceRef, Line, Order, PaymentFacts, Shipment
+from services.orders.model import (
+    Charge,
+    DeliveryInfo,
+    InvoiceRef,
+    Line,
+    Order,
+    PaymentFacts,
+    Shipment,
+)
+from services.orders.returns import Return, ReturnLine
 
 
 def order_to_doc(order: Order) -> dict[str, Any]:
@@ -29,9 +38,19 @@ def order_to_doc(order: Order) -> dict[str, Any]:
                 ln.expected_date.isoformat() if ln.expected_date else None,
                 ln.replaces,
                 ln.price_override,
+                str(ln.discount),
+                ln.returned,
+                ln.exchange_for,
+                ln.hold,
             ]
             for ln in order.lines
         ],
+        "charges": [
+            [c.charge_id, c.kind, c.description, str(c.net), c.tax_class, c.reference]
+            for c in order.charges
+        ],
+        "shipping_refunded": order.shipping_refunded,
+        "returns": [_return_doc(r) for r in order.returns],
         "shipments": [
             [
                 s.shipment_id,
@@ -81,6 +100,62 @@ def order_from_row(row: tuple[Any, ...]) -> Order:
             Shipment(i, carrier, number, url, lines, _instant(at), _instant(done) if done else None)
             for i, carrier, number, url, lines, at, done in doc.get("shipments", [])
         ],
+        charges=[
+            Charge(i, kind, text, Decimal(net), tax_class, ref)
+            for i, kind, text, net, tax_class, ref in doc.get("charges", [])
+        ],
+        shipping_refunded=doc.get("shipping_refunded", False),
+        returns=[_return_from(r) for r in doc.get("returns", [])],
+    )
+
+
+def _return_doc(rma: Return) -> dict[str, Any]:
+    return {
+        "id": rma.return_id,
+        "status": rma.status,
+        "method": rma.method,
+        "lines": [
+            [
+                rl.line_id,
+                rl.sku,
+                rl.quantity,
+                rl.reason,
+                rl.received,
+                rl.refunded,
+                rl.restocking_fee,
+                rl.refused,
+                rl.missing,
+                rl.awaiting,
+                rl.credited_in_advance,
+                rl.advance_left,
+            ]
+            for rl in rma.lines
+        ],
+        "created_at": rma.created_at.isoformat(),
+        "return_by": rma.return_by.isoformat(),
+        "replacements": rma.replacement_line_ids,
+        "advance": rma.advance,
+        "window_override": rma.window_override,
+        "received_at": rma.received_at.isoformat() if rma.received_at else None,
+        "exceptions": rma.exceptions,
+        "settle_to": rma.settle_to,
+    }
+
+
+def _return_from(d: dict[str, Any]) -> Return:
+    return Return(
+        d["id"],
+        d["status"],
+        d["method"],
+        [ReturnLine(*fields) for fields in d["lines"]],
+        _instant(d["created_at"]),
+        _instant(d["return_by"]),
+        d["replacements"],
+        d["advance"],
+        d["window_override"],
+        _instant(d["received_at"]) if d["received_at"] else None,
+        d["exceptions"],
+        d.get("settle_to", "original_payment"),
     )
 
 
@@ -98,8 +173,13 @@ def _line(
     expected: str | None = None,
     replaces: str | None = None,
     override: bool = False,
+    discount: str = "0",
+    returned: int = 0,
+    exchange_for: str | None = None,
+    hold: bool = False,
 ) -> Line:
-    """A stored line; documents written before backorders existed have nine fields."""
+    """A stored line; documents written before backorders existed have nine fields, before
+    returns and appeasements thirteen."""
     return Line(
         line_id,
         sku,
@@ -114,6 +194,10 @@ def _line(
         date.fromisoformat(expected) if expected else None,
         replaces,
         override,
+        Decimal(discount),
+        returned,
+        exchange_for,
+        hold,
     )
 
 

@@ -362,3 +362,22 @@ class SqlReference:
 def _document(value: object) -> str | None:
     """A nullable document parameter: SQL NULL, not JSON null."""
     return None if value is None else jsonb(value)
+
+
+class SqlDeadlines:
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
+
+    def set(self, kind: str, ref: str, subject: str, due_at: datetime) -> None:
+        self.sql.run(
+            "INSERT INTO deadlines (kind, ref, subject, due_at, created_at) "
+            "VALUES (%(kind)s, %(ref)s, %(subject)s, %(due)s, %(now)s) "
+            "ON CONFLICT (kind, ref) DO UPDATE SET due_at = excluded.due_at",
+            {"kind": kind, "ref": ref, "subject": subject, "due": due_at, "now": datetime.now(UTC)},
+        )
+
+    def clear(self, kind: str, ref: str) -> None:
+        self.sql.run(
+            "DELETE FROM deadlines WHERE kind = %(kind)s AND ref = %(ref)s",
+            {"kind": kind, "ref": ref},
+        )

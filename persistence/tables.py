@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -119,6 +120,16 @@ class AccountRow(Base):
     updated_at: Mapped[datetime]
     notification_opt_outs: Mapped[list[str]] = mapped_column(
         Doc, server_default=text("'[]'"), comment="notification kinds the customer opted out of"
+    )
+    # Migration 0004: search by trigram (GIN) indexes on lower(name), lower(email), the phone's
+    # digits and the billing postal code; see persistence/accounts.py.
+    version: Mapped[int] = mapped_column(
+        Integer, server_default=text("1"), comment="one step per billing_account.update"
+    )
+    payment_methods: Mapped[list[dict[str, Any]]] = mapped_column(
+        Doc,
+        server_default=text("'[]'"),
+        comment="brand, last four, expiry and the payment service's token: never a card number",
     )
 
 
@@ -249,4 +260,77 @@ class StoreCreditRow(Base):
     reason: Mapped[str] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime]
+    command_id: Mapped[str] = mapped_column(String(200))
+
+
+class DeadlineRow(Base):
+    """Something due by a time unless resolved first; the sweeper sends `command` for it."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (Index("ix_deadlines_due", "due_at"),)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(200), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(80), comment="the order or account concerned")
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class AppeasementRow(Base):
+    """Goodwill offered to a customer: store credit or a discount, granted at once or pending
+    approval; written in the transaction of the change it makes."""
+
+    __tablename__ = "appeasements"
+    __table_args__ = (
+        CheckConstraint("kind IN ('store_credit', 'discount')", name="ck_appeasements_kind"),
+        CheckConstraint(
+            "status IN ('pending', 'granted', 'rejected', 'expired')",
+            name="ck_appeasements_status",
+        ),
+        Index(
+            "ix_appeasements_offerer_day",
+            "offered_by",
+            "created_at",
+            postgresql_where=text("status IN ('pending', 'granted')"),
+            sqlite_where=text("status IN ('pending', 'granted')"),
+        ),
+        Index(
+            "ix_appeasements_order",
+            "order_id",
+            postgresql_where=text("status IN ('pending', 'granted')"),
+            sqlite_where=text("status IN ('pending', 'granted')"),
+        ),
+        Index("ix_appeasements_account", "account_id", "created_at"),
+        Index(
+            "ix_appeasements_pending_expiry",
+            "expires_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[str] = mapped_column(ForeignKey("billing_accounts.id"))
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"))
+    line_id: Mapped[str | None] = mapped_column(String(80))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(
+        comment="store credit, or the discount net of tax (a percent converted at the offer)"
+    )
+    percent: Mapped[Decimal | None] = mapped_column(comment="as offered, for a discount")
+    value: Mapped[Decimal] = mapped_column(comment="what the customer gets, tax included")
+    settle_to: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    ticket: Mapped[str | None] = mapped_column(String(100))
+    offered_by: Mapped[str] = mapped_column(String(64))
+    offered_by_role: Mapped[str] = mapped_column(String(20))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_by_role: Mapped[str | None] = mapped_column(String(20))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(String(64))
+    decision_note: Mapped[str | None] = mapped_column(String(1000))
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    credit_memo_id: Mapped[str | None] = mapped_column(String(80))
     command_id: Mapped[str] = mapped_column(String(200))

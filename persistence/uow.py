@@ -7,11 +7,13 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from persistence.accounts import SqlAccountViews, SqlAuditTrail, SqlBillingAccounts
+from persistence.appeasements import SqlAppeasements
 from persistence.messages import AuditLog, DeadLetters, Inbox, Journal, Outbox
 from persistence.repositories import (
     ReferenceCache,
-    SqlAccounts,
     SqlCatalog,
+    SqlDeadlines,
     SqlLedger,
     SqlOrders,
     SqlReference,
@@ -60,10 +62,14 @@ class SqlUnitOfWork:
     def _bind(self, conn: Connection) -> None:
         sql = Sql(conn)
         self.catalog = SqlCatalog(sql)
-        self.accounts = SqlAccounts(sql)
+        self.accounts = SqlBillingAccounts(sql)
+        self.account_views = SqlAccountViews(sql)
+        self.audit_trail = SqlAuditTrail(sql)
         self.orders = SqlOrders(sql)
         self.reference = SqlReference(sql, self._reference)
         self.ledger = SqlLedger(sql)
+        self.deadlines = SqlDeadlines(sql)
+        self.appeasements = SqlAppeasements(sql)
         self.inbox = Inbox(sql)
         self.outbox = Outbox(sql)
         self.dead_letters = DeadLetters(sql)

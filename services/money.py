@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from services.errors import Invalid
 
@@ -70,3 +70,19 @@ def is_rounded(amount: Decimal, currency: str) -> bool:
 def total(amounts: Iterable[Decimal], currency: str) -> Decimal:
     """Sum already-rounded parts, kept at the currency's scale."""
     return round_money(sum(amounts, ZERO), currency)
+
+
+def allocate(amount: Decimal, weights: Mapping[str, Decimal], currency: str) -> dict[str, Decimal]:
+    """Split a rounded amount over keys in proportion to their weights, in whole minor units:
+    each gets its rounded-down share, and the minor units left go to the largest remainders
+    (ties in key order). The parts add up to `amount` exactly."""
+    step = quantum(currency)
+    whole = sum(weights.values(), ZERO)
+    if not weights or whole <= 0:
+        raise Invalid(f"nothing to spread {amount} {currency} over")
+    exact = {k: amount * w / whole for k, w in weights.items()}
+    parts = {k: (v / step).to_integral_value(rounding=ROUND_FLOOR) * step for k, v in exact.items()}
+    left = int((amount - sum(parts.values(), ZERO)) / step)
+    for k in sorted(exact, key=lambda k: exact[k] - parts[k], reverse=True)[:left]:
+        parts[k] += step
+    return parts

@@ -8,6 +8,15 @@ from decimal import Decimal
 from typing import Protocol
 
 from services.accounts.model import Account
+from services.accounts.records import (
+    AccountCard,
+    OrderSummary,
+    SearchRow,
+    SearchTerm,
+    StoreCreditEntry,
+)
+from services.appeasements.model import Appeasement
+from services.audit.model import AuditRecord
 from services.catalog.model import CatalogEntry
 from services.ledger import CreditMemo, Invoice, LedgerView, Refund
 from services.orders.model import Order
@@ -29,6 +38,48 @@ class Accounts(Protocol):
 
     def add(self, account: Account) -> bool:
         """Insert; False when the id is taken."""
+        ...
+
+    def get_for_update(self, account_id: str) -> Account | None:
+        """The account, locked until the unit of work ends."""
+        ...
+
+    def save(self, account: Account) -> None: ...
+
+
+class AccountViews(Protocol):
+    """What the helpdesk reads about billing accounts: search, orders, store credit."""
+
+    def search(
+        self, terms: Sequence[SearchTerm], limit: int, candidates: int
+    ) -> tuple[list[SearchRow], bool]:
+        """Up to `limit` best matches per term (an account at most once per term), ranked
+        among at most `candidates` exact, prefix and partial matches each; and whether a
+        term had more candidates than were ranked."""
+        ...
+
+    def cards(self, account_ids: Sequence[str]) -> dict[str, AccountCard]: ...
+
+    def orders(self, account_id: str, limit: int) -> tuple[list[OrderSummary], int]:
+        """The newest `limit` orders, and how many the account has."""
+        ...
+
+    def ledgers(self, order_ids: Sequence[str]) -> dict[str, LedgerView]: ...
+
+    def store_credit(
+        self, account_id: str, limit: int
+    ) -> tuple[dict[str, Decimal], list[StoreCreditEntry]]:
+        """The balance per currency (the sum of every entry) and the newest `limit` entries."""
+        ...
+
+
+class AuditTrail(Protocol):
+    """Reading the append-only audit log."""
+
+    def entries(
+        self, entity_type: str, entity_id: str, before: int | None, limit: int
+    ) -> list[AuditRecord]:
+        """Up to `limit` entries about the entity, newest first, older than `before`."""
         ...
 
 
@@ -80,6 +131,62 @@ class Ledger(Protocol):
         ...
 
 
+class Deadlines(Protocol):
+    """Things that must happen by a time unless something else happens first: a pending
+    appeasement expires, an advance exchange's return is due. The sweeper (`ordercare sweep`)
+    sends the command that acts on each one due; handlers clear them when resolved."""
+
+    def set(self, kind: str, ref: str, subject: str, due_at: datetime) -> None: ...
+
+    def clear(self, kind: str, ref: str) -> None: ...
+
+
+class Appeasements(Protocol):
+    """Appeasements (goodwill store credit and discounts) and the store credit they grant."""
+
+    def get(self, appeasement_id: str) -> Appeasement | None: ...
+
+    def get_for_update(self, appeasement_id: str) -> Appeasement | None:
+        """The appeasement, locked until the unit of work ends."""
+        ...
+
+    def add(self, appeasement: Appeasement) -> bool:
+        """Insert; False when the id is taken."""
+        ...
+
+    def save(self, appeasement: Appeasement) -> None:
+        """Record a decision: status, who decided and when, the value and credit memo."""
+        ...
+
+    def on_order(self, order_id: str, excluding: str | None = None) -> Decimal:
+        """The value of the order's granted and pending appeasements (but `excluding`)."""
+        ...
+
+    def offered_since(self, actor_id: str, currency: str, since: datetime) -> Decimal:
+        """The value of the granted and pending appeasements `actor_id` offered since then."""
+        ...
+
+    def hold_offerer(self, actor_id: str) -> None:
+        """Serialise one person's offers until the unit of work ends (the per-day limit)."""
+        ...
+
+    def for_account(self, account_id: str) -> list[Appeasement]:
+        """Every appeasement of the billing account, newest first."""
+        ...
+
+    def add_store_credit(
+        self,
+        account_id: str,
+        currency: str,
+        amount: Decimal,
+        reference: str,
+        at: datetime,
+        command_id: str,
+    ) -> None:
+        """A goodwill entry in the account's store-credit ledger (reason `appeasement`)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction's view of storage."""
 
@@ -97,3 +204,15 @@ class UnitOfWork(Protocol):
 
     @property
     def ledger(self) -> Ledger: ...
+
+    @property
+    def account_views(self) -> AccountViews: ...
+
+    @property
+    def audit_trail(self) -> AuditTrail: ...
+
+    @property
+    def deadlines(self) -> Deadlines: ...
+
+    @property
+    def appeasements(self) -> Appeasements: ...

@@ -92,11 +92,13 @@ def price_order(
     country: str,
     rates: Mapping[str, Decimal],
     shipping_fee: Decimal,
+    charge_shipping: bool | None = None,
 ) -> Priced:
-    """Totals of an order shipped to `country` with the rates of that destination."""
+    """Totals of an order shipped to `country` with the rates of that destination.
+    `charge_shipping` overrides the rule that shipping is charged while a unit is live."""
     inputs = tuple(lines)
     priced = tuple(price_line(line, currency, rates, country) for line in inputs)
-    live = any(line.quantity > 0 for line in inputs)
+    live = any(line.quantity > 0 for line in inputs) if charge_shipping is None else charge_shipping
     shipping = round_money(shipping_fee if live else ZERO, currency)
     shipping_tax = round_money(shipping * tax_rate(rates, SHIPPING_TAX_CLASS, country), currency)
     subtotal = total((p.gross_net for p in priced), currency)

@@ -87,3 +87,72 @@ def warehouse(type_: str, order_id: str, **data: Any) -> dict[str, Any]:
 
 def payment(type_: str, order_id: str, **data: Any) -> dict[str, Any]:
     return envelope(type_, {"order_id": order_id, **data}, source="payments/psp", subject=order_id)
+
+
+#: A care manager, who approves appeasements above an agent's limits.
+MANAGER = {"id": "manager-hopper", "role": "manager"}
+
+
+def appeasement(
+    type_: str, actor: dict[str, str] = AGENT, subject: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """appeasement.offer, .approve, .reject or .expire, as `actor`."""
+    return envelope(type_, {"actor": actor, **data}, subject=subject)
+
+
+def create_return(order_id: str, *lines: tuple[str, int, str], return_id: str = "rma_1",
+                  method: str = "drop_off", actor: dict[str, str] = AGENT,
+                  **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """return.create of (line, quantity, reason); `replacements=[…]` makes it an exchange."""
+    data = {"actor": actor, "order_id": order_id, "return_id": return_id, "method": method,
+            "lines": [{"line_id": lid, "quantity": n, "reason": why} for lid, n, why in lines],
+            **extra}  # fmt: skip
+    return envelope("return.create", data, subject=order_id)
+
+
+def return_received(
+    order_id: str, return_id: str, *units: tuple[str, str, str, int], warehouse_id: str = "berlin-1"
+) -> dict[str, Any]:
+    """warehouse.return_received of (line, sku, condition, quantity): what the parcel held."""
+    by_line: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for lid, sku, condition, n in units:
+        by_line.setdefault((lid, sku), []).append({"condition": condition, "quantity": n})
+    lines = [{"line_id": lid, "sku": sku, "units": u} for (lid, sku), u in by_line.items()]
+    return warehouse("warehouse.return_received", order_id, return_id=return_id,
+                     warehouse=warehouse_id, lines=lines)  # fmt: skip
+
+
+def cancel_return(order_id: str, return_id: str, actor: dict[str, str] = AGENT) -> dict[str, Any]:
+    data = {"actor": actor, "order_id": order_id, "return_id": return_id,
+            "reason": "customer_request"}  # fmt: skip
+    return envelope("return.cancel", data, subject=order_id)
+
+
+def decide_return(order_id: str, return_id: str, *decisions: tuple[str, str, str],
+                  actor: dict[str, str] = MANAGER) -> dict[str, Any]:  # fmt: skip
+    """return.decide of (line, condition, outcome), each for every unit awaiting it."""
+    data = {"actor": actor, "order_id": order_id, "return_id": return_id, "reason": "goodwill",
+            "decisions": [{"line_id": lid, "condition": c, "outcome": o} for lid, c, o in decisions]}  # fmt: skip
+    return envelope("return.decide", data, subject=order_id)
+
+
+def update_account(account_id: str = "acc_ada", **changes: Any) -> dict[str, Any]:
+    """billing_account.update by agent 17, from ticket 4411."""
+    doc = envelope("billing_account.update", {"actor": AGENT, "account_id": account_id, **changes},
+                   subject=account_id)  # fmt: skip
+    doc["correlationid"] = "ticket-4411"
+    return doc
+
+
+def search_accounts(q: str, **options: Any) -> dict[str, Any]:
+    return envelope("billing_account.search", {"actor": AGENT, "q": q, **options})
+
+
+def get_account(account_id: str = "acc_ada") -> dict[str, Any]:
+    return envelope("billing_account.get", {"actor": AGENT, "account_id": account_id},
+                    subject=account_id)  # fmt: skip
+
+
+def audit(entity_type: str, entity_id: str, **options: Any) -> dict[str, Any]:
+    data = {"actor": AGENT, "entity_type": entity_type, "entity_id": entity_id, **options}
+    return envelope("audit.get", data, subject=entity_id)

@@ -5,7 +5,7 @@ German VAT; 136.67 EUR) as OrderCare publishes it, and what happens to it next."
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -14,6 +14,9 @@ from pydantic import BaseModel
 from contracts.common import SettleTo
 from contracts.fulfillment import LineBackordered, LineShortPicked, OrderDelivered, OrderShipped
 from contracts.orders import (
+    ConditionCount,
+    CreditMemoLine,
+    CreditMemoView,
     DeliveryView,
     LineChange,
     LineView,
@@ -24,11 +27,14 @@ from contracts.orders import (
     PaymentState,
     RefundSettled,
     RefundView,
+    ReturnLineView,
+    ReturnView,
     SettlementView,
     ShipmentLine,
     ShipmentView,
     Totals,
 )
+from contracts.returns import ReturnDecided, ReturnReceivedEvent
 from notifier.kinds import Customer
 
 Direction = Literal["none", "decrease", "increase"]
@@ -170,12 +176,86 @@ def refund_settled() -> RefundSettled:
     return RefundSettled(order_id=ORDER, account_id=ACCOUNT, refund=refund("29.75"))
 
 
+# --- Ada sends back both tees (changed her mind) and the hoodie (not as described) ---------
+
+
+def returned(line: LineView, reason: str, counts: dict[str, int], **settled: Any) -> ReturnLineView:
+    def listed(condition_counts: dict[str, int]) -> list[ConditionCount]:
+        return [ConditionCount.model_validate({"condition": c, "quantity": n})
+                for c, n in condition_counts.items()]  # fmt: skip
+
+    return ReturnLineView(line_id=line.line_id, sku=line.sku, name=line.name,
+                          quantity=line.quantity, reason=reason, received=listed(counts),
+                          awaiting_decision=listed(settled.pop("awaiting", {})), **settled)  # fmt: skip
+
+
+def rma(status: str, *lines: ReturnLineView) -> ReturnView:
+    return ReturnView.model_validate({
+        "return_id": "rma_ada_1", "status": status, "method": "drop_off", "exchange": False,
+        "advance": False, "lines": lines, "created_at": NOW, "return_by": NOW + timedelta(days=30),
+        "received_at": NOW + timedelta(days=5),
+    })  # fmt: skip
+
+
+def return_memo(*lines: tuple[str, str, str, str]) -> CreditMemoView:
+    """A return's credit memo of (reason, description, net, tax) lines."""
+    memo = [CreditMemoLine(reason=r, description=d, net=_d(n), tax=_d(t)) for r, d, n, t in lines]
+    net, tax = sum(x.net for x in memo), sum(x.tax for x in memo)
+    return CreditMemoView(credit_memo_id="cm_2", invoice_id="inv_1", currency="EUR", net=net,
+                          tax=tax, total=net + tax, lines=memo, settle_to="original_payment",
+                          issued_at=NOW)  # fmt: skip
+
+
+def returned_money(refund_due: str, *memo: tuple[str, str, str, str]) -> SettlementView:
+    return settlement("-" + refund_due, refund_due).model_copy(
+        update={"credit_memos": [return_memo(*memo)]}
+    )
+
+
+#: The tees: one resellable, one damaged by Ada (20 % of 25.00 kept, with its VAT).
+TEE_BACK = returned(TEE, "changed_mind", {"resellable": 1, "damaged_by_customer": 1},
+                    refunded=1, restocking_fee=1)  # fmt: skip
+TEE_MONEY = returned_money("53.55", ("return", TEE.name, "50.00", "9.50"),
+                           ("restocking_fee", "restocking fee 20% of 1 x Organic tee, M",
+                            "-5.00", "-0.95"))  # fmt: skip
+
+
+def return_received() -> ReturnReceivedEvent:
+    """Both tees and the hoodie arrive: the tees are refunded less a restocking fee (53.55);
+    the hoodie is not the one sold and waits for a manager."""
+    hoodie = returned(HOODIE, "not_as_described", {"wrong_item": 1}, awaiting={"wrong_item": 1})
+    return ReturnReceivedEvent(
+        order_id=ORDER, account_id=ACCOUNT, version=6, reason="return_received",
+        old_totals=ADA_TOTALS, new_totals=totals("64.90", "4.95", "13.27", "83.12"),
+        payment=payment("53.55"), settlement=TEE_MONEY,
+        rma=rma("awaiting_decision", TEE_BACK, hoodie),
+    )  # fmt: skip
+
+
+def return_decided() -> ReturnDecided:
+    """A manager accepts the hoodie after all: 71.28 back to Ada."""
+    hoodie = returned(HOODIE, "not_as_described", {"wrong_item": 1}, refunded=1)
+    return ReturnDecided(
+        order_id=ORDER, account_id=ACCOUNT, version=7, reason="goodwill",
+        old_totals=totals("64.90", "4.95", "13.27", "83.12"),
+        new_totals=totals("5.00", "4.95", "1.89", "11.84"), payment=payment("124.83"),
+        settlement=returned_money("71.28", ("return", HOODIE.name, "59.90", "11.38")),
+        rma=rma("received", TEE_BACK, hoodie),
+    )  # fmt: skip
+
+
+def return_refund_settled() -> RefundSettled:
+    """The refund of the tees' return, paid as store credit (settled at once)."""
+    paid = refund("53.55", "store_credit").model_copy(update={"credit_memo_id": "cm_2"})
+    return RefundSettled(order_id=ORDER, account_id=ACCOUNT, refund=paid)
+
+
 #: One event of every mailed type, by type.
 EVERY = {
     m.TYPE: m
     for m in (order_created(), order_amended(), order_delivery_changed(), order_cancelled(),
               line_short_picked(), line_backordered(), order_shipped(), order_delivered(),
-              refund_settled())
+              refund_settled(), return_received(), return_decided())
 }  # fmt: skip
 
 

@@ -47,6 +47,7 @@ class Before:
     audit: dict[str, Any]
     to_ship: dict[str, int]
     delivery: DeliveryInfo
+    held: frozenset[str]
 
     @classmethod
     def of(cls, order: Order) -> Before:
@@ -56,6 +57,7 @@ class Before:
             audit_state(order),
             {line.line_id: line.open_units for line in order.lines},
             order.delivery,
+            frozenset(line.line_id for line in order.lines if line.hold),
         )
 
 
@@ -106,7 +108,9 @@ def settlement_view(order: Order, settlement: Settlement) -> SettlementView:
     )
 
 
-def _changed(order: Order, reason: str, before: Before, settlement: Settlement) -> dict[str, Any]:
+def changed_fields(
+    order: Order, reason: str, before: Before, settlement: Settlement
+) -> dict[str, Any]:
     """The fields every order change event shares."""
     new = order.priced()
     return {
@@ -125,7 +129,7 @@ def order_amended(
     order: Order, reason: str, edits: list[Edited], before: Before, settlement: Settlement
 ) -> OrderAmended:
     return OrderAmended(
-        **_changed(order, reason, before, settlement),
+        **changed_fields(order, reason, before, settlement),
         changes=[line_change(e) for e in edits],
         lines=lines_view(order, order.priced()),
     )
@@ -136,7 +140,7 @@ def order_delivery_changed(
 ) -> OrderDeliveryChanged:
     old = before.delivery
     return OrderDeliveryChanged(
-        **_changed(order, reason, before, settlement),
+        **changed_fields(order, reason, before, settlement),
         old_delivery=delivery_view(old),
         new_delivery=delivery_view(order.delivery),
     )
@@ -151,7 +155,7 @@ def order_cancelled(
     settlement: Settlement,
 ) -> OrderCancelled:
     return OrderCancelled(
-        **_changed(order, reason, before, settlement),
+        **changed_fields(order, reason, before, settlement),
         scope=scope,
         status=order.status,
         changes=[line_change(e) for e in edits],
@@ -245,9 +249,11 @@ def fulfillment_changed(order: Order, cause: str, before: Before) -> list[BaseMo
             to_ship=line.open_units,
             previously_to_ship=before.to_ship.get(line.line_id, 0),
             backordered=line.backordered,
+            hold=line.hold,
         )
         for line in order.lines
         if line.open_units != before.to_ship.get(line.line_id, 0)
+        or line.hold != (line.line_id in before.held)
     ]
     moved = order.delivery != before.delivery
     if not lines and not moved:
@@ -297,6 +303,18 @@ def audit_state(order: Order) -> dict[str, Any]:
     if overrides:
         state["price_overrides"] = overrides
     state["delivery"] = delivery_view(order.delivery).model_dump(mode="json", exclude_none=True)
+    discounts = {
+        ln.line_id: str(priced.line(ln.line_id).discount) for ln in order.lines if ln.discount
+    }
+    if discounts:
+        state["discounts"] = discounts
+    returned = {ln.line_id: ln.returned for ln in order.lines if ln.returned}
+    if returned:
+        state["returned"] = returned
+    if order.returns:
+        state["returns"] = {r.return_id: r.status for r in order.returns}
+    if order.charges:
+        state["charges"] = {c.charge_id: str(c.net) for c in order.charges}
     return state
 
 

@@ -98,6 +98,7 @@ def apply_change(
     expected_version: int | None = None,
     settle_to: SettleTo = "original_payment",
     preview: bool = False,
+    net: bool = False,
 ) -> Change:
     """Lock, change, settle, step the version, save, describe. `change` mutates the order and
     returns the credit/debit reason per line it touched; `describe` builds the main event."""
@@ -114,6 +115,7 @@ def apply_change(
         settle_to=settle_to,
         now=ctx.now,
         ids=ctx.ids,
+        net=net,
     )
     order.finish(ctx.now)
     main = describe(order, before, settlement)

@@ -20,7 +20,8 @@ from services.errors import (
 )
 from services.ids import IdFactory
 from services.ledger import CreditMemo, Invoice, Refund, SettleTo
-from services.money import ZERO
+from services.money import ZERO, allocate
+from services.orders.returns import Return
 from services.orders.rules import require
 from services.orders.settlement import PaymentState, Reason, Settlement, payment_state, settle
 from services.pricing import LineInput, Priced, price_order
@@ -47,11 +48,26 @@ class Line:
     expected_date: date | None = None
     replaces: str | None = None
     price_override: bool = False
+    #: Discount per charged unit, net of tax, kept exact (an amount spread over three units
+    #: is a third each); the pricing function rounds the line's discount.
+    discount: Decimal = ZERO
+    #: Shipped units taken back off the charge: returned and accepted, or credited in
+    #: advance for an exchange.
+    returned: int = 0
+    #: The return this line replaces units of (an exchange), and whether it waits for that
+    #: return to arrive before it ships.
+    exchange_for: str | None = None
+    hold: bool = False
 
     @property
     def quantity(self) -> int:
         """Units still ordered."""
         return self.ordered - self.cancelled
+
+    @property
+    def charged(self) -> int:
+        """Units the customer pays for: ordered, not cancelled, not taken back."""
+        return self.quantity - self.returned
 
     @property
     def open_units(self) -> int:
@@ -69,7 +85,13 @@ class Line:
         return "partially_shipped" if self.shipped else "open"
 
     def as_input(self) -> LineInput:
-        return LineInput(self.line_id, self.quantity, self.unit_price, self.tax_class)
+        return LineInput(
+            self.line_id,
+            self.charged,
+            self.unit_price,
+            self.tax_class,
+            self.discount * self.charged,
+        )
 
     def clamp_backorder(self) -> None:
         """Backordered units are open units: never more than are left."""
@@ -128,6 +150,23 @@ class PaymentFacts:
     reference: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A fee the order carries beside its lines (a restocking fee, return shipping): priced
+    like a line of one unit, taxed at its tax class. Its id starts with '#' so that no line
+    id can take it."""
+
+    charge_id: str
+    kind: str
+    description: str
+    net: Decimal
+    tax_class: str = "standard"
+    reference: str | None = None
+
+    def as_input(self) -> LineInput:
+        return LineInput(self.charge_id, 1, self.net, self.tax_class)
+
+
 @dataclass(slots=True)
 class InvoiceRef:
     """An invoice of the order and how much of it has been credited."""
@@ -158,6 +197,10 @@ class Order:
     updated_at: datetime
     invoices: list[InvoiceRef] = field(default_factory=list)
     shipments: list[Shipment] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)
+    returns: list[Return] = field(default_factory=list)
+    #: The original shipping was credited back (a whole order returned for the merchant's fault).
+    shipping_refunded: bool = False
     #: The last result of the pricing function; every method that changes money clears it.
     _priced: Priced | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -196,10 +239,14 @@ class Order:
     def _price(self) -> Priced:
         return price_order(
             self.currency,
-            (line.as_input() for line in self.lines),
+            [*(line.as_input() for line in self.lines), *(c.as_input() for c in self.charges)],
             country=self.delivery.country,
             rates=self.tax_rates,
             shipping_fee=self.delivery.fee,
+            # Shipping stands while a unit is ordered: a return takes it back only when the
+            # return policy says so.
+            charge_shipping=not self.shipping_refunded
+            and any(line.quantity > 0 for line in self.lines),
         )
 
     def payment_state(self, priced: Priced | None = None) -> PaymentState:
@@ -372,6 +419,43 @@ class Order:
         self._changed()
         return line
 
+    # --- discounts ----------------------------------------------------------------------
+
+    def discountable(self, line_id: str | None = None) -> Decimal:
+        """What a discount can still take off, net of tax: the line's (or all lines') net."""
+        priced = self.priced()
+        lines = [self.line(line_id)] if line_id else self.lines
+        return sum((priced.line(line.line_id).net for line in lines), ZERO)
+
+    def discount(self, amount: Decimal, line_id: str | None = None) -> dict[str, Decimal]:
+        """Take a rounded net amount off one line, or off the order's lines in proportion to
+        their net (largest remainder, so the parts add up to the cent). Never below zero: the
+        amount may not exceed `discountable`. Returns the amount each line got."""
+        self._require_not_cancelled()
+        room = self.discountable(line_id)
+        if amount <= 0:
+            raise Invalid("a discount must be more than zero", field="data.amount")
+        if amount > room:
+            where = f"line {line_id}" if line_id else f"order {self.order_id}"
+            raise OverLimit(
+                f"a discount of {amount} {self.currency} exceeds the {room} {self.currency} "
+                f"(net of tax) left to discount on {where}: no line or order goes below zero",
+                field="data.amount",
+                limit=str(room),
+            )
+        priced = self.priced()
+        nets = {
+            line.line_id: priced.line(line.line_id).net
+            for line in ([self.line(line_id)] if line_id else self.lines)
+            if line.charged > 0 and priced.line(line.line_id).net > 0
+        }
+        shares = allocate(amount, nets, self.currency)
+        for lid, share in shares.items():
+            line = self.line(lid)
+            line.discount += share / line.charged
+        self._changed()
+        return shares
+
     # --- fulfilment ---------------------------------------------------------------------
 
     def ship(self, shipment: Shipment) -> None:
@@ -384,6 +468,14 @@ class Order:
         for n, (line_id, count) in enumerate(shipment.lines.items()):
             line = self.line(line_id, f"data.lines.{n}.line_id")
             require("ship", self, line)
+            if line.hold:
+                raise NotAllowedInState(
+                    f"line {line_id} ({line.sku}) replaces units of return {line.exchange_for}: "
+                    "it ships once that return has arrived",
+                    field=f"data.lines.{n}.line_id",
+                    line_id=line_id,
+                    return_id=line.exchange_for,
+                )
             if count > line.open_units:
                 raise OverLimit(
                     f"line {line_id} ({line.sku}) has {line.open_units} unit(s) left to ship; "
@@ -448,6 +540,7 @@ class Order:
         settle_to: SettleTo,
         now: datetime,
         ids: IdFactory,
+        net: bool = False,
     ) -> Settlement:
         """Price the order again and settle the difference from `before`: credit memos and
         refunds for what went down, a supplementary invoice for what went up."""
@@ -462,6 +555,7 @@ class Order:
             settle_to=settle_to,
             now=now,
             ids=ids,
+            net=net,
         )
 
     def _replaced_in_change(self, before: Priced) -> dict[str, str]:
@@ -526,6 +620,10 @@ class Order:
             )
         self.payment.captured += amount
         self.payment.authorized = max(self.payment.authorized, self.payment.captured)
+
+    def touched(self) -> None:
+        """Something the pricing function reads changed (for code beside the aggregate)."""
+        self._changed()
 
     def _changed(self) -> None:
         self._priced = None

@@ -29,6 +29,7 @@ Action = Literal[
     "change_address",
     "change_method",
     "change_pickup",
+    "return_units",
 ]
 
 STATES = ("open", "partially_shipped", "shipped", "delivered", "cancelled")
@@ -36,6 +37,7 @@ STATES = ("open", "partially_shipped", "shipped", "delivered", "cancelled")
 _UNSHIPPED = frozenset({"open"})
 _OPEN_UNITS = frozenset({"open", "partially_shipped"})
 _NOT_DISPATCHED = frozenset({"open", "partially_shipped"})
+_SHIPPED_UNITS = frozenset({"partially_shipped", "shipped", "delivered"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,11 @@ EDIT_RULES: dict[Action, Rule] = {
     ),
     "change_pickup": Rule(
         None, _NOT_DISPATCHED, "the pickup location can change until the order is dispatched"
+    ),
+    "return_units": Rule(
+        _SHIPPED_UNITS,
+        _SHIPPED_UNITS,
+        "only shipped units can be returned or exchanged; unshipped ones are cancelled",
     ),
 }
 

@@ -110,7 +110,8 @@ def components(
         old_net, old_tax = old.get(key, (ZERO, ZERO))
         new_net, new_tax = new.get(key, (ZERO, ZERO))
         d_net, d_tax = new_net - old_net, new_tax - old_tax
-        line_id = None if key == SHIPPING else key
+        # Shipping and the order's charges (fees) are no lines: their keys start with '#'.
+        line_id = None if key.startswith("#") else key
         down, up = reasons.get(key, default_reason)
         # What went down is credited and what went up invoiced, net and tax each in its own
         # direction (a cheaper replacement at a higher tax rate: net credited, tax invoiced).
@@ -135,21 +136,33 @@ def settle(
     settle_to: SettleTo,
     now: datetime,
     ids: IdFactory,
+    net: bool = False,
 ) -> Settlement:
-    """Issue the money documents of a change and settle what is owed back."""
+    """Issue the money documents of a change and settle what is owed back. With `net`, what
+    went down and what went up net into one document: a credit memo that deducts the
+    increases, or an invoice that deducts the decreases (a return with a restocking fee, an
+    exchange for a dearer size)."""
     old_state = payment_state(before.total, order.payment)
     names = {line.line_id: line.name for line in order.lines}
     for new_id, old_id in pairs.items():
         names[old_id] = f"{names[old_id]} -> {names[new_id]}"
     names[SHIPPING] = "shipping"
+    names.update({c.charge_id: c.description for c in order.charges})
     credits, debits = components(
         before, after, reasons=reasons, default_reason=default_reason, pairs=pairs, names=names
     )
+    if net and credits and debits:
+        credits, debits = _net(credits, debits)
     invoice = None
     if debits:
-        net = sum((d.net for d in debits), ZERO)
-        tax = sum((d.tax for d in debits), ZERO)
-        invoice = Invoice(ids("inv"), order.order_id, order.currency, net, tax, now)
+        invoice = Invoice(
+            ids("inv"),
+            order.order_id,
+            order.currency,
+            sum((d.net for d in debits), ZERO),
+            sum((d.tax for d in debits), ZERO),
+            now,
+        )
         order.record_invoice(invoice)
     memos = _issue_memos(order, credits, settle_to, now, ids) if credits else []
     refunds = []
@@ -170,6 +183,24 @@ def settle(
         before=old_state,
         after=payment_state(after.total, order.payment),
     )
+
+
+def _net(
+    credits: list[CreditLine], debits: list[CreditLine]
+) -> tuple[list[CreditLine], list[CreditLine]]:
+    """Credits and debits as one side: the larger keeps its lines, the smaller's lines are
+    deducted from it; equal sides cancel out (nothing to document)."""
+    credited = sum((c.net + c.tax for c in credits), ZERO)
+    debited = sum((d.net + d.tax for d in debits), ZERO)
+    if credited == debited:
+        return [], []
+    if credited > debited:
+        return [*credits, *map(_deduction, debits)], []
+    return [], [*debits, *map(_deduction, credits)]
+
+
+def _deduction(line: CreditLine) -> CreditLine:
+    return replace(line, net=-line.net, tax=-line.tax)
 
 
 def _issue_memos(
@@ -206,7 +237,14 @@ def _spread(order: Order, lines: list[CreditLine], amount: Decimal) -> dict[str,
         )
     room = {i.invoice_id: i.open for i in order.invoices}
     allocation: dict[str, list[CreditLine]] = {}
+    # Deductions (negative lines of a netted memo) go with the oldest invoice that has room,
+    # which can then take that much more of the credit.
+    deductions = [line for line in lines if line.net + line.tax < 0]
+    first = next(i for i, r in room.items() if r > 0)
+    room[first] -= sum((d.net + d.tax for d in deductions), ZERO)
     for line in lines:
+        if line in deductions:
+            continue
         net, tax = line.net, line.tax
         while net + tax > 0:
             invoice_id = next(i for i, r in room.items() if r > 0)
@@ -219,6 +257,8 @@ def _spread(order: Order, lines: list[CreditLine], amount: Decimal) -> dict[str,
             allocation.setdefault(invoice_id, []).append(piece)
             room[invoice_id] -= part
             net, tax = net - piece.net, tax - piece.tax
+    if deductions:
+        allocation.setdefault(first, []).extend(deductions)
     return allocation
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts.orders import (
+    ConditionCount,
     CreditMemoLine,
     CreditMemoView,
     DeliveryView,
@@ -10,6 +11,9 @@ from contracts.orders import (
     LineView,
     OrderView,
     RefundView,
+    ReturnException,
+    ReturnLineView,
+    ReturnView,
     ShipmentLine,
     ShipmentView,
     Totals,
@@ -20,6 +24,7 @@ from contracts.orders import (
 from services.ledger import CreditMemo, Invoice, LedgerView, Refund
 from services.money import round_money
 from services.orders.model import DeliveryInfo, Order, Shipment
+from services.orders.returns import Return
 from services.orders.settlement import PaymentState
 from services.pricing import Priced
 
@@ -50,7 +55,8 @@ def payment_view(state: PaymentState, currency: str) -> PaymentStateView:
 
 def lines_view(order: Order, priced: Priced) -> list[LineView]:
     views = []
-    for line, money in zip(order.lines, priced.lines, strict=True):
+    for line in order.lines:
+        money = priced.line(line.line_id)
         views.append(
             LineView(
                 line_id=line.line_id,
@@ -66,6 +72,10 @@ def lines_view(order: Order, priced: Priced) -> list[LineView]:
                 replaces=line.replaces,
                 price_override=line.price_override,
                 unit_price=line.unit_price,
+                discount=money.discount,
+                returned=line.returned,
+                exchange_for=line.exchange_for,
+                hold=line.hold,
                 tax_rate=money.tax_rate,
                 net=money.net,
                 tax=money.tax,
@@ -164,6 +174,48 @@ def order_view(order: Order, ledger: LedgerView) -> OrderView:
         credit_memos=[credit_memo_view(m) for m in ledger.credit_memos],
         refunds=[refund_view(r) for r in ledger.refunds],
         shipments=[shipment_view(order, s) for s in order.shipments],
+        returns=[return_view(order, r) for r in order.returns],
         created_at=order.created_at,
         updated_at=order.updated_at,
     )
+
+
+def return_view(order: Order, rma: Return) -> ReturnView:
+    return ReturnView(
+        return_id=rma.return_id,
+        status=rma.status,
+        method=rma.method,
+        exchange=rma.exchange,
+        advance=rma.advance,
+        lines=[
+            ReturnLineView(
+                line_id=rl.line_id,
+                sku=rl.sku,
+                name=order.line(rl.line_id).name,
+                quantity=rl.quantity,
+                reason=rl.reason,
+                received=_counts(rl.received),
+                refunded=rl.refunded,
+                restocking_fee=rl.restocking_fee,
+                refused=rl.refused,
+                missing=rl.missing,
+                awaiting_decision=_counts(rl.awaiting),
+                credited_in_advance=rl.credited_in_advance,
+            )
+            for rl in rma.lines
+        ],
+        replacement_line_ids=list(rma.replacement_line_ids),
+        created_at=rma.created_at,
+        return_by=rma.return_by,
+        received_at=rma.received_at,
+        window_override=rma.window_override,
+        exceptions=[ReturnException.model_validate(e) for e in rma.exceptions],
+    )
+
+
+def _counts(counts: dict[str, int]) -> list[ConditionCount]:
+    return [
+        ConditionCount.model_validate({"condition": c, "quantity": n})
+        for c, n in counts.items()
+        if n
+    ]

@@ -74,9 +74,9 @@ def test_an_amendment_swaps_a_line_issues_a_credit_memo_and_requests_a_refund(
     assert set(events) >= {"order.amended", "credit_memo.issued", "refund.requested"}
     assert events["fulfillment.changed"]["data"]["lines"] == [
         {"line_id": "l2", "sku": "HOODIE-GREY-L", "name": "Grey hoodie, L", "to_ship": 0,
-         "previously_to_ship": 1, "backordered": 0},
+         "previously_to_ship": 1, "backordered": 0, "hold": False},
         {"line_id": "l3", "sku": "TEE-ORGANIC-M", "name": "Organic tee, M", "to_ship": 1,
-         "previously_to_ship": 0, "backordered": 0},
+         "previously_to_ship": 0, "backordered": 0, "hold": False},
     ]  # fmt: skip
     [memo] = query(pipeline, "SELECT total, lines FROM credit_memos WHERE order_id = 'ord_1001'")
     assert str(memo[0]) == "41.530000"

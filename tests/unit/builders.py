@@ -170,16 +170,17 @@ class Helpdesk:
         *,
         role: str = "agent",
         policy: Policy | None = None,
+        now: datetime = NOW,
         **data: Any,
     ) -> Change:
-        """Validate `data` as the wire would, then hand it to the handler."""
+        """Validate `data` as the wire would, then hand it to the handler (at `now`)."""
         self.sent += 1
         self.last_type = message.TYPE
         if issubclass(message, CommandData):
             data = {"actor": {"id": "agent-grace", "role": role}, **data}
         msg = message.model_validate(data)
         ctx = replace(
-            context(message.TYPE, command_id=f"cmd_{self.sent}", role=role),
+            context(message.TYPE, command_id=f"cmd_{self.sent}", role=role, now=now),
             ids=self.ids,
             policy=policy or Policy(),
         )

@@ -13,6 +13,16 @@ from decimal import Decimal
 
 from contracts.common import Actor
 from services.accounts.model import Account
+from services.accounts.records import (
+    AccountCard,
+    OrderSummary,
+    SearchRow,
+    SearchTerm,
+    StoreCreditEntry,
+)
+from services.accounts.search import normalise, tier_of
+from services.appeasements.model import Appeasement
+from services.audit.model import AuditRecord
 from services.catalog.model import CatalogEntry
 from services.handling import Context
 from services.ledger import CreditMemo, Invoice, LedgerView, Refund
@@ -83,6 +93,12 @@ class FakeAccounts:
             return False
         self.accounts[account.account_id] = copy.deepcopy(account)
         return True
+
+    def get_for_update(self, account_id: str) -> Account | None:
+        return self.get(account_id)
+
+    def save(self, account: Account) -> None:
+        self.accounts[account.account_id] = copy.deepcopy(account)
 
 
 class FakeOrders:
@@ -166,6 +182,153 @@ class FakeLedger:
         )
 
 
+class FakeDeadlines:
+    def __init__(self) -> None:
+        self.due: dict[tuple[str, str], tuple[str, datetime]] = {}
+
+    def set(self, kind: str, ref: str, subject: str, due_at: datetime) -> None:
+        self.due[(kind, ref)] = (subject, due_at)
+
+    def clear(self, kind: str, ref: str) -> None:
+        self.due.pop((kind, ref), None)
+
+
+class FakeAccountViews:
+    """The helpdesk's reads over the fake accounts, orders and ledger: search matches as
+    the SQL does (contains, then tier) with the length ratio for similarity."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.store_credit_entries: list[tuple[str, StoreCreditEntry]] = []
+
+    def search(
+        self, terms: Sequence[SearchTerm], limit: int, candidates: int
+    ) -> tuple[list[SearchRow], bool]:
+        rows: list[SearchRow] = []
+        truncated = False
+        for term in terms:
+            best: dict[str, SearchRow] = {}
+            for account_id, raw, order_id in self._values(term):
+                row = self._match(term, account_id, raw, order_id)
+                held = best.get(account_id)
+                if row and (held is None or (row.tier, row.score) > (held.tier, held.score)):
+                    best[account_id] = row
+            found = sorted(best.values(), key=lambda r: (-r.tier, -r.score, r.account_id))
+            rows.extend(found[:limit])
+            truncated = truncated or len(found) >= candidates
+        return rows, truncated
+
+    def _values(self, term: SearchTerm) -> list[tuple[str, str | None, str | None]]:
+        if term.field == "order_id":
+            return [(o.account_id, o.order_id, o.order_id) for o in self.uow.orders.orders.values()]
+        accounts = self.uow.accounts.accounts.values()
+        if term.field == "postal_code":
+            return [
+                (a.account_id, (a.billing_address or {}).get("postal_code"), None) for a in accounts
+            ]
+        return [(a.account_id, getattr(a, term.field), None) for a in accounts]
+
+    @staticmethod
+    def _match(
+        term: SearchTerm, account_id: str, raw: str | None, order: str | None
+    ) -> SearchRow | None:
+        value = normalise(term.field, raw) if raw else ""
+        tier = tier_of(term.value, value) if value else None
+        if tier is None:
+            return None
+        return SearchRow(account_id, term.field, tier, len(term.value) / len(value), order)
+
+    def cards(self, account_ids: Sequence[str]) -> dict[str, AccountCard]:
+        found = {}
+        for account_id in account_ids:
+            a = self.uow.accounts.accounts.get(account_id)
+            if a is not None:
+                address = a.billing_address or {}
+                found[account_id] = AccountCard(a.account_id, a.name, a.email, a.phone, a.status,
+                                                address.get("postal_code"), address.get("country"))  # fmt: skip
+        return found
+
+    def orders(self, account_id: str, limit: int) -> tuple[list[OrderSummary], int]:
+        mine = [o for o in self.uow.orders.orders.values() if o.account_id == account_id]
+        mine.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
+        summaries = [OrderSummary(o.order_id, o.status, o.version, o.currency, o.priced().total,
+                                  copy.deepcopy(o.payment), o.created_at, o.updated_at)
+                     for o in mine[:limit]]  # fmt: skip
+        return summaries, len(mine)
+
+    def ledgers(self, order_ids: Sequence[str]) -> dict[str, LedgerView]:
+        return {o: self.uow.ledger.for_order(o) for o in order_ids}
+
+    def store_credit(
+        self, account_id: str, limit: int
+    ) -> tuple[dict[str, Decimal], list[StoreCreditEntry]]:
+        mine = [e for a, e in self.store_credit_entries if a == account_id]
+        balances: dict[str, Decimal] = {}
+        for e in mine:
+            balances[e.currency] = balances.get(e.currency, Decimal(0)) + e.amount
+        return balances, sorted(mine, key=lambda e: e.entry_id, reverse=True)[:limit]
+
+
+class FakeAuditTrail:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def entries(
+        self, entity_type: str, entity_id: str, before: int | None, limit: int
+    ) -> list[AuditRecord]:
+        mine = [r for r in self.records if (r.entity_type, r.entity_id) == (entity_type, entity_id)
+                and (before is None or r.entry_id < before)]  # fmt: skip
+        return sorted(mine, key=lambda r: r.entry_id, reverse=True)[:limit]
+
+
+class FakeAppeasements:
+    """Appeasements by id; goodwill store credit goes to the account views' ledger."""
+
+    def __init__(self, views: FakeAccountViews) -> None:
+        self.rows: dict[str, Appeasement] = {}
+        self.views = views
+        self.held: list[str] = []
+
+    def get(self, appeasement_id: str) -> Appeasement | None:
+        return copy.deepcopy(self.rows.get(appeasement_id))
+
+    def get_for_update(self, appeasement_id: str) -> Appeasement | None:
+        return self.get(appeasement_id)
+
+    def add(self, appeasement: Appeasement) -> bool:
+        if appeasement.appeasement_id in self.rows:
+            return False
+        self.rows[appeasement.appeasement_id] = copy.deepcopy(appeasement)
+        return True
+
+    def save(self, appeasement: Appeasement) -> None:
+        self.rows[appeasement.appeasement_id] = copy.deepcopy(appeasement)
+
+    def on_order(self, order_id: str, excluding: str | None = None) -> Decimal:
+        return sum((a.value for a in self._live() if a.order_id == order_id
+                    and a.appeasement_id != excluding), Decimal(0))  # fmt: skip
+
+    def offered_since(self, actor_id: str, currency: str, since: datetime) -> Decimal:
+        return sum((a.value for a in self._live() if a.offered_by.id == actor_id
+                    and a.currency == currency and a.created_at > since), Decimal(0))  # fmt: skip
+
+    def hold_offerer(self, actor_id: str) -> None:
+        self.held.append(actor_id)
+
+    def for_account(self, account_id: str) -> list[Appeasement]:
+        mine = [copy.deepcopy(a) for a in self.rows.values() if a.account_id == account_id]
+        return sorted(mine, key=lambda a: (a.created_at, a.appeasement_id), reverse=True)
+
+    def add_store_credit(self, account_id: str, currency: str, amount: Decimal, reference: str,
+                         at: datetime, command_id: str) -> None:  # fmt: skip
+        entry_id = len(self.views.store_credit_entries) + 1
+        entry = StoreCreditEntry(entry_id, currency, amount, "appeasement", reference, at)
+        self.views.store_credit_entries.append((account_id, entry))
+
+    def _live(self) -> list[Appeasement]:
+        return [a for a in self.rows.values() if a.status in ("pending", "granted")]
+
+
 class FakeUnitOfWork:
     """Everything a handler may touch, in memory."""
 
@@ -181,6 +344,10 @@ class FakeUnitOfWork:
         self.orders = FakeOrders()
         self.reference = reference or FakeReference()
         self.ledger = FakeLedger()
+        self.account_views = FakeAccountViews(self)
+        self.audit_trail = FakeAuditTrail()
+        self.deadlines = FakeDeadlines()
+        self.appeasements = FakeAppeasements(self.account_views)
 
 
 class CountingIds:

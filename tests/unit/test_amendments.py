@@ -36,7 +36,7 @@ from services.errors import (
 )
 from services.handling import Change
 from services.money import ZERO
-from services.orders import payments
+from services.orders import payments, returns
 from services.orders.handlers import amend_order, cancel_order
 from services.orders.model import DeliveryInfo, Line, Order, OrderStatus, Shipment
 from services.orders.rules import EDIT_RULES, STATES, Action, allowed, require
@@ -732,6 +732,16 @@ DO: dict[Action, Callable[[Order], object]] = {
     "change_address": lambda o: _redirect(o, address={**BERLIN, "line1": "Unter den Linden 2"}),
     "change_method": lambda o: _redirect(o, method="express", fee=Decimal("9.95")),
     "change_pickup": _to_paris_store,
+    "return_units": lambda o: returns.authorize(
+        o,
+        return_id="rma_9",
+        requested=[returns.Requested("l1", 1, "changed_mind")],
+        method="drop_off",
+        role="agent",
+        why=None,
+        now=NOW,
+        policy=Policy(),
+    ),
 }
 
 LINE_ACTIONS = [a for a, rule in EDIT_RULES.items() if rule.line_states is not None]

@@ -188,3 +188,17 @@ def test_json_content_types_with_parameters_are_accepted(content_type: str) -> N
         Envelope.model_validate({**ENVELOPE, "datacontenttype": content_type}).datacontenttype
         == content_type
     )
+
+
+def test_every_example_in_ops_is_a_valid_message_of_its_type() -> None:
+    import json
+    from pathlib import Path
+
+    from contracts.registry import COMMANDS, QUERIES
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "ops" / "examples").glob("*.json"))
+    assert examples
+    for path in examples:
+        doc = json.loads(path.read_text())
+        model = {**COMMANDS, **QUERIES}[doc["type"]]
+        model.model_validate(doc["data"])

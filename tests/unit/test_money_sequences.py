@@ -9,6 +9,7 @@ real settlement path runs. Commands the rules refuse are part of the story: they
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, get_args
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from pydantic import BaseModel
 
+from contracts.appeasements import OfferAppeasement
 from contracts.common import Inbound
 from contracts.fulfillment import (
     Backordered,
@@ -38,16 +40,26 @@ from contracts.orders import (
 )
 from contracts.outcomes import RejectionCode
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
+from contracts.returns import CancelReturn, CreateReturn, DecideReturn, ExpireReturn, ReturnReceived
+from services.appeasements.handlers import offer_appeasement
 from services.errors import Rejected
 from services.handling import Change, CommandHandler
 from services.money import MINOR_UNITS, ZERO, is_rounded, quantum
 from services.orders import fulfillment, payments
 from services.orders.handlers import amend_order, cancel_order, change_delivery
 from services.orders.model import Line, Order
+from services.orders.return_handlers import (
+    cancel_return,
+    create_return,
+    decide_return,
+    expire_return,
+    return_received,
+)
+from services.orders.returns import RETURN_REASONS, VERIFICATION, returnable
 from services.reference import DeliveryMethod
 
 from .builders import Helpdesk, ada_catalogue, total_of
-from .fakes import PICKUP_LOCATIONS, TAX_TABLE, FakeReference
+from .fakes import NOW, PICKUP_LOCATIONS, TAX_TABLE, FakeReference
 
 CURRENCIES = ("EUR", "JPY", "KWD")
 SKUS = ("MUG-ADA", "MUG-ADA-XL", "MUG-TURING", "BOOK-ENGINE", "POSTER-BABBAGE", "MUG-GHOST")
@@ -131,11 +143,23 @@ CREDIT_REASONS = {
     "order.change_delivery": {"tax_change"},
     "warehouse.short_picked": {"short_pick"},
     "warehouse.backordered": {"short_pick"},
+    "appeasement.offer": {"goodwill_discount"},
 }
+#: Returns and exchanges: units back, fees deducted, units charged again, replacements.
+_RETURNS = {"return", "exchange_return", "exchange_replacement", "return_not_accepted",
+            "restocking_fee", "return_shipping", "tax_change", "cancellation"}  # fmt: skip
+CREDIT_REASONS |= {
+    t: _RETURNS
+    for t in ("return.create", "warehouse.return_received", "return.decide", "return.cancel",
+              "return.expire")
+}  # fmt: skip
 #: Why the shipping may be credited: an amendment that empties the order credits it as a
 #: shipping change.
 SHIPPING_REASONS = {
     **CREDIT_REASONS,
+    **{
+        t: _RETURNS | {"original_shipping"} for t in CREDIT_REASONS if CREDIT_REASONS[t] is _RETURNS
+    },
     "order.amend": {"shipping_change", "tax_change"},
     "order.change_delivery": {"shipping_change", "tax_change"},
 }
@@ -246,6 +270,8 @@ class CareStories(RuleBasedStateMachine):
         moved = after.delivery != before.delivery or {
             ln.line_id: ln.open_units for ln in after.lines if ln.open_units
         } != {ln.line_id: ln.open_units for ln in before.lines if ln.open_units}
+        held = {ln.line_id for ln in after.lines if ln.hold}
+        moved = moved or held != {ln.line_id for ln in before.lines if ln.hold}
         assert (FulfillmentChanged in kinds) == moved
 
     def pick(self, n: int) -> str:
@@ -418,6 +444,135 @@ class CareStories(RuleBasedStateMachine):
         self.send(payments.captured, Captured, role="system", amount=str(amount),
                   currency=self.currency)  # fmt: skip
 
+    @rule(
+        n=picks,
+        whole=st.booleans(),
+        minor=st.integers(1, 5000),
+        percent=st.none() | st.integers(1, 100),
+        settle_to=st.sampled_from(["original_payment", "store_credit"]),
+    )
+    def discount(
+        self, n: int, whole: bool, minor: int, percent: int | None, settle_to: str
+    ) -> None:
+        """A manager's goodwill discount (no limit: granted at once) on the order or a line."""
+        data: dict[str, Any] = (
+            {"amount": str(minor * quantum(self.currency))}
+            if percent is None
+            else {"percent": str(percent)}
+        )
+        if not whole:
+            data["line_id"] = self.pick(n)
+        before = self.order
+        change = self.send(offer_appeasement, OfferAppeasement, role="manager", kind="discount",
+                           reason="goodwill", settle_to=settle_to, **data)  # fmt: skip
+        self.settles(change, before)
+
+    # --- returns and exchanges -------------------------------------------------------------
+
+    def pick_shipped(self, n: int) -> str:
+        """Mostly a line with units that can be returned; sometimes any line."""
+        lines = self.order.lines
+        back = [ln for ln in lines if returnable(self.order, ln) > 0] if n < GHOST // 2 else []
+        return (back or lines)[n % len(back or lines)].line_id
+
+    def pick_return(self, n: int, status: str) -> str:
+        """Mostly a return in `status`; sometimes any; "rma_none" when there is none."""
+        returns = self.order.returns
+        fitting = [r for r in returns if r.status == status] if n < 7 else []
+        chosen = fitting or returns
+        return chosen[n % len(chosen)].return_id if chosen else "rma_none"
+
+    @rule()
+    def the_warehouse_ships_everything(self) -> None:
+        """Everything open leaves in one parcel (returns need shipped units)."""
+        parcel = {
+            ln.line_id: ln.open_units for ln in self.order.lines if ln.open_units and not ln.hold
+        }
+        if not parcel:
+            return
+        shipment_id = f"shp_{len(self.shipments) + 1}"
+        shipped = self.send(
+            fulfillment.shipped, Shipped, role="system", shipment_id=shipment_id,
+            lines=[{"line_id": i, "quantity": q} for i, q in parcel.items()],
+            carrier="DHL", tracking_number=f"JJD{shipment_id}", warehouse="wh_leipzig",
+        )  # fmt: skip
+        assert shipped is not None
+        self.shipments.append(shipment_id)
+
+    @rule(
+        n=picks,
+        quantity=st.integers(1, 3),
+        reason=st.sampled_from(sorted(RETURN_REASONS)),
+        method=st.sampled_from(["carrier_label", "drop_off", "in_store"]),
+        replacement=st.one_of(st.none(), skus),
+        settle_to=st.sampled_from(["original_payment", "store_credit"]),
+    )
+    def ask_for_a_return(
+        self, n: int, quantity: int, reason: str, method: str, replacement: str | None,
+        settle_to: str,
+    ) -> None:  # fmt: skip
+        if n % 3 and not any(returnable(self.order, ln) > 0 for ln in self.order.lines):
+            self.the_warehouse_ships_everything()
+        before = self.order
+        line_id = self.pick_shipped(n)
+        data: dict[str, Any] = {
+            "return_id": f"rma_{self.desk.sent + 1}", "method": method, "settle_to": settle_to,
+            "lines": [{"line_id": line_id, "quantity": quantity, "reason": reason}],
+        }  # fmt: skip
+        if replacement:
+            data["replacements"] = [{"line_id": line_id, "sku": replacement}]
+        self.settles(self.send(create_return, CreateReturn, **data), before)
+
+    @rule(
+        n=st.integers(0, 9),
+        conditions=st.lists(st.sampled_from(sorted(VERIFICATION)), max_size=5),
+        stray=st.booleans(),
+    )
+    def a_parcel_arrives(self, n: int, conditions: list[str], stray: bool) -> None:
+        if n % 3 and not any(r.status == "authorized" for r in self.order.returns):
+            self.ask_for_a_return(n, 1, "changed_mind", "drop_off", None, "original_payment")
+        before = self.order
+        return_id = self.pick_return(n, "authorized")
+        rma = next((r for r in before.returns if r.return_id == return_id), None)
+        lines: list[dict[str, Any]] = []
+        if rma is not None:
+            for k, condition in enumerate(conditions):
+                rl = rma.lines[k % len(rma.lines)]
+                lines.append({"line_id": rl.line_id, "sku": rl.sku,
+                              "units": [{"condition": condition, "quantity": 1}]})  # fmt: skip
+        if stray:
+            lines.append({"line_id": "l1", "sku": "POSTER-BABBAGE",
+                          "units": [{"condition": "resellable", "quantity": 2}]})  # fmt: skip
+        change = self.send(
+            return_received, ReturnReceived, role="system", return_id=return_id,
+            warehouse="wh_leipzig", lines=lines,
+        )  # fmt: skip
+        self.settles(change, before)
+
+    @rule(n=st.integers(0, 9), outcome=st.sampled_from(["full", "restocking_fee", "none"]))
+    def a_manager_decides(self, n: int, outcome: str) -> None:
+        before = self.order
+        return_id = self.pick_return(n, "awaiting_decision")
+        rma = next((r for r in before.returns if r.return_id == return_id), None)
+        waiting = [(rl.line_id, c) for rl in rma.lines for c in rl.awaiting] if rma else []
+        line_id, condition = waiting[0] if waiting else ("l1", "wrong_item")
+        change = self.send(
+            decide_return, DecideReturn, role="manager", return_id=return_id,
+            decisions=[{"line_id": line_id, "condition": condition, "outcome": outcome}],
+        )  # fmt: skip
+        self.settles(change, before)
+
+    @rule(n=st.integers(0, 9), expire=st.booleans())
+    def a_return_is_cancelled_or_expires(self, n: int, expire: bool) -> None:
+        before = self.order
+        return_id = self.pick_return(n, "authorized")
+        if expire:
+            change = self.send(expire_return, ExpireReturn, role="system", return_id=return_id,
+                               now=NOW + timedelta(days=31))  # fmt: skip
+        else:
+            change = self.send(cancel_return, CancelReturn, return_id=return_id)
+        self.settles(change, before)
+
     # --- after every step --------------------------------------------------------------------
 
     @invariant()
@@ -445,7 +600,8 @@ class CareStories(RuleBasedStateMachine):
         credited = {i.invoice_id: ZERO for i in ledger.invoices}
         for memo in ledger.credit_memos:
             credited[memo.invoice_id] += memo.total
-            assert all(x.net + x.tax > 0 for x in memo.lines), memo
+            # A netted memo deducts fees or replacements in negative lines; the memo credits.
+            assert memo.total > 0 and all(x.net + x.tax for x in memo.lines), memo
         for invoice in ledger.invoices:
             assert credited[invoice.invoice_id] <= invoice.total
         assert {i.invoice_id: (i.total, i.credited) for i in order.invoices} == {
@@ -471,6 +627,8 @@ class CareStories(RuleBasedStateMachine):
         for line in self.order.lines:
             assert 0 <= line.delivered <= line.shipped <= line.quantity <= line.ordered
             assert 0 <= line.backordered <= line.open_units
+            assert 0 <= line.returned <= line.shipped
+            assert returnable(self.order, line) >= 0
 
     @invariant()
     def the_order_status_follows_its_lines(self) -> None:

@@ -22,6 +22,10 @@ from tests.notifier_events import (
     order_delivery_changed,
     order_shipped,
     refund_settled,
+    return_decided,
+    return_received,
+    return_refund_settled,
+    settlement,
 )
 
 
@@ -45,6 +49,8 @@ def test_the_kinds_table_names_one_email_per_milestone() -> None:
         "order.shipped": "shipped",
         "order.delivered": "delivered",
         "refund.settled": "refund_issued",
+        "return.received": "return_received",
+        "return.decided": "return_received",
     }
 
 
@@ -138,6 +144,59 @@ def test_a_delivery_carries_the_delivered_items_and_when() -> None:
 def test_a_settled_refund_carries_the_amount_with_its_currency() -> None:
     data = planned(refund_settled()).data
     assert (data["refund"], data["method"]) == (eur("29.75"), "original_payment")
+
+
+def test_a_received_return_names_each_item_and_what_became_of_its_units() -> None:
+    data = planned(return_received()).data
+    assert (data["return_id"], data["stage"], data["status"], data["exchange"]) == (
+        "rma_ada_1", "received", "awaiting_decision", False)  # fmt: skip
+    assert data["items"] == [
+        {"name": "Organic tee, M", "sku": "TEE-ORGANIC-M", "quantity": 2, "received": 2,
+         "refunded": 1, "refunded_less_fee": 1, "refused": 0, "missing": 0,
+         "awaiting_decision": 0},
+        {"name": "Grey hoodie, L", "sku": "HOODIE-GREY-L", "quantity": 1, "received": 1,
+         "refunded": 0, "refunded_less_fee": 0, "refused": 0, "missing": 0,
+         "awaiting_decision": 1},
+    ]  # fmt: skip
+
+
+def test_a_received_return_carries_the_refund_and_the_restocking_fee_kept_back() -> None:
+    data = planned(return_received()).data
+    assert (data["refund"], data["refund_method"], data["balance_due"]) == (
+        eur("53.55"), "original_payment", None)  # fmt: skip
+    assert data["deductions"] == [{"reason": "restocking_fee", "amount": eur("5.95")}]
+
+
+def test_a_return_that_leaves_a_balance_carries_the_balance_due_and_no_refund() -> None:
+    owed = settlement("3.10", balance_due="3.10")
+    data = planned(return_received().model_copy(update={"settlement": owed})).data
+    assert (data["refund"], data["refund_method"], data["balance_due"]) == (
+        None, None, eur("3.10"))  # fmt: skip
+
+
+def test_a_return_without_a_name_on_its_lines_falls_back_to_the_sku() -> None:
+    event = return_received()
+    nameless = event.rma.lines[0].model_copy(update={"name": None})
+    rma = event.rma.model_copy(update={"lines": [nameless]})
+    data = planned(event.model_copy(update={"rma": rma})).data
+    assert data["items"][0]["name"] == "TEE-ORGANIC-M"
+
+
+def test_a_managers_decision_on_a_return_is_mailed_as_the_same_kind_at_the_decided_stage() -> None:
+    data = planned(return_decided()).data
+    assert (data["kind"], data["stage"], data["status"]) == (
+        "return_received",
+        "decided",
+        "received",
+    )
+    assert data["items"][1]["refunded"] == 1
+    assert data["refund"] == eur("71.28")
+
+
+def test_a_refund_of_a_return_settled_as_store_credit_is_a_refund_issued_email() -> None:
+    [p] = notifications_for(cloudevent(return_refund_settled()), ADA)
+    assert (p.kind, p.data["refund"], p.data["method"]) == (
+        "refund_issued", eur("53.55"), "store_credit")  # fmt: skip
 
 
 def test_an_event_nobody_is_mailed_about_gives_no_email() -> None:

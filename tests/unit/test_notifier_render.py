@@ -66,9 +66,54 @@ def test_a_refund_gives_the_amount_and_where_it_goes() -> None:
     )
 
 
+def test_a_received_return_lists_each_item_and_the_refund_after_the_restocking_fee() -> None:
+    text = text_of("return.received")
+    assert "Subject: We have received your return rma_ada_1" in text
+    assert (
+        "  Organic tee, M (TEE-ORGANIC-M): 2 received\n"
+        "    1 accepted in full\n"
+        "    1 accepted less a restocking fee\n"
+        "  Grey hoodie, L (HOODIE-GREY-L): 1 received\n"
+        "    1 waiting for our decision\n"
+    ) in text
+    assert (
+        "We are refunding 53.55 EUR to your original payment. This is after deducting a "
+        "restocking fee of 5.95 EUR. We will write to you again once we have decided on the rest."
+    ) in text
+
+
+def test_a_return_names_each_deduction_from_its_refund() -> None:
+    [p] = notifications_for(cloudevent(EVERY["return.received"]), ADA)
+    label = {"reason": "return_shipping", "amount": {"amount": "5.89", "currency": "EUR"}}
+    data = {**p.data, "deductions": [*p.data["deductions"], label]}
+    assert (
+        "after deducting a restocking fee of 5.95 EUR and the return label of 5.89 EUR."
+        in plain_text(p.kind, data)
+    )
+
+
+def test_a_decision_on_a_return_says_so_and_gives_the_refund() -> None:
+    text = text_of("return.decided")
+    assert "Subject: Our decision on your return rma_ada_1" in text
+    assert "  Grey hoodie, L (HOODIE-GREY-L): 1 received\n    1 accepted in full" in text
+    assert "We are refunding 71.28 EUR to your original payment." in text
+
+
+def test_a_return_that_refunds_nothing_yet_says_why() -> None:
+    [p] = notifications_for(cloudevent(EVERY["return.received"]), ADA)
+    data = {**p.data, "refund": None, "deductions": []}
+    assert "Nothing is refunded yet: we will write to you again" in plain_text(p.kind, data)
+
+
+def test_a_return_that_leaves_a_balance_names_it() -> None:
+    [p] = notifications_for(cloudevent(EVERY["return.received"]), ADA)
+    data = {**p.data, "refund": None, "balance_due": {"amount": "3.10", "currency": "EUR"}}
+    assert "A balance of 3.10 EUR is now due on your order." in plain_text(p.kind, data)
+
+
 def test_an_unknown_kind_has_no_rendering() -> None:
     with pytest.raises(ValueError, match="no plain-text e-mail"):
-        plain_text("return_received", {})
+        plain_text("loyalty_points", {})
 
 
 def test_the_template_of_the_exact_locale_is_chosen_first() -> None:
