@@ -126,7 +126,7 @@ class InboundProcessor:
             return self._dead_letter(msg, "not_json", _not_json(msg.body, exc))
         if not isinstance(doc, dict):
             return self._dead_letter(msg, "not_an_envelope", "the body is JSON but not an object")
-        if _card_guarded(msg, doc) and (found := find_card_number(doc)) is not None:
+        if (found := _card_number_in(msg, doc)) is not None:
             return self._refuse_card(msg, doc, found)
         if b"\\u0000" in msg.body and (where := _nul_at(doc)) is not None:
             problem = f"{where} contains a NUL character, which no text field may hold"
@@ -387,7 +387,7 @@ class InboundProcessor:
     def _refuse_card(
         self, msg: InboundMessage, doc: dict[str, Any], where: str
     ) -> tuple[str, str, float | None]:
-        """Refuse a billing-account message that carries a card number. Only a copy with the
+        """Refuse a message that carries a card number. Only a copy with the
         number masked is kept (inbox, dead letters) or answered; the number is never logged."""
         masked_doc = mask_document(doc)
         masked = replace(msg, body=orjson.dumps(masked_doc))
@@ -505,6 +505,19 @@ def _entry(
 
 #: Messages checked for card numbers: the billing-account flow's (by routing key or type).
 _CARD_GUARDED = "billing_account."
+
+
+def _card_number_in(msg: InboundMessage, doc: dict[str, Any]) -> str | None:
+    """Where a card number is: anywhere in a billing-account message; in the free text of
+    any other (`data.note`, which agents type and every audit row and event may carry).
+    Identifiers and tracking numbers elsewhere are not searched: long digit runs pass the
+    Luhn check one time in ten."""
+    if _card_guarded(msg, doc):
+        return find_card_number(doc)
+    data = doc.get("data")
+    if isinstance(data, dict) and isinstance(note := data.get("note"), str):
+        return find_card_number(note, "data.note")
+    return None
 
 
 def _card_guarded(msg: InboundMessage, doc: dict[str, Any] | None = None) -> bool:

@@ -1,10 +1,11 @@
 """Card numbers must never reach OrderCare: finding and masking them in a message.
 
-A card number here is a run of 13 to 19 digits, single spaces or dashes allowed between
-digits, that passes the Luhn check. It is looked for in every string, number and key of a
-message; a longer run is searched group by group (`4111 1111 1111 1111 12/28`). Random
-digit runs pass Luhn one time in ten, so an order id or a phone number of 13 or more
-digits may be taken for one: the sender is told where, never what.
+A card number here is a run of 13 to 19 digits, up to three separators (any space, dash,
+dot, slash or underscore) allowed between digits, that passes the Luhn check. It is
+looked for in every string, number and key of a billing-account message and in the note
+of any other; a longer run is searched group by group (`4111 1111 1111 1111 12/28`).
+Random digit runs pass Luhn one time in ten, so an order id or a phone number of 13 or
+more digits may be taken for one: the sender is told where, never what.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: Digits with at most one space or dash between two of them.
-_RUN = re.compile(r"\d(?:[ -]?\d)*")
+#: Digits with at most three separators (spaces of any kind, dashes, dots, slashes,
+#: underscores) between two of them: "4111 1111", "4111\u00a01111", "4111 - 1111", "4111.1111".
+_RUN = re.compile(r"\d(?:[\s.\-/_]{0,3}\d)*")
 _GROUP = re.compile(r"\d+")
 _SHORTEST, _LONGEST = 13, 19
 #: What a masked digit becomes.

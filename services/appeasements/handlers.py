@@ -278,9 +278,22 @@ def _exposure_now(
     return _exposure(appeasement, order, value, uow)
 
 
+#: Who outranks whom when deciding an appeasement.
+_RANK = {"agent": 1, "supervisor": 2, "manager": 3}
+
+
 def _check_covers(appeasement: Appeasement, exposure: Exposure, ctx: Context) -> None:
-    """Whoever decides must have limits that cover the appeasement (per day aside: that
-    counts what a person offers)."""
+    """Whoever decides must rank above whoever offered (so two agents cannot approve each
+    other's offers past their own limits) and have limits that cover the appeasement (per
+    day aside: that counts what a person offers)."""
+    offered, deciding = appeasement.offered_by.role, ctx.actor.role
+    if _RANK.get(deciding, 0) <= _RANK.get(offered, 0) and deciding != "manager":
+        raise BeyondOwnLimits(
+            f"a {deciding} cannot decide an appeasement a {offered} offered: it waits for "
+            "someone of a higher role",
+            role=deciding,
+            offered_by_role=offered,
+        )
     over = exceeded(ctx.policy, ctx.actor.role, exposure)
     if over:
         raise BeyondOwnLimits(

@@ -304,7 +304,7 @@ def audit_state(order: Order) -> dict[str, Any]:
         state["price_overrides"] = overrides
     state["delivery"] = delivery_view(order.delivery).model_dump(mode="json", exclude_none=True)
     discounts = {
-        ln.line_id: str(priced.line(ln.line_id).discount) for ln in order.lines if ln.discount
+        ln.line_id: str(priced.line(ln.line_id).discount) for ln in order.lines if ln.discounts
     }
     if discounts:
         state["discounts"] = discounts

@@ -48,9 +48,10 @@ class Line:
     expected_date: date | None = None
     replaces: str | None = None
     price_override: bool = False
-    #: Discount per charged unit, net of tax, kept exact (an amount spread over three units
-    #: is a third each); the pricing function rounds the line's discount.
-    discount: Decimal = ZERO
+    #: Discounts granted, each as (per unit, net of tax and kept exact, the units it was
+    #: granted on): an amount spread over three units is a third each. A grant covers at most
+    #: its units, so units added later get none, and units taken off take their share along.
+    discounts: list[tuple[Decimal, int]] = field(default_factory=list)
     #: Shipped units taken back off the charge: returned and accepted, or credited in
     #: advance for an exchange.
     returned: int = 0
@@ -90,8 +91,17 @@ class Line:
             self.charged,
             self.unit_price,
             self.tax_class,
-            self.discount * self.charged,
+            self.discount_for(self.charged),
         )
+
+    def discount_for(self, units: int) -> Decimal:
+        """The discount of `units` charged units (the pricing function rounds it)."""
+        return sum((each * min(units, covered) for each, covered in self.discounts), ZERO)
+
+    @property
+    def unit_discount(self) -> Decimal:
+        """The discount of one discounted unit."""
+        return sum((each for each, _ in self.discounts), ZERO)
 
     def clamp_backorder(self) -> None:
         """Backordered units are open units: never more than are left."""
@@ -302,6 +312,7 @@ class Order:
     def remove_line(self, line_id: str, field: str = "data.changes") -> Edited:
         line = self.line(line_id, field)
         require("remove_line", self, line)
+        self._require_return_arrived(line, "removed", field)
         old = line.quantity
         line.cancelled = line.ordered
         line.clamp_backorder()
@@ -311,6 +322,7 @@ class Order:
     def replace_line(self, line_id: str, new: Line, field: str = "data.changes") -> Edited:
         old = self.line(line_id, field)
         require("replace_line", self, old)
+        self._require_return_arrived(old, "replaced", field)
         if any(existing.line_id == new.line_id for existing in self.lines):
             raise AlreadyExists(
                 f"order {self.order_id} already has a line {new.line_id}", field=field
@@ -348,6 +360,7 @@ class Order:
             line.ordered += quantity - old
         else:
             require("reduce_quantity", self, line)
+            self._require_return_arrived(line, "reduced", field)
             if quantity < line.shipped:
                 raise NotAllowedInState(
                     f"line {line_id} ({line.sku}) has {line.shipped} unit(s) shipped: its quantity "
@@ -370,6 +383,8 @@ class Order:
         """Cancel unshipped units of a line (all of them by default)."""
         line = self.line(line_id, field)
         require("short_pick" if action == "short_picked" else "cancel_units", self, line)
+        if action == "cancelled":
+            self._require_return_arrived(line, "cancelled", field)
         count = line.open_units if quantity is None else quantity
         if count > line.open_units:
             raise OverLimit(
@@ -452,7 +467,7 @@ class Order:
         shares = allocate(amount, nets, self.currency)
         for lid, share in shares.items():
             line = self.line(lid)
-            line.discount += share / line.charged
+            line.discounts.append((share / line.charged, line.charged))
         self._changed()
         return shares
 
@@ -647,6 +662,27 @@ class Order:
                 f"{priced.total} {self.currency}",
                 field="data.payment.captured",
                 total=str(priced.total),
+            )
+
+    def _require_return_arrived(self, line: Line, what: str, field: str) -> None:
+        """An exchange's replacement stands while its return is outstanding: the returned
+        units were credited against it, and taking it off would pay that credit out before
+        anything came back. Cancelling the return undoes both."""
+        pending = next(
+            (
+                r
+                for r in self.returns
+                if r.return_id == line.exchange_for and r.status == "authorized"
+            ),
+            None,
+        )
+        if pending is not None:
+            raise NotAllowedInState(
+                f"line {line.line_id} ({line.sku}) replaces units of return {pending.return_id}, "
+                f"which has not arrived: it cannot be {what}; cancel the return instead",
+                field=field,
+                line_id=line.line_id,
+                return_id=pending.return_id,
             )
 
     def _require_not_cancelled(self) -> None:

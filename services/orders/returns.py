@@ -298,12 +298,16 @@ def _exchange(order: Order, rma: Return, replacements: Sequence[tuple[str, Line]
     if not replacements:
         return
     reasons = {rl.line_id: RETURN_REASONS[rl.reason] for rl in rma.lines}
-    replaced = {for_line for for_line, _ in replacements}
+    replaced: dict[str, int] = {}
+    for for_line, new in replacements:
+        replaced[for_line] = replaced.get(for_line, 0) + new.quantity
     rma.advance = all(reasons[lid].exchange == "advance" for lid in replaced)
     for rl in rma.lines:
         if rl.line_id in replaced:
-            rl.credited_in_advance = rl.advance_left = rl.quantity
-            order.line(rl.line_id).returned += rl.quantity
+            # Units beyond those replaced are a plain return: credited when they arrive.
+            credited = min(rl.quantity, replaced[rl.line_id])
+            rl.credited_in_advance = rl.advance_left = credited
+            order.line(rl.line_id).returned += credited
     for for_line, new in replacements:
         if any(existing.line_id == new.line_id for existing in order.lines):
             raise AlreadyExists(
@@ -476,7 +480,7 @@ def _settle_units(
 def _restocking_fee(order: Order, rma: Return, line: Line, count: int, policy: Policy) -> None:
     from services.orders.model import Charge
 
-    unit_net = line.unit_price - line.discount
+    unit_net = max(line.unit_price - line.unit_discount, Decimal(0))
     fee = round_money(unit_net * count * policy.restocking_fee_percent / 100, order.currency)
     if fee <= 0:
         return
@@ -503,7 +507,8 @@ def _after_verification(order: Order, rma: Return, label_fee: Decimal) -> None:
     )
     if (
         rma.method == "carrier_label" and not merchant and not rma.exchange and not labelled
-        and accepted and label_fee > 0 and _credited_value(order, rma) >= label_fee
+        and accepted and label_fee > 0
+        and _refunded_gross(order, rma) >= _gross(order, label_fee, "standard")
     ):  # fmt: skip
         from services.orders.model import Charge
 
@@ -521,13 +526,22 @@ def _after_verification(order: Order, rma: Return, label_fee: Decimal) -> None:
         order.shipping_refunded = True
 
 
-def _credited_value(order: Order, rma: Return) -> Decimal:
-    """The net value of the return's units taken off the charge (before fees)."""
+def _refunded_gross(order: Order, rma: Return) -> Decimal:
+    """What the return gives back, tax included: its accepted units at the price paid, less
+    the restocking fees charged on it (a label is deducted only from at least that much)."""
     total = Decimal(0)
     for rl in rma.lines:
         line = order.line(rl.line_id)
-        total += (line.unit_price - line.discount) * (rl.refunded + rl.restocking_fee)
+        unit = max(line.unit_price - line.unit_discount, Decimal(0))
+        total += _gross(order, unit * (rl.refunded + rl.restocking_fee), line.tax_class)
+    for charge in order.charges:
+        if charge.reference == rma.return_id and charge.kind == "restocking_fee":
+            total -= _gross(order, charge.net, charge.tax_class)
     return total
+
+
+def _gross(order: Order, net: Decimal, tax_class: str) -> Decimal:
+    return net * (1 + order.tax_rates.get(tax_class, Decimal(0)))
 
 
 def reasons(order: Order, rma: Return) -> dict[str, Reason]:

@@ -189,14 +189,18 @@ def _net(
     credits: list[CreditLine], debits: list[CreditLine]
 ) -> tuple[list[CreditLine], list[CreditLine]]:
     """Credits and debits as one side: the larger keeps its lines, the smaller's lines are
-    deducted from it; equal sides cancel out (nothing to document)."""
-    credited = sum((c.net + c.tax for c in credits), ZERO)
-    debited = sum((d.net + d.tax for d in debits), ZERO)
-    if credited == debited:
+    deducted from it; equal sides cancel out (nothing to document). A side whose net or tax
+    would go negative (a credit at one tax rate against a debit at another) is not netted: a
+    tax document never carries negative tax, so the memo and the invoice stay two."""
+    c_net, c_tax = sum((c.net for c in credits), ZERO), sum((c.tax for c in credits), ZERO)
+    d_net, d_tax = sum((d.net for d in debits), ZERO), sum((d.tax for d in debits), ZERO)
+    if (c_net, c_tax) == (d_net, d_tax):
         return [], []
-    if credited > debited:
+    if c_net >= d_net and c_tax >= d_tax:
         return [*credits, *map(_deduction, debits)], []
-    return [], [*debits, *map(_deduction, credits)]
+    if d_net >= c_net and d_tax >= c_tax:
+        return [], [*debits, *map(_deduction, credits)]
+    return credits, debits
 
 
 def _deduction(line: CreditLine) -> CreditLine:

@@ -208,7 +208,7 @@ def test_a_discount_within_the_limits_is_credited_as_goodwill_discount_and_refun
         Decimal("5.95"), "cm_1")  # fmt: skip
     assert change.result["settlement"]["refund_due"] == "5.95"
     assert (change.subject, change.version) == ("ord_ada_1", 2)
-    assert desk.order().lines[0].discount * 2 == Decimal("5.00")
+    assert desk.order().lines[0].discounts == [(Decimal("2.50"), 2)]
 
 
 def test_a_discount_on_the_order_is_spread_over_its_lines_in_proportion_to_their_net() -> None:
@@ -476,14 +476,27 @@ def test_a_supervisor_may_approve_an_agents_sixty_but_not_a_hundred_and_fifty() 
     assert approve(desk, "apz_2").result["status"] == "granted"
 
 
-def test_an_agent_cannot_approve_what_exceeded_an_agents_limits() -> None:
+def test_an_agent_cannot_approve_another_agents_appeasement() -> None:
     desk = ada()
     store_credit(desk, "25.00")
 
     denied = refused(desk, lambda: approve(desk, who=OTHER_AGENT))
 
     assert isinstance(denied, Forbidden)
-    assert denied.details["exceeded"][0]["limit"] == "per_appeasement"
+    assert denied.details == {"role": "agent", "offered_by_role": "agent"}
+    assert "waits for someone of a higher role" in denied.message
+
+
+def test_two_agents_cannot_approve_each_others_offers_past_the_daily_limit() -> None:
+    desk = ada()
+    for n in range(10):
+        store_credit(desk, "20.00", appeasement_id=f"apz_ok_{n}")  # 200.00: the day's cap
+    assert store_credit(desk, "20.00", appeasement_id="apz_11").result["status"] == "pending"
+
+    denied = refused(desk, lambda: approve(desk, "apz_11", OTHER_AGENT))
+
+    assert isinstance(denied, Forbidden)
+    assert approve(desk, "apz_11", SUPERVISOR).result["status"] == "granted"
 
 
 def test_only_a_pending_appeasement_can_be_approved_or_rejected() -> None:

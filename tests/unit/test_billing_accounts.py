@@ -343,9 +343,9 @@ def test_a_luhn_valid_run_of_13_to_19_digits_is_a_card_number(text: str) -> None
 @pytest.mark.parametrize(
     "text",
     ["4111 1111 1111 1112", "+44 20 7946 0958", "ord_1001", "411111111111", "2026-11-26",
-     "4111  1111 1111 1111", "41111111111111111111111"],
+     "4111    1111 1111 1111", "41111111111111111111111"],
 )  # fmt: skip
-def test_a_run_failing_luhn_too_short_too_long_or_with_double_separators_is_not(
+def test_a_run_failing_luhn_too_short_too_long_or_with_wide_gaps_is_not(
     text: str,
 ) -> None:
     assert not has_card_number(text)
@@ -694,3 +694,30 @@ def test_the_audit_trail_is_newest_first_and_paged_by_entry_id() -> None:
 def test_an_entity_without_audit_entries_is_not_found() -> None:
     with pytest.raises(NotFound, match="no audit entries for order ord_ada_1"):
         trail(FakeUnitOfWork())
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "4111\u00a01111\u00a01111\u00a01111",  # no-break spaces, pasted from a web page
+        "4111  1111  1111  1111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111.1111.1111.1111",
+    ],
+)
+def test_a_card_number_is_found_whatever_separates_its_digits(written: str) -> None:
+    assert find_card_number({"data": {"note": f"card {written}"}}) == "data.note"
+
+
+def test_a_card_number_in_the_note_of_any_command_is_refused_and_stored_nowhere() -> None:
+    care = embedded()
+    data = {"actor": AGENT, "kind": "store_credit", "account_id": "acc_ada", "amount": "5.00",
+            "currency": "EUR", "reason": "late_delivery", "note": f"refund to {VISA}"}  # fmt: skip
+
+    published = send(care, "appeasement.offer", data, "cmd_offer_card")
+
+    [outcome] = [m for m in published if m.routing_key == "command.rejected"]
+    assert orjson.loads(outcome.body)["data"]["errors"][0]["loc"] == "data.note"
+    digits = VISA.replace(" ", "")
+    for text in (everything_stored(care), repr([m.body for m in published])):
+        assert digits not in text and VISA not in text

@@ -616,3 +616,94 @@ def test_the_readme_shows_the_return_rules_the_code_reads() -> None:
     shown = readme.split("<!-- return-rules:begin -->\n")[1].split("<!-- return-rules:end -->")[0]
 
     assert shown == markdown()
+
+
+# --- found in review -------------------------------------------------------------------------
+
+
+def test_an_outstanding_exchanges_replacement_cannot_be_removed_cut_or_cancelled() -> None:
+    from contracts.orders import AmendOrder, CancelOrder
+    from services.orders.handlers import amend_order, cancel_order
+
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"), replacements=[{"line_id": "l1", "sku": "MUG-ADA"}])
+
+    def amend(d: Helpdesk, **change: Any) -> Change:
+        return d.send(amend_order, AmendOrder, order_id="ord_ada_1", reason="customer_request",
+                      changes=[change])  # fmt: skip
+
+    for attempt in (
+        lambda d: amend(d, action="remove", line_id="l3"),
+        lambda d: amend(d, action="set_quantity", line_id="l3", quantity=1),
+        lambda d: amend(d, action="replace", line_id="l3", sku="MUG-TURING"),
+        lambda d: d.send(
+            cancel_order,
+            CancelOrder,
+            order_id="ord_ada_1",
+            reason="customer_request",
+            scope="unshipped",
+        ),
+    ):
+        rejection = refused(desk, attempt)
+        assert isinstance(rejection, NotAllowedInState)
+        assert "replaces units of return rma_1, which has not arrived" in rejection.message
+    assert desk.order().payment.refunded == 0
+
+
+def test_returned_units_beyond_the_replacements_are_credited_only_on_receipt() -> None:
+    desk = delivered()
+
+    ask(desk, ("l1", 2, "changed_mind"),
+        replacements=[{"line_id": "l1", "sku": "MUG-ADA", "quantity": 1}])  # fmt: skip
+
+    assert desk.order().payment.refunded == 0
+    assert desk.order().returns[0].lines[0].credited_in_advance == 1
+    change = arrive(desk, ("l1", "MUG-ADA", "resellable", 2))
+    assert memo_lines(change) == [("exchange_return", "12.30", "2.34")]
+    assert_money_adds_up(desk)
+
+
+def test_a_label_is_not_deducted_from_a_refund_smaller_than_it() -> None:
+    desk = Helpdesk()
+    desk.place_ada(
+        lines=[{"sku": "MUG-ADA", "quantity": 2}, {"sku": "BOOK-ENGINE", "quantity": 1},
+               {"sku": "POSTER-BABBAGE", "quantity": 1}],
+        payment={"authorized": "67.85", "captured": "67.85"},
+    )  # fmt: skip
+    ship(desk, "shp_1", l1=2, l2=1, l3=1)
+    ask(desk, ("l3", 1, "changed_mind"), method="carrier_label")
+
+    # 5.00 less a 1.00 restocking fee, with VAT: 4.76, less than the 5.89 label.
+    change = arrive(desk, ("l3", "POSTER-BABBAGE", "damaged_by_customer", 1))
+
+    assert memo_lines(change) == [("return", "5.00", "0.95"), ("restocking_fee", "-1.00", "-0.19")]
+    assert desk.order().payment_state().balance_due == 0
+
+
+def test_an_exchange_across_tax_rates_never_nets_into_negative_tax() -> None:
+    desk = delivered()
+
+    # A 12.30 mug at 19 % for the 24.99 book at 7 %: more net, less tax.
+    change = exchange(desk, "BOOK-ENGINE")
+
+    invoice = desk.uow.ledger.invoices[-1][0]
+    assert (invoice.net, invoice.tax) == (Decimal("12.69"), Decimal("0"))
+    assert memo_lines(change) == [("tax_change", "0", "0.58")]
+    assert_money_adds_up(desk)
+
+
+def test_a_discount_granted_on_a_line_never_grows_when_units_come_back() -> None:
+    from contracts.appeasements import OfferAppeasement
+    from services.appeasements.handlers import offer_appeasement
+
+    desk = delivered()
+    exchange(desk, "MUG-ADA-XL")
+    desk.send(
+        offer_appeasement, OfferAppeasement, role="manager", kind="discount",
+        order_id="ord_ada_1", line_id="l1", amount="12.30", reason="late_delivery",
+    )  # fmt: skip
+
+    desk.send(cancel_return, CancelReturn, order_id="ord_ada_1", return_id="rma_1")
+
+    assert desk.order().priced().line("l1").discount == Decimal("12.30")
+    assert_money_adds_up(desk)
