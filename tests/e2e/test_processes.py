@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -149,8 +150,15 @@ def test_the_worker_serves_metrics_aggregated_across_its_processes(
     helpdesk.wait(lambda h: {d["id"] for d in orders} <= h.outcomes().keys())
 
     def scrape() -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            return str(response.read().decode())
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                return str(response.read().decode())
+        except ConnectionRefusedError:
+            return ""  # the metrics fork says it is ready a moment before it listens
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ConnectionRefusedError):
+                return ""
+            raise
 
     body = wait_for(lambda: (b := scrape()) and 'type="order.create"' in b and b, 30, "metrics")
     created = 'type="order.create"'
