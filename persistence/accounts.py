@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from persistence.repositories import _REFUND, SqlAccounts, _credit_lines, _money, _refund
+from persistence.repositories import (
+    REFUND_SELECT,
+    SqlAccounts,
+    credit_lines,
+    money_of,
+    refund_from_row,
+)
 from persistence.sql import Sql, dec, doc, in_list, jsonb, stamp
 from services.accounts.model import Account, PaymentMethod
 from services.accounts.records import (
@@ -240,17 +246,17 @@ class SqlAccountViews:
             f"FROM credit_memos {where} ORDER BY issued_at, id",
             key,
         )
-        refunds = self.sql.all(f"{_REFUND} {where} ORDER BY requested_at, id", key)
+        refunds = self.sql.all(f"{REFUND_SELECT} {where} ORDER BY requested_at, id", key)
         found: dict[str, dict[str, list[Any]]] = {
             o: {"invoices": [], "memos": [], "refunds": []} for o in order_ids
         }
         for i, o, c, n, t, at in invoices:
-            found[o]["invoices"].append(Invoice(i, o, c, _money(n, c), _money(t, c), stamp(at)))
+            found[o]["invoices"].append(Invoice(i, o, c, money_of(n, c), money_of(t, c), stamp(at)))
         for i, o, inv, c, lines, settle_to, at in memos:
-            memo = CreditMemo(i, o, inv, c, _credit_lines(lines), settle_to, stamp(at))
+            memo = CreditMemo(i, o, inv, c, credit_lines(lines), settle_to, stamp(at))
             found[o]["memos"].append(memo)
         for row in refunds:
-            found[row[1]]["refunds"].append(_refund(row))
+            found[row[1]]["refunds"].append(refund_from_row(row))
         return {
             o: LedgerView(tuple(d["invoices"]), tuple(d["memos"]), tuple(d["refunds"]))
             for o, d in found.items()

@@ -8,8 +8,8 @@ from typing import Any
 
 from persistence.sql import doc as parse_doc
 from persistence.sql import stamp
+from services.orders.charges import Charge
 from services.orders.model import (
-    Charge,
     DeliveryInfo,
     InvoiceRef,
     Line,

@@ -238,22 +238,24 @@ class SqlLedger:
             "WHERE order_id = %(id)s ORDER BY issued_at, id",
             key,
         )
-        refunds = self.sql.all(f"{_REFUND} WHERE order_id = %(id)s ORDER BY requested_at, id", key)
+        refunds = self.sql.all(
+            f"{REFUND_SELECT} WHERE order_id = %(id)s ORDER BY requested_at, id", key
+        )
         return LedgerView(
             invoices=tuple(
-                Invoice(i, order_id, c, _money(n, c), _money(t, c), stamp(at))
+                Invoice(i, order_id, c, money_of(n, c), money_of(t, c), stamp(at))
                 for i, c, n, t, at in invoices
             ),
             credit_memos=tuple(
-                CreditMemo(i, order_id, inv, c, _credit_lines(lines), settle_to, stamp(at))
+                CreditMemo(i, order_id, inv, c, credit_lines(lines), settle_to, stamp(at))
                 for i, inv, c, lines, settle_to, at in memos
             ),
-            refunds=tuple(_refund(row) for row in refunds),
+            refunds=tuple(refund_from_row(row) for row in refunds),
         )
 
     def refund(self, refund_id: str) -> Refund | None:
-        row = self.sql.one(f"{_REFUND} WHERE id = %(id)s", {"id": refund_id})
-        return _refund(row) if row else None
+        row = self.sql.one(f"{REFUND_SELECT} WHERE id = %(id)s", {"id": refund_id})
+        return refund_from_row(row) if row else None
 
     def update_refund(self, refund: Refund, at: datetime, command_id: str) -> None:
         self.sql.run(
@@ -268,16 +270,16 @@ class SqlLedger:
         )
 
 
-_REFUND = (
+REFUND_SELECT = (
     "SELECT id, order_id, credit_memo_id, currency, amount, method, status, requested_at, "
     "failure_reason, retry_of FROM refunds"
 )
 
 
-def _refund(row: tuple[Any, ...]) -> Refund:
+def refund_from_row(row: tuple[Any, ...]) -> Refund:
     id_, order_id, memo, c, amount, method, status, at, why, retry_of = row
     return Refund(
-        id_, order_id, memo, c, _money(amount, c), method, status, stamp(at), why, retry_of
+        id_, order_id, memo, c, money_of(amount, c), method, status, stamp(at), why, retry_of
     )
 
 
@@ -287,12 +289,12 @@ def _rate(value: Decimal) -> Decimal:
     return trimmed.quantize(Decimal(1)) if trimmed == trimmed.to_integral() else trimmed
 
 
-def _credit_lines(stored: object) -> tuple[CreditLine, ...]:
+def credit_lines(stored: object) -> tuple[CreditLine, ...]:
     lines = doc(stored)["lines"]
     return tuple(CreditLine(a, b, Decimal(n), Decimal(t), lid) for a, b, n, t, lid in lines)
 
 
-def _money(value: object, currency: str) -> Decimal:
+def money_of(value: object, currency: str) -> Decimal:
     """A stored amount at its currency's scale (the column keeps six decimals)."""
     return round_money(dec(value), currency)
 

@@ -96,7 +96,7 @@ def apply_change(
     describe: Describe,
     *,
     expected_version: int | None = None,
-    settle_to: SettleTo = "original_payment",
+    settle_to: SettleTo | Callable[[Order], SettleTo] = "original_payment",
     preview: bool = False,
     net: bool = False,
 ) -> Change:
@@ -112,7 +112,7 @@ def apply_change(
         before.priced,
         reasons=reasons,
         default_reason=default_reason,
-        settle_to=settle_to,
+        settle_to=settle_to(order) if callable(settle_to) else settle_to,
         now=ctx.now,
         ids=ctx.ids,
         net=net,

@@ -21,6 +21,7 @@ from services.errors import (
 from services.ids import IdFactory
 from services.ledger import CreditMemo, Invoice, Refund, SettleTo
 from services.money import ZERO, allocate
+from services.orders.charges import Charge
 from services.orders.returns import Return
 from services.orders.rules import require
 from services.orders.settlement import PaymentState, Reason, Settlement, payment_state, settle
@@ -158,23 +159,6 @@ class PaymentFacts:
     captured: Decimal
     refunded: Decimal = ZERO
     reference: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """A fee the order carries beside its lines (a restocking fee, return shipping): priced
-    like a line of one unit, taxed at its tax class. Its id starts with '#' so that no line
-    id can take it."""
-
-    charge_id: str
-    kind: str
-    description: str
-    net: Decimal
-    tax_class: str = "standard"
-    reference: str | None = None
-
-    def as_input(self) -> LineInput:
-        return LineInput(self.charge_id, 1, self.net, self.tax_class)
 
 
 @dataclass(slots=True)

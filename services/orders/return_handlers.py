@@ -198,13 +198,10 @@ def _return_change(
             **changed_fields(order, reason, before, settlement), rma=return_view(order, rma)
         )
 
-    order = uow.orders.get(order_id)
-    where: SettleTo = "original_payment"
-    if order is not None and any(r.return_id == return_id for r in order.returns):
-        where = settle_to(order, return_id)
     return apply_change(
         order_id, ctx, uow, change, RETURN, describe,
-        expected_version=expected_version, settle_to=where, net=True,
+        expected_version=expected_version, settle_to=lambda order: settle_to(order, return_id),
+        net=True,
     )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from services.errors import (
     OverLimit,
 )
 from services.money import round_money
+from services.orders.charges import Charge
 from services.orders.rules import require
 from services.orders.settlement import SHIPPING, Reason
 from services.policy import Policy
@@ -478,8 +479,6 @@ def _settle_units(
 
 
 def _restocking_fee(order: Order, rma: Return, line: Line, count: int, policy: Policy) -> None:
-    from services.orders.model import Charge
-
     unit_net = max(line.unit_price - line.unit_discount, Decimal(0))
     fee = round_money(unit_net * count * policy.restocking_fee_percent / 100, order.currency)
     if fee <= 0:
@@ -510,8 +509,6 @@ def _after_verification(order: Order, rma: Return, label_fee: Decimal) -> None:
         and accepted and label_fee > 0
         and _refunded_gross(order, rma) >= _gross(order, label_fee, "standard")
     ):  # fmt: skip
-        from services.orders.model import Charge
-
         order.charges.append(
             Charge(
                 f"#label-{rma.return_id}",
