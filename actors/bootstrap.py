@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from typing import Any
@@ -118,6 +119,10 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
         reply_to: str | None,
         correlation_id: str | None,
         redelivered: bool,
+        size: int | None = None,
+        message_id: str | None = None,
+        unusable_reply_to: str | None = None,
+        correlation_id_base64: str | None = None,
     ) -> None:
         current = CurrentMessage.get_current_message()
         attempt = current.options.get("retries", 0) if current else 0
@@ -126,9 +131,12 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
             exchange,
             routing_key,
             reply_to,
-            correlation_id,
+            base64.b64decode(correlation_id_base64) if correlation_id_base64 else correlation_id,
             redelivered,
             attempt,
+            size=size,
+            message_id=message_id,
+            unusable_reply_to=unusable_reply_to,
         )
         try:
             runtime.processor.process(msg)

@@ -22,6 +22,8 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _Rabbit
 from dramatiq.common import q_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
+from actors.outbound import amqp_properties
+from actors.screening import KEPT_PREFIX_BYTES, clean_text, printable
 from actors.settings import Settings
 from actors.topology import queue_arguments
 
@@ -86,25 +88,47 @@ class CloudEventsConsumer(_RabbitmqConsumer):
         # queue without a raw actor, Dramatiq dead-letters it (ActorNotFound -> .XQ).
         canonical = q_name(self.queue_name)
         actor = self.broker.raw_actors.get(canonical, "ordercare.no-such-actor")
-        return wrap(actor, canonical, method, properties, body)
+        return wrap(actor, canonical, method, properties, body, self.broker.settings)
 
 
 def wrap(
-    actor_name: str, queue_name: str, method: Any, properties: Any, body: bytes
+    actor_name: str,
+    queue_name: str,
+    method: Any,
+    properties: Any,
+    body: bytes,
+    settings: Settings,
 ) -> Message[Any]:
-    """A Dramatiq message carrying an AMQP delivery's body and the properties that matter."""
+    """A Dramatiq message carrying an AMQP delivery's body and the properties that matter,
+    every one as JSON-safe text (actors/screening.py): Dramatiq encodes the message again
+    to retry it, and a field it cannot encode would lose it. An over-size body travels as
+    its first bytes and its size, never whole."""
+    size = len(body)
+    if size > settings.max_message_bytes:
+        body = body[:KEPT_PREFIX_BYTES]
     try:
         text, encoding = body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(body).decode("ascii"), "base64"
+    reply_to, correlation_id = properties.reply_to, properties.correlation_id
+    usable_reply_to = clean_text(reply_to)
+    readable_correlation = clean_text(correlation_id)
     meta = {
         "encoding": encoding,
-        "exchange": method.exchange,
-        "routing_key": method.routing_key,
-        "reply_to": properties.reply_to,
-        "correlation_id": properties.correlation_id,
+        "exchange": printable(method.exchange),
+        "routing_key": printable(method.routing_key),
+        "reply_to": usable_reply_to,
+        "correlation_id": readable_correlation,
         "redelivered": bool(method.redelivered),
+        "size": size,
+        "message_id": printable(properties.message_id) or None,
     }
+    if reply_to is not None and usable_reply_to is None:
+        meta["unusable_reply_to"] = printable(reply_to)
+    if correlation_id is not None and readable_correlation is None:
+        # A binary correlation id (some clients send a UUID's 16 bytes) goes back as sent.
+        raw = correlation_id if isinstance(correlation_id, bytes) else str(correlation_id).encode()
+        meta["correlation_id_base64"] = base64.b64encode(raw).decode("ascii")
     return Message(
         queue_name=queue_name,
         actor_name=actor_name,
@@ -140,5 +164,5 @@ def _publish(
         exchange=exchange,
         routing_key=routing_key,
         body=body,
-        properties=pika.BasicProperties(**properties),
+        properties=pika.BasicProperties(**amqp_properties(properties)),
     )

@@ -21,15 +21,25 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 
 from actors import metrics
+from actors.failures import is_infrastructure
 from actors.outbound import Cause, cloudevent, to_exchange, to_reply
+from actors.screening import (
+    KEPT_PREFIX_BYTES,
+    MAX_CONTAINERS,
+    MAX_DEPTH,
+    head_attributes,
+    kept_copy,
+    printable,
+    too_deep,
+)
 from actors.settings import Settings
-from contracts.common import Actor, Inbound, QueryData
+from contracts.common import NOTE_MAX_LENGTH, Actor, Inbound, QueryData
 from contracts.envelope import Envelope
 from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, RejectionCode
 from contracts.registry import COMMANDS, QUERIES
 from persistence.messages import InboxEntry, OutboundMessage
 from persistence.uow import SqlUnitOfWork
-from services.accounts.cards import find_card_number, mask_document, mask_text
+from services.accounts.cards import CardScan
 from services.errors import Rejected
 from services.handlers import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
 from services.handling import Change, Context
@@ -47,9 +57,48 @@ class InboundMessage:
     exchange: str
     routing_key: str
     reply_to: str | None = None
-    correlation_id: str | None = None
+    #: Bytes when the sender's was not text: the answer carries it back as sent.
+    correlation_id: str | bytes | None = None
     redelivered: bool = False
     attempt: int = 0
+    #: The delivery's size when `body` holds only its first bytes (an over-size message).
+    size: int | None = None
+    #: The AMQP message_id, printable (dead letters name it).
+    message_id: str | None = None
+    #: A reply_to that was not clean text, as a printable rendering: refused.
+    unusable_reply_to: str | None = None
+    #: The body as parsed JSON, once it is (so nothing parses it twice).
+    parsed: Any = None
+
+    @property
+    def length(self) -> int:
+        return len(self.body) if self.size is None else self.size
+
+
+class Named(Protocol):
+    """What a rejection needs of a message: its envelope's identifying attributes."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def correlationid(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Ids:
+    """The attributes read from a message that is not a valid envelope."""
+
+    source: str
+    id: str
+    type: str
+    subject: str | None = None
+    correlationid: str | None = None
 
 
 class Replier(Protocol):
@@ -97,50 +146,81 @@ class InboundProcessor:
             metrics.HANDLING.labels(label).observe(time.perf_counter() - started)
 
     def give_up(self, msg: InboundMessage, exc: BaseException) -> None:
-        """After the last retry of an unexpected error: dead-letter it and reject it as
-        `internal_error`, so the sender is not left waiting and nothing is lost."""
+        """After the last retry of an unexpected error: reject it as `internal_error` where
+        its id can be read, so the sender is not left waiting, else dead-letter it. Should
+        that fail too, it is dead-lettered alone: nothing is lost, nothing reaches `.XQ`."""
         msg, _refused = self._screen(msg)
         detail = f"{type(exc).__name__} after {msg.attempt + 1} attempts"
-        label, outcome, _ = self._dead_letter(
-            msg, "handler_error", detail, code="internal_error", doc=_try_json_object(msg.body)
-        )
+        doc = _try_json_object(msg.body) if msg.size is None else None
+        try:
+            label, outcome, _ = self._unreadable(
+                msg, "handler_error", detail, CardScan(), code="internal_error", doc=doc
+            )
+        except Exception as again:
+            if is_infrastructure(again):
+                raise
+            log.exception("could not reject the message; dead-lettering it alone")
+            self._dead_letter(msg, "handler_error", detail, CardScan())
+            label, outcome = "unknown", "dead_lettered"
         metrics.COMMANDS.labels(label, outcome).inc()
 
     def _screen(self, msg: InboundMessage) -> tuple[InboundMessage, str | None]:
         """Drop a reply_to that is not a reply queue, so no path can publish to it."""
-        if msg.reply_to and not self._reply_to.match(msg.reply_to):
-            return replace(msg, reply_to=None), msg.reply_to
+        refused = msg.unusable_reply_to
+        if refused is None and msg.reply_to and not self._reply_to.match(msg.reply_to):
+            refused = msg.reply_to
+        if refused is not None:
+            return replace(msg, reply_to=None), refused
         return msg, None
 
     def _process(
         self, msg: InboundMessage, refused_reply_to: str | None
     ) -> tuple[str, str, float | None]:
-        if len(msg.body) > self.settings.max_message_bytes:
+        """Cheap checks first (size, then JSON, nesting depth, card numbers, NUL), each
+        linear in the body, then the envelope, its type and the command's schema."""
+        scan = CardScan()
+        limit = self.settings.max_message_bytes
+        if msg.length > limit:
+            detail = f"{msg.length} bytes exceeds the {limit}-byte limit"
+            # Only the first bytes are ever read or kept (the consumer passes no more).
+            msg = replace(msg, body=msg.body[:KEPT_PREFIX_BYTES], size=msg.length)
+            doc = head_attributes(msg.body)
+            return self._unreadable(msg, "too_large", detail, scan, code="too_large", doc=doc)
+        if (containers := msg.body.count(b"{") + msg.body.count(b"[")) > MAX_CONTAINERS:
             detail = (
-                f"{len(msg.body)} bytes exceeds the {self.settings.max_message_bytes}-byte limit"
+                f"{containers} '{{' and '[' characters exceed the limit of {MAX_CONTAINERS} "
+                "objects and arrays"
             )
-            return self._dead_letter(msg, "too_large", detail, code="too_large")
+            # Not parsed, so kept like an over-size body: its first bytes only.
+            msg = replace(msg, body=msg.body[:KEPT_PREFIX_BYTES], size=msg.length)
+            return self._unreadable(msg, "too_complex", detail, scan, doc=head_attributes(msg.body))
         try:
             doc = orjson.loads(msg.body)
         except orjson.JSONDecodeError as exc:
-            return self._dead_letter(msg, "not_json", _not_json(msg.body, exc))
+            return self._unreadable(msg, "not_json", _not_json(msg.body, exc), scan)
+        msg = replace(msg, parsed=doc)
         if not isinstance(doc, dict):
-            return self._dead_letter(msg, "not_an_envelope", "the body is JSON but not an object")
-        if (found := _card_number_in(msg, doc)) is not None:
-            return self._refuse_card(msg, doc, found)
+            problem = "the body is JSON but not an object"
+            return self._unreadable(msg, "not_an_envelope", problem, scan, code="not_an_envelope")
+        if too_deep(msg.body):
+            problem = f"objects and arrays nest deeper than {MAX_DEPTH} levels"
+            return self._unreadable(msg, "too_deep", problem, scan, doc=doc)
+        if (found := _card_number_in(msg, doc, scan)) is not None:
+            return self._refuse_card(msg, doc, found, scan)
         if b"\\u0000" in msg.body and (where := _nul_at(doc)) is not None:
             problem = f"{where} contains a NUL character, which no text field may hold"
             error = FieldError(
                 loc=where, message="NUL characters are not allowed", type="string_nul"
             )
-            return self._dead_letter(msg, "nul_character", problem, doc=doc, errors=[error])
+            return self._unreadable(msg, "nul_character", problem, scan, doc=doc, errors=[error])
         try:
             env = Envelope.model_validate(doc)
         except ValidationError as exc:
             detail = "not a CloudEvents 1.0 envelope: " + _summary(exc)
-            return self._dead_letter(
-                msg, "not_an_envelope", detail, code="not_an_envelope", doc=doc, errors=_errors(exc)
-            )
+            return self._unreadable(
+                msg, "not_an_envelope", detail, scan, code="not_an_envelope", doc=doc,
+                errors=_errors(exc),
+            )  # fmt: skip
         sent = _sent_at(env)
         label = metrics.type_label(env.type)
         if refused_reply_to is not None:
@@ -264,21 +344,25 @@ class InboundProcessor:
 
     # --- rejections and duplicates ----------------------------------------------------
 
-    def _store_rejection(self, env: Envelope, msg: InboundMessage, rejection: _Rejection) -> str:
+    def _store_rejection(self, env: Named, msg: InboundMessage, rejection: _Rejection) -> str:
         with self.unit_of_work() as uow:
             return self._reject_in(uow, env, msg, rejection, raw=msg.body)
 
     def _reject_in(
         self,
         uow: SqlUnitOfWork,
-        env: Envelope,
+        env: Named,
         msg: InboundMessage,
         rejection: _Rejection,
         raw: bytes | None,
     ) -> str:
+        """Record the rejection (the inbox keeps the message, card-like runs masked) and
+        publish it; a message seen before gets its first outcome again."""
         now = self.clock()
         outcome = self._rejected(env.id, env.type, env.subject, rejection, _cause(env, msg), now)
-        if not uow.journal.record(_entry(env, outcome, now, raw=raw), outcome, []):
+        doc = msg.parsed if raw is msg.body else None
+        kept = None if raw is None else kept_copy(raw, CardScan(), doc)
+        if not uow.journal.record(_entry(env, outcome, now, raw=kept), outcome, []):
             uow.restart()
             return self._duplicate(uow, env, msg)
         uow.commit()
@@ -289,7 +373,7 @@ class InboundProcessor:
         )
         return "rejected"
 
-    def _duplicate(self, uow: SqlUnitOfWork, env: Envelope, msg: InboundMessage) -> str:
+    def _duplicate(self, uow: SqlUnitOfWork, env: Named, msg: InboundMessage) -> str:
         """A command seen before: re-send its first outcome (the same event, the same id), also
         for a redelivery, so whoever waits on reply_to gets an answer; consumers dedupe by id."""
         stored = uow.inbox.find(env.source, env.id)
@@ -319,78 +403,72 @@ class InboundProcessor:
         )
         return "duplicate"
 
-    def _dead_letter(
+    def _unreadable(
         self,
         msg: InboundMessage,
         reason: str,
         detail: str,
+        scan: CardScan,
         *,
         code: RejectionCode = "invalid",
         doc: dict[str, Any] | None = None,
         errors: list[FieldError] | None = None,
     ) -> tuple[str, str, float | None]:
-        """Keep the message for inspection; reject it too where an id, source and type are readable."""
-        if _card_guarded(msg):  # unreadable, but a card number in it is masked all the same
-            msg = replace(msg, body=mask_text(msg.body.decode("latin-1")).encode("latin-1"))
-        if (
-            doc is None
-            and reason == "too_large"
-            and len(msg.body) <= 16 * self.settings.max_message_bytes
-        ):
-            doc = _try_json_object(msg.body)  # bounded: a huge body is not parsed at all
+        """A message that is no usable envelope ends one way: rejected where its source, id
+        and type can be read (the sender is answered; the inbox keeps a masked copy), else
+        dead-lettered with its reason."""
+        detail = scan.mask(detail)
         ids = _readable_ids(doc)
+        if ids is None:
+            self._dead_letter(msg, reason, detail, scan)
+            return metrics.type_label(None), "dead_lettered", None
+        rejection = _Rejection(code, detail, errors or [], {})
+        log.info("unreadable message rejected", extra={"reason": reason, "command_id": ids.id})
+        return metrics.type_label(ids.type), self._store_rejection(ids, msg, rejection), None
+
+    def _dead_letter(self, msg: InboundMessage, reason: str, detail: str, scan: CardScan) -> None:
+        """Keep a message nobody can be answered for, card-like runs masked: a row in
+        `dead_letters` and a copy in the dead-letter queue. An over-size body is kept as its
+        first bytes only (`msg.body` is no more than that)."""
+        kept = kept_copy(msg.body, scan, msg.parsed)
+        routing_key = scan.mask(msg.routing_key)
+        headers = {
+            "x-ordercare-reason": reason,
+            "x-ordercare-detail": printable(detail, 1000),
+            "x-original-exchange": printable(msg.exchange),
+            "x-original-routing-key": printable(routing_key),
+            "x-original-message-id": msg.message_id or "",
+            "x-original-size": msg.length,
+        }
+        copy = OutboundMessage(
+            "",
+            self.settings.dead_letter_queue,
+            f"dead:{time.time_ns()}",
+            kept,
+            {"headers": headers, "content_type": "application/octet-stream"},
+        )
         now = self.clock()
         with self.unit_of_work() as uow:
             uow.dead_letters.add(
                 reason=reason,
                 detail=detail,
                 exchange=msg.exchange,
-                routing_key=msg.routing_key,
-                # An oversized body is kept whole in the dead-letter queue; the table keeps
-                # its first bytes, enough to identify it, not a copy of a large blob.
-                body=msg.body[: self.settings.max_message_bytes],
+                routing_key=routing_key,
+                body=kept,
                 at=now,
             )
-            uow.outbox.add([self._dead_letter_copy(msg, reason, detail)], now)
-            if ids is not None:
-                _source, command_id, command_type = ids
-                rejection = _Rejection(code, detail, errors or [], {})
-                correlation = doc.get("correlationid") if doc else None
-                cause = Cause(
-                    command_id,
-                    correlation if isinstance(correlation, str) else None,
-                    msg.reply_to,
-                    msg.correlation_id or command_id,
-                )
-                outcome = self._rejected(command_id, command_type, None, rejection, cause, now)
-                uow.outbox.add(outcome, now)
-                metrics.REJECTIONS.labels(code).inc()
+            uow.outbox.add([copy], now)
             uow.commit()
         metrics.DEAD_LETTERS.labels(reason).inc()
-        log.warning(
-            "message dead-lettered", extra={"reason": reason, "routing_key": msg.routing_key[:100]}
-        )
-        return metrics.type_label(ids[2] if ids else None), "dead_lettered", None
-
-    def _dead_letter_copy(self, msg: InboundMessage, reason: str, detail: str) -> OutboundMessage:
-        headers = {
-            "x-ordercare-reason": reason,
-            "x-ordercare-detail": detail,
-            "x-original-exchange": msg.exchange,
-            "x-original-routing-key": msg.routing_key,
-        }
-        props = {"headers": headers, "content_type": "application/octet-stream"}
-        return OutboundMessage(
-            "", self.settings.dead_letter_queue, f"dead:{time.time_ns()}", msg.body, props
-        )
+        log.warning("message dead-lettered", extra={"reason": reason, "routing_key": routing_key})
 
     def _refuse_card(
-        self, msg: InboundMessage, doc: dict[str, Any], where: str
+        self, msg: InboundMessage, doc: dict[str, Any], where: str, scan: CardScan
     ) -> tuple[str, str, float | None]:
         """Refuse a message that carries a card number. Only a copy with the
         number masked is kept (inbox, dead letters) or answered; the number is never logged."""
-        masked_doc = mask_document(doc)
-        masked = replace(msg, body=orjson.dumps(masked_doc))
+        masked_doc = scan.mask_document(doc)
+        masked = replace(msg, body=orjson.dumps(masked_doc), parsed=masked_doc)
         problem = (
             f"{where} holds what looks like a payment card number, which OrderCare never "
             "accepts: send the payment service's token_ref with brand, last4 and expiry"
@@ -399,7 +477,9 @@ class InboundProcessor:
         try:
             env = Envelope.model_validate(masked_doc)
         except ValidationError:
-            return self._dead_letter(masked, "card_number", problem, doc=masked_doc, errors=[error])
+            return self._unreadable(
+                masked, "card_number", problem, scan, doc=masked_doc, errors=[error]
+            )
         rejection = _Rejection("invalid", problem, [error], {"rule": "no_card_numbers"})
         label, sent = metrics.type_label(env.type), _sent_at(env)
         if env.type in QUERIES and masked.reply_to:
@@ -481,20 +561,26 @@ class InboundProcessor:
         cause: Cause,
         now: datetime,
     ) -> list[OutboundMessage]:
+        # What a rejection tells in words may quote the input: card-like runs are masked.
+        # The ids stay verbatim, so the sender can always match the outcome to its command.
+        scan = CardScan()
         rejected = CommandRejected(
             command_id=command_id,
             command_type=command_type,
             subject=subject,
             code=rejection.code,
-            message=rejection.message,
-            errors=rejection.errors,
+            message=scan.mask(rejection.message),
+            errors=[
+                FieldError(loc=scan.mask(e.loc), message=scan.mask(e.message), type=e.type)
+                for e in rejection.errors
+            ],
             details=rejection.details,
         )
         return self._outcome(rejected, subject, cause, now)
 
 
 def _entry(
-    env: Envelope, outcome: list[OutboundMessage], at: datetime, raw: bytes | None
+    env: Named, outcome: list[OutboundMessage], at: datetime, raw: bytes | None
 ) -> InboxEntry:
     """The inbox row: the command's key and its outcome (the events-exchange copy)."""
     first = outcome[0]
@@ -507,16 +593,18 @@ def _entry(
 _CARD_GUARDED = "billing_account."
 
 
-def _card_number_in(msg: InboundMessage, doc: dict[str, Any]) -> str | None:
-    """Where a card number is: anywhere in a billing-account message; in the free text of
-    any other (`data.note`, which agents type and every audit row and event may carry).
-    Identifiers and tracking numbers elsewhere are not searched: long digit runs pass the
-    Luhn check one time in ten."""
+def _card_number_in(msg: InboundMessage, doc: dict[str, Any], scan: CardScan) -> str | None:
+    """Where a card number is: anywhere but in identifiers in a billing-account message;
+    in the free text of any other (`data.note`, which agents type and every audit row and
+    event may carry). Identifiers, codes and tracking numbers are not searched: long digit
+    runs pass the Luhn check one time in ten. A note over its length limit is refused for
+    that by the schema (and masked wherever it is kept), not searched here."""
     if _card_guarded(msg, doc):
-        return find_card_number(doc)
+        return scan.find(doc)
     data = doc.get("data")
-    if isinstance(data, dict) and isinstance(note := data.get("note"), str):
-        return find_card_number(note, "data.note")
+    note = data.get("note") if isinstance(data, dict) else None
+    if isinstance(note, str) and len(note) <= NOTE_MAX_LENGTH:
+        return scan.find(note, "data.note")
     return None
 
 
@@ -532,7 +620,7 @@ def _system(source: str) -> Actor:
     return Actor(id=source[:64], role="system")
 
 
-def _cause(env: Envelope, msg: InboundMessage) -> Cause:
+def _cause(env: Named, msg: InboundMessage) -> Cause:
     return Cause(env.id, env.correlationid, msg.reply_to, msg.correlation_id or env.id)
 
 
@@ -543,11 +631,21 @@ def _rejection(exc: Rejected) -> _Rejection:
     return _Rejection(exc.code, exc.message, errors, details)
 
 
+#: Field errors a rejection lists; a message with more says how many it left out.
+MAX_FIELD_ERRORS = 50
+
+
 def _errors(exc: ValidationError, prefix: str | None = None) -> list[FieldError]:
     found = []
-    for err in exc.errors(include_url=False, include_input=False):
+    errors = exc.errors(include_url=False, include_input=False)
+    for err in errors[:MAX_FIELD_ERRORS]:
         loc = ".".join(str(part) for part in ((prefix,) if prefix else ()) + tuple(err["loc"]))
-        found.append(FieldError(loc=loc or "(root)", message=err["msg"], type=err["type"]))
+        found.append(
+            FieldError(loc=printable(loc or "(root)", 300), message=err["msg"], type=err["type"])
+        )
+    if len(errors) > MAX_FIELD_ERRORS:
+        more = f"{len(errors) - MAX_FIELD_ERRORS} more errors not listed"
+        found.append(FieldError(loc=prefix or "(root)", message=more, type="too_many_errors"))
     return found
 
 
@@ -573,24 +671,31 @@ def _first_line(exc: DataError) -> str:
     return str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "out of range"
 
 
-def _nul_at(value: Any, path: str = "") -> str | None:
-    """The path of the first key or string holding a NUL character (PostgreSQL text cannot)."""
-    if isinstance(value, str):
-        return path or "(root)" if "\x00" in value else None
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, item in items:
-        here = f"{path}.{key}" if path else str(key)
-        if "\x00" in here:
-            return (path or "(root)") + " (a key)"
-        if (found := _nul_at(item, here)) is not None:
-            return found
+def _nul_at(value: Any) -> str | None:
+    """The path of the first key or string holding a NUL character (PostgreSQL text cannot);
+    iterative, and the path is put together only for the one found."""
+    stack: list[tuple[Any, Any]] = [(None, value)]
+    while stack:
+        trail, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return _path(trail)
+        elif isinstance(item, dict):
+            for key in item:
+                if "\x00" in key:
+                    return _path(trail) + " (a key)"
+            stack.extend(((trail, k), v) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend(((trail, n), v) for n, v in reversed(list(enumerate(item))))
     return None
+
+
+def _path(trail: Any) -> str:
+    parts: list[str] = []
+    while trail is not None:
+        trail, step = trail
+        parts.append(printable(str(step)))
+    return ".".join(reversed(parts)) or "(root)"
 
 
 def _sent_at(env: Envelope) -> float | None:
@@ -609,11 +714,19 @@ def _try_json_object(body: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _readable_ids(doc: dict[str, Any] | None) -> tuple[str, str, str] | None:
-    """(source, id, type) when a broken message still names them."""
+def _readable_ids(doc: dict[str, Any] | None) -> _Ids | None:
+    """The source, id and type of a broken message when it still names them as an inbox row
+    can hold them (text of 1 to 200 characters, a type of at most 100, no NUL)."""
     if doc is None:
         return None
-    values = [doc.get(k) for k in ("source", "id", "type")]
-    if all(isinstance(v, str) and 0 < len(v) <= 200 and "\x00" not in v for v in values):
-        return values[0], values[1], values[2]  # type: ignore[return-value]
+    source, id_, type_ = (_storable(doc.get(k), 200) for k in ("source", "id", "type"))
+    if source is None or id_ is None or type_ is None or len(type_) > 100:
+        return None
+    return _Ids(source, id_, type_, _storable(doc.get("subject"), 200),
+                _storable(doc.get("correlationid"), 200))  # fmt: skip
+
+
+def _storable(value: Any, limit: int) -> str | None:
+    if isinstance(value, str) and 0 < len(value) <= limit and "\x00" not in value:
+        return value
     return None

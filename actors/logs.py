@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from services.accounts.cards import CardScan
+
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
@@ -32,6 +34,12 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
+        # The last guard: an exception's text or a value logged by a library may quote
+        # input; card-like digit runs never reach a log line.
+        scan = CardScan()
+        for key, value in entry.items():
+            if isinstance(value, str):
+                entry[key] = scan.mask(value)
         return orjson.dumps(entry, default=str).decode()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,8 @@ class Cause:
     command_id: str
     correlation_id: str | None
     reply_to: str | None
-    reply_correlation_id: str
+    #: Bytes when the sender's correlation_id was not text (a binary UUID, say): answered as sent.
+    reply_correlation_id: str | bytes
     #: False when the command asked that the customer not be told (no e-mail).
     notify_customer: bool = True
 
@@ -56,8 +58,25 @@ def to_exchange(exchange: str, event_type: str, event_id: str, body: bytes) -> O
 
 
 def to_reply(
-    reply_to: str, correlation_id: str, event_type: str, event_id: str, body: bytes
+    reply_to: str, correlation_id: str | bytes, event_type: str, event_id: str, body: bytes
 ) -> OutboundMessage:
     """The same outcome for the sender's reply_to queue, through the default exchange."""
-    props = {"content_type": CONTENT_TYPE, "type": event_type, "correlation_id": correlation_id}
+    props: dict[str, Any] = {"content_type": CONTENT_TYPE, "type": event_type}
+    if isinstance(correlation_id, bytes):
+        # Properties are stored as JSON in the outbox: bytes travel as base64 until published.
+        props[_CORRELATION_BASE64] = base64.b64encode(correlation_id).decode("ascii")
+    else:
+        props["correlation_id"] = correlation_id
     return OutboundMessage("", reply_to, event_id, body, props)
+
+
+_CORRELATION_BASE64 = "correlation_id_base64"
+
+
+def amqp_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """An outbound message's stored properties as pika.BasicProperties arguments."""
+    if _CORRELATION_BASE64 not in properties:
+        return properties
+    props = {k: v for k, v in properties.items() if k != _CORRELATION_BASE64}
+    props["correlation_id"] = base64.b64decode(properties[_CORRELATION_BASE64])
+    return props

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pika
 from pika.spec import Basic
 
+from actors.outbound import amqp_properties
 from persistence.messages import OutboundMessage
 
 log = logging.getLogger("ordercare.publisher")
@@ -149,7 +150,9 @@ class ConfirmingPublisher:
             self._tag += 1
             self._pending[self._tag] = (batch, index)
             self._in_flight[(m.exchange, m.routing_key, m.message_id)] = (batch, index)
-            props = pika.BasicProperties(delivery_mode=2, message_id=m.message_id, **m.properties)
+            props = pika.BasicProperties(
+                delivery_mode=2, message_id=m.message_id, **amqp_properties(m.properties)
+            )
             self._channel.basic_publish(m.exchange, m.routing_key, m.body, props, mandatory=True)
 
     def _on_return(self, _channel: Any, method: Any, props: Any, _body: bytes) -> None:

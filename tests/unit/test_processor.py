@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +11,8 @@ import orjson
 import pytest
 
 from actors.embedded import EmbeddedOrderCare
+from actors.inbound import InboundMessage
+from actors.logs import JsonFormatter
 from actors.settings import Settings
 from persistence.messages import OutboundMessage
 
@@ -279,15 +283,17 @@ def test_a_message_that_is_not_an_envelope_is_dead_lettered_with_its_reason(
     assert len(published) == 1  # no id, source and type to reject
 
 
-def test_a_broken_envelope_that_names_its_id_is_dead_lettered_and_rejected(care: Care) -> None:
+def test_a_broken_envelope_that_names_its_id_is_rejected_and_not_also_dead_lettered(
+    care: Care,
+) -> None:
     raw = orjson.dumps(
         {"specversion": "0.3", "id": "cmd-old", "source": "helpdesk/legacy", "type": "order.cancel"}
     )
 
     published = care.send(raw, "order.cancel", reply_to=REPLY_TO, correlation_id="ticket-7")
 
-    [dead] = dead_letters(published)
-    assert reason_of(dead) == "not_an_envelope"
+    # Exactly one end: the sender can be answered, so it is a rejection, not a dead letter.
+    assert dead_letters(published) == []
     rejected = outcome(published)
     assert (rejected["type"], rejected["command_id"], rejected["command_type"]) == (
         "command.rejected",
@@ -297,6 +303,9 @@ def test_a_broken_envelope_that_names_its_id_is_dead_lettered_and_rejected(care:
     assert [e["loc"] for e in rejected["errors"]] == ["specversion"]
     [reply] = [m for m in published if m.routing_key == REPLY_TO]
     assert reply.properties["correlation_id"] == "ticket-7"
+    # The inbox keeps it for inspection, and a re-send gets the same outcome.
+    again = care.send(raw, "order.cancel")
+    assert [m.body for m in on_events(again)] == [m.body for m in on_events(published)]
 
 
 def test_a_broken_envelope_is_rejected_with_the_not_an_envelope_code(care: Care) -> None:
@@ -317,24 +326,31 @@ def oversized(message_id: str = "cmd-big") -> bytes:
     return raw
 
 
-def test_an_oversized_message_is_dead_lettered_and_rejected_as_too_large() -> None:
+def test_an_oversized_message_is_rejected_as_too_large_and_only_its_head_is_kept() -> None:
     small = Care(Settings(max_message_bytes=1024))
+    raw = oversized() + b" " * 10_000
 
-    published = small.send(oversized(), "order.cancel")
+    published = small.send(raw, "order.cancel")
 
-    [dead] = dead_letters(published)
-    assert reason_of(dead) == "too_large"
-    assert "1024-byte limit" in dead.properties["headers"]["x-ordercare-detail"]
+    assert dead_letters(published) == []
     rejected = outcome(published)
     assert (rejected["code"], rejected["command_id"]) == ("too_large", "cmd-big")
+    assert f"{len(raw)} bytes exceeds the 1024-byte limit" in rejected["message"]
+    with small.app.engine.connect() as conn:
+        [(kept,)] = conn.exec_driver_sql("SELECT raw FROM inbox WHERE message_id = 'cmd-big'")
+    assert bytes(kept) == raw[:4096]
+    assert all(len(m.body) < 4096 for m in published)
 
 
 def test_an_oversized_message_without_readable_ids_is_only_dead_lettered() -> None:
     small = Care(Settings(max_message_bytes=1024))
 
-    published = small.send(b"x" * 2048, "order.cancel")
+    published = small.send(b"x" * 20_000, "order.cancel")
 
     assert [reason_of(m) for m in published] == ["too_large"]
+    [dead] = published
+    assert dead.body == b"x" * 4096
+    assert dead.properties["headers"]["x-original-size"] == 20_000
 
 
 def test_a_message_at_the_size_limit_is_processed() -> None:
@@ -510,3 +526,97 @@ def test_an_unknown_type_on_the_warehouse_exchange_is_an_unknown_type(care: Care
     )
 
     assert outcome(published)["code"] == "unknown_type"
+
+
+# --- hostile input: cheap limits, masking, the last resort -----------------------------
+
+
+def cancel_doc(message_id: str, **extra: Any) -> dict[str, Any]:
+    data = {"actor": AGENT, "order_id": "ord_ghost", "reason": "customer_request"}
+    return {"specversion": "1.0", "id": message_id, "source": "helpdesk/zendesk",
+            "type": "order.cancel", "data": data, **extra}  # fmt: skip
+
+
+def test_too_many_objects_and_arrays_are_refused_before_parsing(care: Care) -> None:
+    raw = orjson.dumps(cancel_doc("cmd-wide", wide=[[] for _ in range(10_001)]))
+
+    published = care.send(raw, "order.cancel")
+
+    rejected = outcome(published)
+    assert (rejected["command_id"], rejected["code"]) == ("cmd-wide", "invalid")
+    assert "exceed the limit of 10000 objects and arrays" in rejected["message"]
+    with care.app.engine.connect() as conn:
+        [(kept,)] = conn.exec_driver_sql("SELECT raw FROM inbox WHERE message_id = 'cmd-wide'")
+    assert len(kept) == 4096
+
+
+def test_nesting_deeper_than_32_is_invalid(care: Care) -> None:
+    nested: Any = 1
+    for _ in range(31):
+        nested = [nested]
+    fits, deep = cancel_doc("cmd-fits", x=nested), cancel_doc("cmd-deep", x=[nested])
+
+    assert outcome(care.send(orjson.dumps(fits), "order.cancel"))["code"] == "not_found"
+    rejected = outcome(care.send(orjson.dumps(deep), "order.cancel"))
+    assert "nest deeper than 32 levels" in rejected["message"]
+
+
+def test_a_nul_in_a_key_is_named_and_the_message_rejected(care: Care) -> None:
+    raw = orjson.dumps(cancel_doc("cmd-nul", ext={"a": [{"k\x00": 1}]}))
+
+    rejected = outcome(care.send(raw, "order.cancel"))
+
+    assert rejected["errors"] == [{"loc": "ext.a.0 (a key)", "message":
+                                   "NUL characters are not allowed", "type": "string_nul"}]  # fmt: skip
+
+
+def test_a_rejection_lists_at_most_fifty_field_errors(care: Care) -> None:
+    lines = [{"sku": "MUG-ADA", "quantity": 0} for _ in range(200)]
+    raw = envelope("cmd-many", "order.create", create_order_data("ord_many", lines=lines))
+
+    rejected = outcome(care.send(raw, "order.create"))
+
+    assert len(rejected["errors"]) == 51
+    assert rejected["errors"][-1]["type"] == "too_many_errors"
+    assert rejected["errors"][-1]["message"] == "150 more errors not listed"
+
+
+def test_words_in_a_rejection_never_quote_a_card_number(care: Care) -> None:
+    raw = envelope("cmd-card-type", "4111 1111 1111 1111", {"actor": AGENT})
+
+    rejected = outcome(care.send(raw, "4111 1111 1111 1111"))
+
+    assert rejected["code"] == "unknown_type"
+    assert "4111" not in rejected["message"] and "**** **** **** ****" in rejected["message"]
+
+
+def test_a_log_line_never_shows_a_card_number() -> None:
+    try:
+        raise KeyError("4111 1111 1111 1111")
+    except KeyError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "card %s", ("4111111111111111",),
+                                   exc_info=sys.exc_info())  # fmt: skip
+    line = JsonFormatter().format(record)
+
+    assert "4111" not in line and "**** **** **** ****" in line
+
+
+def test_when_rejecting_fails_too_the_message_is_dead_lettered_alone(
+    care: Care, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = orjson.dumps(cancel_doc("cmd-doomed"))
+    processor = care.app.processor
+
+    def broken(*_args: Any, **_kwargs: Any) -> str:
+        raise ValueError("the inbox cannot take this")
+
+    monkeypatch.setattr(processor, "_store_rejection", broken)
+
+    processor.give_up(InboundMessage(raw, "ordercare.commands", "order.cancel", message_id="m-1"),
+                      RuntimeError("boom"))  # fmt: skip
+    care.app.relay.drain()
+
+    [dead] = dead_letters(care.app.broker.published)
+    assert reason_of(dead) == "handler_error"
+    assert dead.properties["headers"]["x-original-message-id"] == "m-1"
+    assert dead.body == raw

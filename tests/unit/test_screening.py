@@ -1,0 +1,252 @@
+"""The first defence: AMQP fields made safe, cheap structural checks, and the card scanner
+seeing the same characters whatever path a message takes."""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from dramatiq import Message
+from hypothesis import given
+from hypothesis import strategies as st
+
+from actors.broker import unwrap, wrap
+from actors.outbound import amqp_properties, to_reply
+from actors.screening import (
+    KEPT_PREFIX_BYTES,
+    MAX_DEPTH,
+    clean_text,
+    head_attributes,
+    kept_copy,
+    printable,
+    too_deep,
+)
+from actors.settings import Settings
+from services.accounts.cards import (
+    LUHN_BUDGET,
+    CardScan,
+    find_card_number,
+    has_card_number,
+    mask_bytes,
+    mask_document,
+    mask_text,
+)
+
+VISA = "4111111111111111"
+GROUPS = [VISA[i : i + 4] for i in range(0, 16, 4)]
+
+#: Every Unicode space separator (category Zs), read from this Python's Unicode database.
+SPACES = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Zs"]
+#: What people and pasted text put between digit groups besides spaces.
+PUNCTUATION = ["-", ".", "/", "_", " - ", " / ", "\t", "\n", "\r\n", "\u200b", "\ufeff",
+               "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2212", "\uff0d", "\u00b7",
+               "\uff0e", "\uff0f", "\u2044", "\u30fb"]  # fmt: skip
+
+
+def test_the_space_separators_are_the_seventeen_unicode_knows() -> None:
+    assert len(SPACES) == 17 and "\u00a0" in SPACES and "\u3000" in SPACES
+
+
+@pytest.mark.parametrize("separator", SPACES + PUNCTUATION, ids=lambda s: f"U+{ord(s[0]):04X}")
+def test_a_card_number_is_found_and_masked_whatever_separates_its_groups(separator: str) -> None:
+    card = separator.join(GROUPS)
+    text = f"card {card} exp 12/28"
+
+    assert has_card_number(text)
+    assert find_card_number({"data": {"note": text}}) == "data.note"
+    masked = mask_text(text)
+    assert masked == f"card {separator.join(['****'] * 4)} exp 12/28"
+    # The same characters as raw bytes of a body that is not JSON, and as JSON escapes.
+    raw = f'{{"note": "{card}", broken'.encode()
+    assert VISA not in _digits(mask_bytes(raw).decode())
+    json_escaped = orjson.dumps(card).decode().encode("ascii", "backslashreplace")
+    assert VISA not in _digits(mask_bytes(b'{"x": ' + json_escaped + b" broken").decode())
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def test_a_non_utf8_byte_between_the_groups_is_a_separator_too() -> None:
+    latin1 = b'{"note": "' + b"\xa0".join(g.encode() for g in GROUPS) + b'"}'
+
+    masked = mask_bytes(latin1)
+
+    assert masked == b'{"note": "' + b"\xa0".join([b"****"] * 4) + b'"}'
+
+
+def test_digits_of_any_script_count() -> None:
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in VISA)
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in VISA)
+
+    assert has_card_number(fullwidth) and has_card_number(arabic_indic)
+    assert set(mask_text(fullwidth)) == {"*"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["4111, 1111, 1111, 1111", "4111:1111:1111:1111", "4111    1111 1111 1111", "2026-12-06 17:02:31",
+     "+44 20 7946 0958", "order SO-10412345", "41111111111111111111111"],
+)  # fmt: skip
+def test_commas_colons_wide_gaps_and_everyday_numbers_are_not_card_numbers(text: str) -> None:
+    assert not has_card_number(text)
+
+
+def test_identifiers_are_never_scanned_free_text_is() -> None:
+    doc: dict[str, Any] = {"specversion": "1.0", "id": "7ee5e857-3489-4498-9143-40ff813fb5cd",
+           "source": VISA, "subject": VISA, "correlationid": VISA, "causationid": VISA,
+           "type": "billing_account.update",
+           "data": {"account_id": VISA, "order_ids": [VISA], "line": {"line_id": VISA}, "name": "Ada"}}  # fmt: skip
+
+    assert find_card_number(doc) is None
+    assert mask_document(doc) == doc
+    doc["data"]["name"] = f"Ada {VISA}"
+    assert find_card_number(doc) == "data.name"
+    assert mask_document(doc)["data"]["name"] == "Ada " + "*" * 16
+    assert mask_document(doc)["id"] == doc["id"]
+
+
+def test_a_very_long_run_counts_as_a_card_without_checking_every_window() -> None:
+    scan = CardScan()
+
+    assert scan.has_card("1 " * 125_000)
+    assert scan.budget == LUHN_BUDGET  # decided by its length alone
+
+
+def test_the_work_on_one_message_is_bounded_by_its_budget() -> None:
+    scan = CardScan()
+    # 18,000 separate runs of 13 digits that all fail Luhn: each costs checks until the
+    # budget is spent, then counts as a card unchecked.
+    text = "4111111111112x" * 18_000
+    assert not has_card_number("4111111111112")
+
+    masked = scan.mask(text)
+
+    assert scan.budget <= 0 and masked.count("*") > 0
+    assert scan.budget > -20  # the run that spent it finishes its few checks, no more
+
+
+def test_a_document_nested_to_the_parser_limit_is_scanned_without_recursion() -> None:
+    deep: Any = f"card {VISA}"
+    for _ in range(1000):
+        deep = [deep]
+    doc = {"data": {"x": deep}}
+
+    assert find_card_number(doc) == "data.x" + ".0" * 1000
+    masked = mask_document(doc)
+    for _ in range(1001):
+        masked = masked["data"]["x"] if isinstance(masked, dict) else masked[0]
+    assert masked == "card " + "*" * 16
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789 -./_x\u00a0"), max_size=200))
+def test_masking_never_leaves_a_card_number_behind(text: str) -> None:
+    assert not has_card_number(mask_text(text))
+    assert not has_card_number(mask_bytes(text.encode()).decode())
+
+
+# --- AMQP fields ------------------------------------------------------------------------
+
+
+def test_clean_text_and_printable_renderings() -> None:
+    assert clean_text("amq.gen-abc") == "amq.gen-abc"
+    assert clean_text(b"amq.gen-abc") == "amq.gen-abc"
+    assert clean_text(b"amq.gen-\xff") is None and clean_text("c\x00") is None
+    assert printable(b"order.\xffcancel") == "order.\\xffcancel"
+    assert printable("order.cr\x00eate") == "order.cr\\x00eate"
+    assert printable(None) == "" and len(printable("x" * 1000)) == 255
+
+
+def delivery(routing_key: Any, **props: Any) -> tuple[Any, Any]:
+    method = SimpleNamespace(exchange=b"ordercare.\xffcommands", routing_key=routing_key,
+                             redelivered=False)  # fmt: skip
+    fields = {"reply_to": None, "correlation_id": None, "message_id": None, **props}
+    return method, SimpleNamespace(**fields)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"routing_key": b"order.\xffcancel"},
+        {"routing_key": "order.cr\x00eate"},
+        {"routing_key": "order.cancel", "reply_to": b"amq.gen-\xff"},
+        {"routing_key": "order.cancel", "reply_to": "amq.gen-\x00x"},
+        {"routing_key": "order.cancel", "correlation_id": b"\x12\x34\xff" * 5},
+        {"routing_key": "order.cancel", "correlation_id": "c\x00", "message_id": b"\xfe"},
+    ],
+)
+def test_a_wrapped_delivery_survives_dramatiqs_own_encoding_whatever_its_fields(
+    fields: dict[str, Any],
+) -> None:
+    method, props = delivery(**fields)
+
+    message = wrap("ordercare.commands", "ordercare.commands", method, props, b"\xff{", Settings())
+
+    again = Message.decode(message.encode())  # what a retry does
+    kwargs = again.kwargs
+    assert unwrap(again.args[0], kwargs["encoding"]) == b"\xff{"
+    assert all("\x00" not in v for v in kwargs.values() if isinstance(v, str))
+    if fields.get("reply_to") is not None:
+        assert kwargs["reply_to"] is None and kwargs["unusable_reply_to"]
+    if isinstance(fields.get("correlation_id"), bytes):
+        assert kwargs["correlation_id"] is None and kwargs["correlation_id_base64"]
+
+
+def test_an_over_size_delivery_is_wrapped_as_its_first_bytes_and_its_size() -> None:
+    method, props = delivery("order.cancel")
+
+    message = wrap("a", "q", method, props, b"x" * 1_000_000, Settings())
+
+    assert len(message.args[0]) == KEPT_PREFIX_BYTES
+    assert message.kwargs["size"] == 1_000_000
+
+
+def test_a_binary_correlation_id_is_published_back_as_the_same_bytes() -> None:
+    binary = b"\x00\x01\xfe\xff" * 4
+
+    reply = to_reply("amq.gen-x", binary, "command.accepted", "e1", b"{}")
+
+    orjson.dumps(reply.properties)  # storable as JSON in the outbox
+    assert amqp_properties(reply.properties)["correlation_id"] == binary
+
+
+# --- cheap structural checks --------------------------------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return b'{"a": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+
+def test_nesting_depth_is_limited() -> None:
+    assert not too_deep(nested(MAX_DEPTH))
+    assert too_deep(nested(MAX_DEPTH + 1))
+    assert too_deep(nested(1000))
+    assert not too_deep(b'{"a": "' + b"[" * 5000 + b'"}')  # brackets in a string do not count
+    assert not too_deep(b'{"a": "\\"[[[[", "b": [[1]]}' + b" " * 100)
+
+
+def test_the_head_of_an_over_size_body_names_its_sender() -> None:
+    head = (
+        b'{"specversion": "1.0", "id": "cmd-big", "source": "helpdesk", "type": "order.cancel", '
+        b'"data": {"note": "xxx'
+    )
+
+    assert head_attributes(head) == {"specversion": "1.0", "id": "cmd-big",
+                                     "source": "helpdesk", "type": "order.cancel"}  # fmt: skip
+    assert head_attributes(b'{"data": {"id": "nested"}, "id": "x"') is None
+    assert head_attributes(b"\xff\xfe") is None
+
+
+def test_the_kept_copy_is_masked_and_stays_json_where_it_was() -> None:
+    body = orjson.dumps({"id": "7ee5e857-3489-4498-9143-40ff813fb5cd", "data": {"note": VISA}})
+    plain = orjson.dumps({"id": "x", "data": {"note": "nothing to see"}})
+
+    kept = orjson.loads(kept_copy(body, CardScan()))
+
+    assert kept == {"id": "7ee5e857-3489-4498-9143-40ff813fb5cd", "data": {"note": "*" * 16}}
+    assert kept_copy(plain, CardScan()) is plain
+    assert kept_copy(b"\xff " + VISA.encode(), CardScan()) == b"\xff " + b"*" * 16
