@@ -1,0 +1,28 @@
+"""The shipped broker settings agree with OrderCare's own limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from actors.screening import KEPT_PREFIX_BYTES
+from actors.settings import Settings
+
+CONF = Path(__file__).resolve().parents[2] / "ops" / "rabbitmq" / "rabbitmq.conf"
+
+
+def broker_setting(name: str) -> str:
+    for line in CONF.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if not line.lstrip().startswith("#") and key.strip() == name:
+            return value.strip()
+    raise AssertionError(f"{name} is not set in {CONF}")
+
+
+def test_the_broker_refuses_what_is_far_over_ordercares_limit_and_passes_what_it_answers() -> None:
+    broker_limit = int(broker_setting("max_message_size"))
+    ours = Settings().max_message_bytes
+
+    # Above ours, so a message a little too large is still answered `too_large`; within a
+    # few times ours, so a worker never holds a huge body.
+    assert ours < broker_limit <= 8 * ours
+    assert ours > KEPT_PREFIX_BYTES
