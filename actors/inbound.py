@@ -146,23 +146,25 @@ class InboundProcessor:
             metrics.HANDLING.labels(label).observe(time.perf_counter() - started)
 
     def give_up(self, msg: InboundMessage, exc: BaseException) -> None:
-        """After the last retry of an unexpected error: reject it as `internal_error` where
-        its id can be read, so the sender is not left waiting, else dead-letter it. Should
-        that fail too, it is dead-lettered alone: nothing is lost, nothing reaches `.XQ`."""
+        """After the last retry of an unexpected error (a bug, not bad input): dead-letter
+        it, to be published again once fixed, and where its id can be read also reject it
+        `internal_error` so the sender is not left waiting. No inbox row is written, so
+        the same id is taken afresh. Should that fail, it is dead-lettered alone: nothing
+        is lost, nothing reaches `.XQ`."""
         msg, _refused = self._screen(msg)
         detail = f"{type(exc).__name__} after {msg.attempt + 1} attempts"
-        doc = _try_json_object(msg.body) if msg.size is None else None
+        ids = _readable_ids(_try_json_object(msg.body) if msg.size is None else None)
         try:
-            label, outcome, _ = self._unreadable(
-                msg, "handler_error", detail, CardScan(), code="internal_error", doc=doc
-            )
+            self._dead_letter(msg, "handler_error", detail, CardScan(), answer=ids)
         except Exception as again:
             if is_infrastructure(again):
                 raise
             log.exception("could not reject the message; dead-lettering it alone")
             self._dead_letter(msg, "handler_error", detail, CardScan())
-            label, outcome = "unknown", "dead_lettered"
-        metrics.COMMANDS.labels(label, outcome).inc()
+            ids = None
+        metrics.COMMANDS.labels(
+            metrics.type_label(ids.type if ids else None), "dead_lettered"
+        ).inc()
 
     def _screen(self, msg: InboundMessage) -> tuple[InboundMessage, str | None]:
         """Drop a reply_to that is not a reply queue, so no path can publish to it."""
@@ -426,10 +428,18 @@ class InboundProcessor:
         log.info("unreadable message rejected", extra={"reason": reason, "command_id": ids.id})
         return metrics.type_label(ids.type), self._store_rejection(ids, msg, rejection), None
 
-    def _dead_letter(self, msg: InboundMessage, reason: str, detail: str, scan: CardScan) -> None:
-        """Keep a message nobody can be answered for, card-like runs masked: a row in
-        `dead_letters` and a copy in the dead-letter queue. An over-size body is kept as its
-        first bytes only (`msg.body` is no more than that)."""
+    def _dead_letter(
+        self,
+        msg: InboundMessage,
+        reason: str,
+        detail: str,
+        scan: CardScan,
+        answer: _Ids | None = None,
+    ) -> None:
+        """Keep a message, card-like runs masked: a row in `dead_letters` and a copy in the
+        dead-letter queue; with `answer`, an `internal_error` rejection too, in the same
+        transaction. An over-size body is kept as its first bytes only (`msg.body` is no
+        more than that)."""
         kept = kept_copy(msg.body, scan, msg.parsed)
         routing_key = scan.mask(msg.routing_key)
         headers = {
@@ -458,6 +468,12 @@ class InboundProcessor:
                 at=now,
             )
             uow.outbox.add([copy], now)
+            if answer is not None:
+                rejection = _Rejection("internal_error", detail, [], {})
+                outcome = self._rejected(answer.id, answer.type, answer.subject, rejection,
+                                         _cause(answer, msg), now)  # fmt: skip
+                uow.outbox.add(outcome, now)
+                metrics.REJECTIONS.labels("internal_error").inc()
             uow.commit()
         metrics.DEAD_LETTERS.labels(reason).inc()
         log.warning("message dead-lettered", extra={"reason": reason, "routing_key": routing_key})

@@ -601,22 +601,41 @@ def test_a_log_line_never_shows_a_card_number() -> None:
     assert "4111" not in line and "**** **** **** ****" in line
 
 
+def test_a_command_that_fails_every_retry_is_dead_lettered_answered_and_taken_afresh_later(
+    care: Care,
+) -> None:
+    raw = orjson.dumps(cancel_doc("cmd-bug", correlationid="ticket-9"))
+    processor, start = care.app.processor, len(care.app.broker.published)
+
+    processor.give_up(InboundMessage(raw, "ordercare.commands", "order.cancel", message_id="m-0"),
+                      RuntimeError("boom"))  # fmt: skip
+    care.app.relay.drain()
+
+    published = care.app.broker.published[start:]
+    [dead] = dead_letters(published)
+    assert (reason_of(dead), dead.body) == ("handler_error", raw)
+    rejected = outcome(published)
+    assert (rejected["command_id"], rejected["code"]) == ("cmd-bug", "internal_error")
+    # Once the bug is fixed, the same command published again is handled, not a duplicate.
+    assert outcome(care.send(raw, "order.cancel"))["code"] == "not_found"
+
+
 def test_when_rejecting_fails_too_the_message_is_dead_lettered_alone(
     care: Care, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = orjson.dumps(cancel_doc("cmd-doomed"))
-    processor = care.app.processor
+    processor, start = care.app.processor, len(care.app.broker.published)
 
     def broken(*_args: Any, **_kwargs: Any) -> str:
-        raise ValueError("the inbox cannot take this")
+        raise ValueError("cannot build the rejection")
 
-    monkeypatch.setattr(processor, "_store_rejection", broken)
+    monkeypatch.setattr(processor, "_rejected", broken)
 
     processor.give_up(InboundMessage(raw, "ordercare.commands", "order.cancel", message_id="m-1"),
                       RuntimeError("boom"))  # fmt: skip
     care.app.relay.drain()
 
-    [dead] = dead_letters(care.app.broker.published)
+    [dead] = care.app.broker.published[start:]
     assert reason_of(dead) == "handler_error"
     assert dead.properties["headers"]["x-original-message-id"] == "m-1"
     assert dead.body == raw
