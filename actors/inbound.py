@@ -22,7 +22,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from actors import metrics
 from actors.failures import is_infrastructure
-from actors.outbound import Cause, cloudevent, to_exchange, to_reply
+from actors.outbound import Cause, cloudevent, reply_correlation, to_exchange, to_reply
 from actors.screening import (
     KEPT_PREFIX_BYTES,
     MAX_CONTAINERS,
@@ -391,7 +391,7 @@ class InboundProcessor:
             out.append(
                 to_reply(
                     msg.reply_to,
-                    msg.correlation_id or env.id,
+                    reply_correlation(msg.correlation_id, env.id),
                     stored.outcome_type,
                     outcome_id,
                     stored.outcome,
@@ -637,7 +637,9 @@ def _system(source: str) -> Actor:
 
 
 def _cause(env: Named, msg: InboundMessage) -> Cause:
-    return Cause(env.id, env.correlationid, msg.reply_to, msg.correlation_id or env.id)
+    return Cause(
+        env.id, env.correlationid, msg.reply_to, reply_correlation(msg.correlation_id, env.id)
+    )
 
 
 def _rejection(exc: Rejected) -> _Rejection:

@@ -22,8 +22,9 @@ class Cause:
     command_id: str
     correlation_id: str | None
     reply_to: str | None
-    #: Bytes when the sender's correlation_id was not text (a binary UUID, say): answered as sent.
-    reply_correlation_id: str | bytes
+    #: Bytes when the sender's correlation_id was not text (a binary UUID, say): answered as
+    #: sent. None when there is none that fits an AMQP short string.
+    reply_correlation_id: str | bytes | None
     #: False when the command asked that the customer not be told (no e-mail).
     notify_customer: bool = True
 
@@ -57,12 +58,30 @@ def to_exchange(exchange: str, event_type: str, event_id: str, body: bytes) -> O
     return OutboundMessage(exchange, event_type, event_id, body, props)
 
 
+def reply_correlation(sent: str | bytes | None, command_id: str) -> str | bytes | None:
+    """The correlation_id of a reply: the sender's, else the command's id when it fits an
+    AMQP short string (255 bytes; an id may be 200 characters of up to 4 bytes each)."""
+    if sent is not None:
+        return sent
+    return command_id if len(command_id.encode()) <= SHORTSTR_BYTES else None
+
+
+#: The longest AMQP short string (message properties such as correlation_id), in bytes.
+SHORTSTR_BYTES = 255
+
+
 def to_reply(
-    reply_to: str, correlation_id: str | bytes, event_type: str, event_id: str, body: bytes
+    reply_to: str,
+    correlation_id: str | bytes | None,
+    event_type: str,
+    event_id: str,
+    body: bytes,
 ) -> OutboundMessage:
     """The same outcome for the sender's reply_to queue, through the default exchange."""
     props: dict[str, Any] = {"content_type": CONTENT_TYPE, "type": event_type}
-    if isinstance(correlation_id, bytes):
+    if correlation_id is None:
+        pass
+    elif isinstance(correlation_id, bytes):
         # Properties are stored as JSON in the outbox: bytes travel as base64 until published.
         props[_CORRELATION_BASE64] = base64.b64encode(correlation_id).decode("ascii")
     else:

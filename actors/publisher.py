@@ -23,6 +23,14 @@ from persistence.messages import OutboundMessage
 
 log = logging.getLogger("ordercare.publisher")
 
+#: What pika raises while marshalling a message it cannot encode.
+_UNENCODABLE = (
+    pika.exceptions.ShortStringTooLong,
+    pika.exceptions.UnsupportedAMQPFieldException,
+    TypeError,
+    ValueError,
+)
+
 
 class PublishError(Exception):
     """The connection or channel failed, or confirms did not arrive in time."""
@@ -35,6 +43,8 @@ class BatchResult:
     confirmed: list[int] = field(default_factory=list)
     returned: list[int] = field(default_factory=list)
     nacked: list[int] = field(default_factory=list)
+    #: Never sent: AMQP cannot carry its properties (a short string over 255 bytes, say).
+    unencodable: list[int] = field(default_factory=list)
 
 
 class BatchPublisher(Protocol):
@@ -147,13 +157,27 @@ class ConfirmingPublisher:
             batch.done.set()
             return
         for index, m in enumerate(messages):
-            self._tag += 1
-            self._pending[self._tag] = (batch, index)
-            self._in_flight[(m.exchange, m.routing_key, m.message_id)] = (batch, index)
             props = pika.BasicProperties(
                 delivery_mode=2, message_id=m.message_id, **amqp_properties(m.properties)
             )
-            self._channel.basic_publish(m.exchange, m.routing_key, m.body, props, mandatory=True)
+            try:
+                # pika marshals every frame before it writes any, so a message it cannot
+                # encode leaves the channel as it was.
+                self._channel.basic_publish(
+                    m.exchange, m.routing_key, m.body, props, mandatory=True
+                )
+            except _UNENCODABLE as exc:
+                # One row AMQP cannot carry must not hold back every row behind it.
+                log.error("an outbox message cannot be encoded for AMQP; it stays in the outbox",
+                          extra={"message_id": m.message_id[:100], "error": type(exc).__name__})  # fmt: skip
+                batch.result.unencodable.append(index)
+                batch.settled += 1
+                if batch.settled == batch.size:
+                    batch.done.set()
+                continue
+            self._tag += 1
+            self._pending[self._tag] = (batch, index)
+            self._in_flight[(m.exchange, m.routing_key, m.message_id)] = (batch, index)
 
     def _on_return(self, _channel: Any, method: Any, props: Any, _body: bytes) -> None:
         key = (method.exchange, method.routing_key, props.message_id)

@@ -103,6 +103,10 @@ class Relay:
                 later.append(ids[i])
         if result.nacked:
             metrics.RELAY_FAILED.labels("nacked").inc(len(result.nacked))
+        if result.unencodable:
+            # Kept and tried again later, so nothing is lost and the backlog alert sees it.
+            later += [ids[i] for i in result.unencodable]
+            metrics.RELAY_FAILED.labels("unencodable").inc(len(result.unencodable))
         return done, later
 
     def _publisher_or_connect(self) -> BatchPublisher:

@@ -115,6 +115,31 @@ def test_a_dead_letter_copy_whose_queue_is_missing_waits_in_the_outbox(
     relay._drop_publisher()
 
 
+def test_a_row_amqp_cannot_carry_stays_in_the_outbox_and_holds_back_no_other(
+    topology: Settings, engine: Engine
+) -> None:
+    # Given a row whose correlation_id is over AMQP's 255-byte short string, between others
+    listener = Listener(topology.amqp_url, topology.events_exchange)
+    too_long = OutboundMessage("", "amq.gen-x", "r-long", b"{}", {"correlation_id": "é" * 200})
+    write(engine, [event(topology, 1), too_long, event(topology, 2)])
+    relay = relay_for(topology, engine)
+    # When the relay passes: the others are published, that one waits, counted
+    assert relay.drain_once() == 3
+    got = listener.collect(lambda msgs: len(msgs) >= 2)
+    assert sorted(p.message_id for p, _b in got) == ["e1", "e2"]
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT message_id, attempts FROM outbox")).all()
+    assert [tuple(r) for r in rows] == [("r-long", 1)]
+    # And the relay's connection is still good for the next batch
+    write(engine, [event(topology, 3)])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE outbox SET available_at = now() - interval '1 s'"))
+    assert relay.drain_once() == 2
+    assert [p.message_id for p, _b in listener.collect(lambda msgs: len(msgs) >= 1)] == ["e3"]
+    relay._drop_publisher()
+    listener.close()
+
+
 def test_two_relays_side_by_side_publish_every_row_exactly_once(
     topology: Settings, engine: Engine
 ) -> None:

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.broker import unwrap, wrap
-from actors.outbound import amqp_properties, to_reply
+from actors.outbound import amqp_properties, reply_correlation, to_reply
 from actors.screening import (
     KEPT_PREFIX_BYTES,
     MAX_DEPTH,
@@ -250,3 +250,12 @@ def test_the_kept_copy_is_masked_and_stays_json_where_it_was() -> None:
     assert kept == {"id": "7ee5e857-3489-4498-9143-40ff813fb5cd", "data": {"note": "*" * 16}}
     assert kept_copy(plain, CardScan()) is plain
     assert kept_copy(b"\xff " + VISA.encode(), CardScan()) == b"\xff " + b"*" * 16
+
+
+def test_a_reply_carries_the_command_id_as_correlation_only_where_amqp_can() -> None:
+    assert reply_correlation(None, "cmd-1") == "cmd-1"
+    assert reply_correlation(b"\x00\x01", "cmd-1") == b"\x00\x01"
+    # An id may be 200 characters of up to 4 bytes: over AMQP's 255-byte short string.
+    assert reply_correlation(None, "é" * 200) is None
+    reply = to_reply("amq.gen-x", None, "command.rejected", "e1", b"{}")
+    assert "correlation_id" not in amqp_properties(reply.properties)
