@@ -45,6 +45,10 @@ class Claim:
         return f"id IN ({marks})", params
 
 
+#: The most body bytes one claim loads (8 MiB).
+CLAIM_BYTES = 8 * 1024 * 1024
+
+
 class OutboxStore:
     """Outbox access for relays. Several relays may run: SKIP LOCKED keeps their batches apart."""
 
@@ -52,13 +56,19 @@ class OutboxStore:
         self.engine = engine
 
     @contextmanager
-    def claim(self, limit: int) -> Iterator[Claim]:
+    def claim(self, limit: int, max_bytes: int = CLAIM_BYTES) -> Iterator[Claim]:
+        """Lock up to `limit` rows and load those whose bodies fit in `max_bytes` together
+        (the first always): dead-letter copies may be 256 KiB each, and a relay holding
+        500 of them would keep that memory. Rows locked but not loaded wait for the next."""
         with self.engine.connect() as conn, conn.begin():
             sql = Sql(conn)
             rows = sql.all(
-                "SELECT id, exchange, routing_key, message_id, body, properties FROM outbox "
-                "WHERE available_at <= %(now)s ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
-                {"now": datetime.now(UTC), "limit": limit},
+                "WITH c AS (SELECT id, length(body) AS size FROM outbox WHERE available_at <= %(now)s "
+                "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED), "
+                "w AS (SELECT id, sum(size) OVER (ORDER BY id) - size AS before FROM c) "
+                "SELECT o.id, o.exchange, o.routing_key, o.message_id, o.body, o.properties "
+                "FROM outbox o JOIN w ON o.id = w.id WHERE w.before < %(bytes)s ORDER BY o.id",
+                {"now": datetime.now(UTC), "limit": limit, "bytes": max_bytes},
             )
             messages = [OutboundMessage(e, k, m, bytes(b), doc(p)) for _i, e, k, m, b, p in rows]
             yield Claim(sql, [r[0] for r in rows], messages)

@@ -140,6 +140,26 @@ def test_a_row_amqp_cannot_carry_stays_in_the_outbox_and_holds_back_no_other(
     listener.close()
 
 
+def test_a_claim_loads_at_most_its_byte_budget_and_the_rest_follows(
+    topology: Settings, engine: Engine
+) -> None:
+    big = [OutboundMessage("", topology.dead_letter_queue, f"d{n}", bytes([n]) * 3_000_000, {})
+           for n in range(5)]  # fmt: skip
+    write(engine, big)
+    store = OutboxStore(engine)
+
+    with store.claim(500) as claim:
+        # 0 + 3 + 6 MB start within the 8 MiB budget; the fourth would start at 9 MB
+        assert [m.message_id for m in claim.messages] == ["d0", "d1", "d2"]
+    with store.claim(500, max_bytes=1) as claim:
+        assert [m.message_id for m in claim.messages] == ["d0"]  # the first always comes
+
+    relay = relay_for(topology, engine)
+    assert relay.drain() == 5
+    assert backlog(engine) == 0
+    relay._drop_publisher()
+
+
 def test_two_relays_side_by_side_publish_every_row_exactly_once(
     topology: Settings, engine: Engine
 ) -> None:
