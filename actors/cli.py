@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from actors.memory import tune_malloc
 from actors.settings import Settings
 
 
@@ -118,6 +119,7 @@ def _schema_is_current(settings: Settings) -> bool:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if not _schema_is_current(settings):
         return 1
+    tune_malloc()  # before Dramatiq forks: its processes inherit it
     # Before anything imports prometheus_client: worker processes write to this folder.
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
         prefix="ordercare-metrics-"
@@ -153,6 +155,8 @@ def _relay(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     from actors.relay_main import run_relay
 
+    tune_malloc()
+
     port = settings.relay_metrics_port if args.metrics_port is None else args.metrics_port
     return run_relay(settings, port)
 
@@ -173,6 +177,7 @@ def _notifier(args: argparse.Namespace, settings: Settings) -> int:
         print(f"invalid notifier settings: {exc}", file=sys.stderr)
         return 1
     configure_logging(settings.log_level)
+    tune_malloc()
     return run(notifier_settings, args.metrics_port)
 
 
