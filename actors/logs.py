@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from services.accounts.cards import CardScan
+from services.accounts.cards import CardScan, is_identifier_key
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -35,10 +35,11 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         # The last guard: an exception's text or a value logged by a library may quote
-        # input; card-like digit runs never reach a log line.
+        # input; card-like digit runs never reach a log line. Identifiers (`command_id`)
+        # stay as they are, so a log can be searched for them.
         scan = CardScan()
         for key, value in entry.items():
-            if isinstance(value, str):
+            if isinstance(value, str) and not is_identifier_key(key):
                 entry[key] = scan.mask(value)
         return orjson.dumps(entry, default=str).decode()
 

@@ -257,7 +257,12 @@ class CardScan:
 
 
 def _identifier(key: str, top: bool) -> bool:
-    return key in IDENTIFIER_KEYS if top else key == "id" or key.endswith(("_id", "_ids"))
+    return key in IDENTIFIER_KEYS if top else is_identifier_key(key)
+
+
+def is_identifier_key(key: str) -> bool:
+    """A key that names an identifier inside a document (`id`, `order_id`, `line_ids`)."""
+    return key == "id" or key.endswith(("_id", "_ids"))
 
 
 def _plural_id(key: Any) -> bool:

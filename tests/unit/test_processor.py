@@ -596,9 +596,12 @@ def test_a_log_line_never_shows_a_card_number() -> None:
     except KeyError:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "card %s", ("4111111111111111",),
                                    exc_info=sys.exc_info())  # fmt: skip
+    card_like_uuid = "7ee5e857-3489-4498-9143-40ff813fb5cd"  # an identifier: kept
+    record.__dict__["command_id"] = card_like_uuid
     line = JsonFormatter().format(record)
 
     assert "4111" not in line and "**** **** **** ****" in line
+    assert orjson.loads(line)["command_id"] == card_like_uuid
 
 
 def test_a_command_that_fails_every_retry_is_dead_lettered_answered_and_taken_afresh_later(
