@@ -238,9 +238,12 @@ class BillingAccountView(Published):
     orders_total: int = Field(description="How many orders the account has in all.")
     appeasements: list[AppeasementView] = Field(
         default_factory=list,
-        description="Every appeasement offered to the account, newest first: value, status "
-        "(granted, pending, rejected, expired), who offered and who decided, why, the ticket. "
-        "One place to spot goodwill abuse.",
+        description="The newest 100 appeasements offered to the account, newest first: value, "
+        "status (granted, pending, rejected, expired), who offered and who decided, why, the "
+        "ticket. One place to spot goodwill abuse.",
+    )
+    appeasements_total: int = Field(
+        default=0, description="How many appeasements the account has in all."
     )
 
 

@@ -83,12 +83,19 @@ class SqlAppeasements:
                 {"key": f"appeasement-offerer:{actor_id}"},
             )
 
-    def for_account(self, account_id: str) -> list[Appeasement]:
+    def for_account(self, account_id: str, limit: int) -> tuple[list[Appeasement], int]:
         rows = self.sql.all(
-            f"{_SELECT} WHERE account_id = %(account_id)s ORDER BY created_at DESC, id DESC",
+            f"{_SELECT} WHERE account_id = %(account_id)s ORDER BY created_at DESC, id DESC "
+            "LIMIT %(limit)s",
+            {"account_id": account_id, "limit": limit},
+        )
+        if len(rows) < limit:
+            return [_appeasement(row) for row in rows], len(rows)
+        total = self.sql.one(
+            "SELECT count(*) FROM appeasements WHERE account_id = %(account_id)s",
             {"account_id": account_id},
         )
-        return [_appeasement(row) for row in rows]
+        return [_appeasement(row) for row in rows], int(total[0]) if total else len(rows)
 
     def add_store_credit(
         self,

@@ -170,8 +170,9 @@ class Appeasements(Protocol):
         """Serialise one person's offers until the unit of work ends (the per-day limit)."""
         ...
 
-    def for_account(self, account_id: str) -> list[Appeasement]:
-        """Every appeasement of the billing account, newest first."""
+    def for_account(self, account_id: str, limit: int) -> tuple[list[Appeasement], int]:
+        """The newest `limit` appeasements of the billing account, newest first, and how
+        many it has in all."""
         ...
 
     def add_store_credit(

@@ -158,6 +158,7 @@ def get_account(query: GetBillingAccount, uow: UnitOfWork) -> dict[str, Any]:
     orders, orders_total = views.orders(account.account_id, query.max_orders)
     ledgers = views.ledgers([o.order_id for o in orders])
     balances, entries = views.store_credit(account.account_id, 100)
-    appeasements = appeasements_for_account(uow, account.account_id)
-    view = account_view(account, orders, orders_total, ledgers, balances, entries, appeasements)
+    appeasements, appeasements_total = appeasements_for_account(uow, account.account_id)
+    view = account_view(account, orders, orders_total, ledgers, balances, entries, appeasements,
+                        appeasements_total)  # fmt: skip
     return view.model_dump(mode="json")

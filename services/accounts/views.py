@@ -29,6 +29,7 @@ def account_view(
     balances: dict[str, Decimal],
     entries: Sequence[StoreCreditEntry],
     appeasements: Sequence[AppeasementView] = (),
+    appeasements_total: int | None = None,
 ) -> BillingAccountView:
     return BillingAccountView(
         account_id=account.account_id,
@@ -49,6 +50,7 @@ def account_view(
         orders=[order_view(o, ledgers.get(o.order_id, LedgerView())) for o in orders],
         orders_total=orders_total,
         appeasements=list(appeasements),
+        appeasements_total=len(appeasements) if appeasements_total is None else appeasements_total,
     )
 
 

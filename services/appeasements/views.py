@@ -59,7 +59,15 @@ def audit_state(a: Appeasement) -> dict[str, Any]:
     return appeasement_view(a).model_dump(mode="json", exclude_none=True)
 
 
-def appeasements_for_account(uow: UnitOfWork, account_id: str) -> list[AppeasementView]:
-    """Every appeasement of a billing account, newest first: who offered and who decided,
-    why, the ticket, the value, the status and when (for `billing_account.get`)."""
-    return [appeasement_view(a) for a in uow.appeasements.for_account(account_id)]
+#: The most appeasements `billing_account.get` lists (newest first; it says how many in all).
+APPEASEMENTS_SHOWN = 100
+
+
+def appeasements_for_account(
+    uow: UnitOfWork, account_id: str, limit: int = APPEASEMENTS_SHOWN
+) -> tuple[list[AppeasementView], int]:
+    """The newest appeasements of a billing account: who offered and who decided, why, the
+    ticket, the value, the status and when (for `billing_account.get`); and how many in all.
+    Bounded, so an account's long history never makes an answer of unbounded size."""
+    found, total = uow.appeasements.for_account(account_id, limit)
+    return [appeasement_view(a) for a in found], total

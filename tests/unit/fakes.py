@@ -315,9 +315,10 @@ class FakeAppeasements:
     def hold_offerer(self, actor_id: str) -> None:
         self.held.append(actor_id)
 
-    def for_account(self, account_id: str) -> list[Appeasement]:
+    def for_account(self, account_id: str, limit: int) -> tuple[list[Appeasement], int]:
         mine = [copy.deepcopy(a) for a in self.rows.values() if a.account_id == account_id]
-        return sorted(mine, key=lambda a: (a.created_at, a.appeasement_id), reverse=True)
+        mine.sort(key=lambda a: (a.created_at, a.appeasement_id), reverse=True)
+        return mine[:limit], len(mine)
 
     def add_store_credit(self, account_id: str, currency: str, amount: Decimal, reference: str,
                          at: datetime, command_id: str) -> None:  # fmt: skip

@@ -859,8 +859,9 @@ def test_the_account_lists_its_appeasements_with_who_why_the_ticket_value_and_st
     discount(desk, amount="10.00", ticket="ZD-5000")
     approve(desk, "apz_2", reason="goodwill_approved")
 
-    views = appeasements_for_account(desk.uow, "acc_ada")
+    views, total = appeasements_for_account(desk.uow, "acc_ada")
 
+    assert total == 2
     assert [(v.appeasement_id, v.kind, v.status, str(v.value), v.ticket) for v in views] == [
         ("apz_2", "discount", "granted", "11.29", "ZD-5000"),
         ("apz_1", "store_credit", "granted", "10.00", "ZD-4411"),
@@ -870,7 +871,12 @@ def test_the_account_lists_its_appeasements_with_who_why_the_ticket_value_and_st
         "agent-grace", "late_delivery", NOW)  # fmt: skip
     assert newest.decided_by is not None
     assert (newest.decided_by.id, newest.decision_reason) == ("manager-hopper", "goodwill_approved")
-    assert appeasements_for_account(desk.uow, "acc_nobody") == []
+    assert appeasements_for_account(desk.uow, "acc_nobody") == ([], 0)
+    # Bounded: the newest first, and how many in all
+    assert [v.appeasement_id for v in appeasements_for_account(desk.uow, "acc_ada", 1)[0]] == [
+        "apz_2"
+    ]
+    assert appeasements_for_account(desk.uow, "acc_ada", 1)[1] == 2
 
 
 def test_the_account_view_lists_every_appeasement_with_who_offered_who_decided_and_why() -> None:
