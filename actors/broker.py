@@ -11,6 +11,7 @@ forge an internal message.
 from __future__ import annotations
 
 import base64
+import re
 import time
 import uuid
 from typing import Any
@@ -22,10 +23,17 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _Rabbit
 from dramatiq.common import q_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
-from actors.outbound import amqp_properties
-from actors.screening import KEPT_PREFIX_BYTES, clean_text, printable
+from actors.outbound import ReplyRefused, amqp_properties
+from actors.screening import (
+    KEPT_PREFIX_BYTES,
+    clean_text,
+    printable,
+    tolerate_undecodable_headers,
+)
 from actors.settings import Settings
 from actors.topology import queue_arguments
+
+tolerate_undecodable_headers()
 
 
 class CloudEventsBroker(RabbitmqBroker):
@@ -91,6 +99,10 @@ class CloudEventsConsumer(_RabbitmqConsumer):
         return wrap(actor, canonical, method, properties, body, self.broker.settings)
 
 
+#: Control characters JSON escapes as \\u00XX (tab, line feed and carriage return take two).
+_ESCAPED_WIDE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def wrap(
     actor_name: str,
     queue_name: str,
@@ -106,9 +118,13 @@ def wrap(
     size = len(body)
     if size > settings.max_message_bytes:
         body = body[:KEPT_PREFIX_BYTES]
-    try:
-        text, encoding = body.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
+    if body.isascii() and _ESCAPED_WIDE.search(body) is None:
+        text, encoding = body.decode("ascii"), "utf-8"
+    else:
+        # Dramatiq re-encodes a retried message as ASCII JSON, where a control character
+        # takes six bytes and a non-ASCII one six or twelve: a 256 KiB body could grow past
+        # the broker's max_message_size on its way to the delay queue, and a retry that
+        # cannot be enqueued is lost. Base64 grows it by a third, whatever it holds.
         text, encoding = base64.b64encode(body).decode("ascii"), "base64"
     reply_to, correlation_id = properties.reply_to, properties.correlation_id
     usable_reply_to = clean_text(reply_to)
@@ -154,7 +170,16 @@ def publish_reply(
         _publish(broker, exchange, routing_key, body, properties)
     except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
         del broker.connection
-        _publish(broker, exchange, routing_key, body, properties)
+        try:
+            _publish(broker, exchange, routing_key, body, properties)
+        except (
+            pika.exceptions.ConnectionClosedByBroker,
+            pika.exceptions.ChannelClosedByBroker,
+        ) as exc:
+            # A fresh connection closed at once by the broker for this publish: its reply_to
+            # (a forged direct reply-to name, say) is refused, the broker is up.
+            del broker.connection
+            raise ReplyRefused(f"the broker refused a reply to {routing_key[:100]}: {exc}") from exc
 
 
 def _publish(

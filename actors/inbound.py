@@ -22,13 +22,21 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from actors import metrics
 from actors.failures import is_infrastructure
-from actors.outbound import Cause, cloudevent, reply_correlation, to_exchange, to_reply
+from actors.outbound import (
+    Cause,
+    ReplyRefused,
+    cloudevent,
+    reply_correlation,
+    to_exchange,
+    to_reply,
+)
 from actors.screening import (
     KEPT_PREFIX_BYTES,
     MAX_CONTAINERS,
     MAX_DEPTH,
     head_attributes,
     kept_copy,
+    plausible_reply_queue,
     printable,
     too_deep,
 )
@@ -39,7 +47,7 @@ from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, Rej
 from contracts.registry import COMMANDS, QUERIES
 from persistence.messages import InboxEntry, OutboundMessage
 from persistence.uow import SqlUnitOfWork
-from services.accounts.cards import CardScan
+from services.accounts.cards import CardScan, mask_cut_tail
 from services.errors import Rejected
 from services.handlers import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
 from services.handling import Change, Context
@@ -169,8 +177,9 @@ class InboundProcessor:
     def _screen(self, msg: InboundMessage) -> tuple[InboundMessage, str | None]:
         """Drop a reply_to that is not a reply queue, so no path can publish to it."""
         refused = msg.unusable_reply_to
-        if refused is None and msg.reply_to and not self._reply_to.match(msg.reply_to):
-            refused = msg.reply_to
+        if refused is None and msg.reply_to:
+            usable = self._reply_to.match(msg.reply_to) and plausible_reply_queue(msg.reply_to)
+            refused = None if usable else msg.reply_to
         if refused is not None:
             return replace(msg, reply_to=None), refused
         return msg, None
@@ -185,7 +194,7 @@ class InboundProcessor:
         if msg.length > limit:
             detail = f"{msg.length} bytes exceeds the {limit}-byte limit"
             # Only the first bytes are ever read or kept (the consumer passes no more).
-            msg = replace(msg, body=msg.body[:KEPT_PREFIX_BYTES], size=msg.length)
+            msg = replace(msg, body=mask_cut_tail(msg.body[:KEPT_PREFIX_BYTES]), size=msg.length)
             doc = head_attributes(msg.body)
             return self._unreadable(msg, "too_large", detail, scan, code="too_large", doc=doc)
         if (containers := msg.body.count(b"{") + msg.body.count(b"[")) > MAX_CONTAINERS:
@@ -194,7 +203,7 @@ class InboundProcessor:
                 "objects and arrays"
             )
             # Not parsed, so kept like an over-size body: its first bytes only.
-            msg = replace(msg, body=msg.body[:KEPT_PREFIX_BYTES], size=msg.length)
+            msg = replace(msg, body=mask_cut_tail(msg.body[:KEPT_PREFIX_BYTES]), size=msg.length)
             return self._unreadable(msg, "too_complex", detail, scan, doc=head_attributes(msg.body))
         try:
             doc = orjson.loads(msg.body)
@@ -207,14 +216,15 @@ class InboundProcessor:
         if too_deep(msg.body):
             problem = f"objects and arrays nest deeper than {MAX_DEPTH} levels"
             return self._unreadable(msg, "too_deep", problem, scan, doc=doc)
-        if (found := _card_number_in(msg, doc, scan)) is not None:
-            return self._refuse_card(msg, doc, found, scan)
         if b"\\u0000" in msg.body and (where := _nul_at(doc)) is not None:
+            # Before the card check: a refusal stores the message's attributes as text.
             problem = f"{where} contains a NUL character, which no text field may hold"
             error = FieldError(
                 loc=where, message="NUL characters are not allowed", type="string_nul"
             )
             return self._unreadable(msg, "nul_character", problem, scan, doc=doc, errors=[error])
+        if (found := _card_number_in(msg, doc, scan)) is not None:
+            return self._refuse_card(msg, doc, found, scan)
         try:
             env = Envelope.model_validate(doc)
         except ValidationError as exc:
@@ -484,7 +494,7 @@ class InboundProcessor:
         """Refuse a message that carries a card number. Only a copy with the
         number masked is kept (inbox, dead letters) or answered; the number is never logged."""
         masked_doc = scan.mask_document(doc)
-        masked = replace(msg, body=orjson.dumps(masked_doc), parsed=masked_doc)
+        masked = replace(msg, body=kept_copy(msg.body, scan, doc), parsed=masked_doc)
         problem = (
             f"{where} holds what looks like a payment card number, which OrderCare never "
             "accepts: send the payment service's token_ref with brand, last4 and expiry"
@@ -520,14 +530,26 @@ class InboundProcessor:
         accepted = CommandAccepted(
             command_id=env.id, command_type=env.type, subject=env.subject, result=result
         )
-        self.replier.reply(self._outcome(accepted, env.subject, cause, self.clock())[-1])
-        return "accepted"
+        answer = self._outcome(accepted, env.subject, cause, self.clock())[-1]
+        return self._reply(env, answer) or "accepted"
 
     def _reply_rejected(self, env: Envelope, cause: Cause, rejection: _Rejection) -> str:
         outcome = self._rejected(env.id, env.type, env.subject, rejection, cause, self.clock())
-        self.replier.reply(outcome[-1])
+        if (refused := self._reply(env, outcome[-1])) is not None:
+            return refused
         metrics.REJECTIONS.labels(rejection.code).inc()
         return "rejected"
+
+    def _reply(self, env: Envelope, answer: OutboundMessage) -> str | None:
+        """Send a query's answer to its reply_to. Where the broker refuses that queue, the
+        query is rejected on the events exchange instead (one end; no answer data there)."""
+        try:
+            self.replier.reply(answer)
+        except ReplyRefused:
+            problem = "the broker refused to deliver to reply_to: not a live reply queue"
+            bare = InboundMessage(b"", "", env.type)
+            return self._store_rejection(env, bare, _Rejection("invalid", problem, [], {}))
+        return None
 
     # --- building messages ------------------------------------------------------------
 
@@ -582,7 +604,7 @@ class InboundProcessor:
         scan = CardScan()
         rejected = CommandRejected(
             command_id=command_id,
-            command_type=command_type,
+            command_type=_shown_type(command_type, scan),
             subject=subject,
             code=rejection.code,
             message=scan.mask(rejection.message),
@@ -600,9 +622,17 @@ def _entry(
 ) -> InboxEntry:
     """The inbox row: the command's key and its outcome (the events-exchange copy)."""
     first = outcome[0]
+    shown = _shown_type(env.type, CardScan())
     return InboxEntry(
-        env.source, env.id, env.type, env.subject, first.properties["type"], first.body, at, raw
+        env.source, env.id, shown, env.subject, first.properties["type"], first.body, at, raw
     )
+
+
+def _shown_type(message_type: str, scan: CardScan) -> str:
+    """A type as OrderCare repeats it: one it does not know is input like any text, so a
+    card-like run in it is masked (types are not identifiers)."""
+    known = message_type in COMMANDS or message_type in QUERIES
+    return message_type if known else scan.mask(message_type)
 
 
 #: Messages checked for card numbers: the billing-account flow's (by routing key or type).

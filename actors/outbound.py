@@ -29,6 +29,11 @@ class Cause:
     notify_customer: bool = True
 
 
+class ReplyRefused(Exception):
+    """The broker refused a reply (it closed the connection for its reply_to): the message's
+    fault, not an outage, so not retried without bound."""
+
+
 def cloudevent(
     source: str, type: str, subject: str | None, data: dict[str, Any], cause: Cause, now: datetime
 ) -> tuple[str, bytes]:

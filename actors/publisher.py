@@ -33,7 +33,12 @@ _UNENCODABLE = (
 
 
 class PublishError(Exception):
-    """The connection or channel failed, or confirms did not arrive in time."""
+    """The connection or channel failed, or confirms did not arrive in time. `confirmed`
+    lists the batch's messages the broker had confirmed before that."""
+
+    def __init__(self, message: str, confirmed: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.confirmed = list(confirmed)
 
 
 @dataclass(slots=True)
@@ -107,7 +112,7 @@ class ConfirmingPublisher:
                 f"{batch.size - batch.settled} confirm(s) missing after {self.confirm_timeout}s"
             )
         if batch.error:
-            raise PublishError(str(batch.error))
+            raise PublishError(str(batch.error), batch.result.confirmed)
         return batch.result
 
     def close(self) -> None:

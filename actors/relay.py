@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from actors import metrics
-from actors.publisher import BatchPublisher, BatchResult
+from actors.publisher import BatchPublisher, BatchResult, PublishError
 from persistence.messages import OutboundMessage
 from persistence.outbox import OutboxStore
 
@@ -22,6 +22,8 @@ log = logging.getLogger("ordercare.relay")
 
 #: How long a row the broker refused waits before the next try.
 RETRY_DELAY_SECONDS = 5.0
+#: How long a row waits that made the broker close the connection when published alone.
+REFUSED_DELAY_SECONDS = 300.0
 
 
 class Relay:
@@ -72,10 +74,15 @@ class Relay:
         with self.store.claim(self.batch) as claim:
             if not claim.ids:
                 return 0
-            result = self._publisher_or_connect().publish_batch(claim.messages)
+            try:
+                result = self._publisher_or_connect().publish_batch(claim.messages)
+                refused: list[int] = []
+            except PublishError as failed:
+                result, refused = self._one_by_one(claim.messages, failed.confirmed)
             done, later = self._sort(claim.ids, claim.messages, result)
             claim.published(done)
             claim.defer(later, RETRY_DELAY_SECONDS)
+            claim.defer([claim.ids[i] for i in refused], REFUSED_DELAY_SECONDS)
         metrics.RELAY_PUBLISHED.inc(len(result.confirmed))
         return len(claim.ids)
 
@@ -108,6 +115,33 @@ class Relay:
             later += [ids[i] for i in result.unencodable]
             metrics.RELAY_FAILED.labels("unencodable").inc(len(result.unencodable))
         return done, later
+
+    def _one_by_one(
+        self, messages: list[OutboundMessage], confirmed: list[int]
+    ) -> tuple[BatchResult, list[int]]:
+        """After a batch failed: each row alone, so one the broker closes the connection for
+        (a reply to a forged direct reply-to name, say) waits and holds back no other. A row
+        counts as refused only when a fresh connection opened and that row alone failed it;
+        when no connection opens, the broker is down: that is raised, to back off."""
+        self._drop_publisher()
+        merged, refused = BatchResult(confirmed=list(confirmed)), []
+        for index, message in enumerate(messages):
+            if index in merged.confirmed:
+                continue  # the broker took it before the connection went
+            publisher = self._publisher_or_connect()  # raises while the broker is down
+            try:
+                alone = publisher.publish_batch([message])
+            except PublishError:
+                self._drop_publisher()
+                refused.append(index)
+                continue
+            for kind in ("confirmed", "returned", "nacked", "unencodable"):
+                if getattr(alone, kind):
+                    getattr(merged, kind).append(index)
+        if refused:
+            log.error("the broker refused outbox rows; they wait", extra={"rows": len(refused)})
+            metrics.RELAY_FAILED.labels("refused").inc(len(refused))
+        return merged, refused
 
     def _publisher_or_connect(self) -> BatchPublisher:
         if self._publisher is None:

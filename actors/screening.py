@@ -12,10 +12,14 @@ body live here too.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import struct
 from typing import Any
 
 import orjson
+from pika import data as pika_data
 
 from services.accounts.cards import CardScan, mask_bytes, may_hold_card
 
@@ -121,6 +125,87 @@ def kept_copy(body: bytes, scan: CardScan, doc: Any = None) -> bytes:
             return mask_bytes(body, scan)
     if not may_hold_card(body):
         return body
-    before = scan.masked
-    masked = scan.mask_document(doc)
-    return orjson.dumps(masked) if scan.masked > before else body
+    # Written again from the document even when it masked nothing: what parsing dropped
+    # (the first of two equal keys, a float's last digits) may be a card in the raw bytes.
+    try:
+        return orjson.dumps(scan.mask_document(doc))
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (254 levels)
+        return mask_bytes(body, scan)
+
+
+# --- AMQP header tables pika cannot decode ------------------------------------------------
+
+#: The bytes each fixed-size field-table value takes after its type octet (AMQP 0-9-1 as
+#: RabbitMQ speaks it); `S`, `x`, `A` and `F` carry a 4-byte length instead.
+_FIXED_SIZES = {b"t": 1, b"b": 1, b"B": 1, b"U": 2, b"u": 2, b"s": 2, b"I": 4, b"i": 4,
+                b"f": 4, b"L": 8, b"l": 8, b"d": 8, b"T": 8, b"D": 5, b"V": 0}  # fmt: skip
+_LENGTH_PREFIXED = (b"S", b"x", b"A", b"F")
+#: What stands in a header table for a value (or a whole table) pika could not decode.
+UNDECODABLE = "(undecodable)"
+
+
+class _UndecodableTable(Exception):
+    """A value of unknown type: the rest of its table cannot be read."""
+
+
+def tolerate_undecodable_headers() -> None:
+    """Make pika decode any header table RabbitMQ passes through. pika fails on a timestamp
+    past year 9999, a float that is NaN or infinite, a type octet it does not know, and
+    arrays nested a few thousand deep (its recursion); it fails while reading the frame, so
+    the connection drops and the same message comes first again: that queue stops for
+    good. Each such value becomes `UNDECODABLE` (skipped by its size), a table holding an
+    unknown type becomes `{"x-ordercare-undecodable": …}`, and the message is handled like
+    any other (OrderCare reads no header)."""
+    if getattr(pika_data.decode_value, "ordercare_tolerant", False):
+        return
+    decode_value, decode_table = pika_data.decode_value, pika_data.decode_table
+
+    def tolerant_value(encoded: bytes, offset: int) -> tuple[Any, int]:
+        try:
+            return decode_value(encoded, offset)  # type: ignore[no-any-return]
+        except (Exception, RecursionError) as exc:
+            kind = encoded[offset : offset + 1]
+            if kind in _FIXED_SIZES and offset + 1 + _FIXED_SIZES[kind] <= len(encoded):
+                return UNDECODABLE, offset + 1 + _FIXED_SIZES[kind]
+            if kind in _LENGTH_PREFIXED and offset + 5 <= len(encoded):
+                length = struct.unpack_from(">I", encoded, offset + 1)[0]
+                return UNDECODABLE, offset + 5 + length
+            raise _UndecodableTable(kind) from exc
+
+    def tolerant_table(encoded: bytes, offset: int) -> tuple[dict[str, Any], int]:
+        try:
+            return decode_table(encoded, offset)  # type: ignore[no-any-return]
+        except (Exception, RecursionError):
+            if offset + 4 > len(encoded):
+                raise
+            length = struct.unpack_from(">I", encoded, offset)[0]
+            return {"x-ordercare-undecodable": UNDECODABLE}, offset + 4 + length
+
+    tolerant_value.ordercare_tolerant = True  # type: ignore[attr-defined]
+    pika_data.decode_value = tolerant_value
+    pika_data.decode_table = tolerant_table
+
+
+# --- reply queues -----------------------------------------------------------------------
+
+_DIRECT_REPLY_TO = re.compile(
+    r"amq\.rabbitmq\.reply-to\.([A-Za-z0-9+/]+={0,2})\.([A-Za-z0-9+/]+={0,2})"
+)
+
+
+def plausible_reply_queue(name: str) -> bool:
+    """Whether a reply_to can be a live queue. A direct reply-to name is the broker's own
+    (`amq.rabbitmq.reply-to.<its Erlang pid, base64>.<a 16-byte key, base64>`); RabbitMQ
+    3.10 closes the connection of whoever publishes to a malformed one, so a name that does
+    not decode that way is refused like any other unusable reply_to."""
+    if not name.startswith("amq.rabbitmq.reply-to"):
+        return True
+    match = _DIRECT_REPLY_TO.fullmatch(name)
+    if match is None:
+        return False
+    try:
+        pid = base64.b64decode(match.group(1), validate=True)
+        key = base64.b64decode(match.group(2), validate=True)
+    except binascii.Error:
+        return False
+    return pid[:1] == b"\x83" and len(key) == 16  # Erlang's external term format, version 131

@@ -11,9 +11,9 @@ UTF-8 (a Latin-1 no-break space, say). So `4111 1111 1111 1111`, `4111\u00a01111
 runs. A group longer than 19 digits is not part of a card number.
 
 The scan is linear in its input: a regular expression (C speed) finds the runs of 13 or
-more digits, and only those are checked digit by digit, each at most 7 times 19 Luhn checks.
-A run of more than 76 digits (four card numbers' worth), and every run once a message has
-used its budget of Luhn checks, counts as a card number without being checked: it is
+more digits, and only those are checked, window by window (a window is consecutive whole
+groups). A run of more than 76 digits (four card numbers' worth), and every run once a
+message has looked at its budget of 4,000 windows, counts as a card number unchecked: it is
 masked and refused, and one made of random digits would almost surely hold a Luhn-valid
 window anyway.
 
@@ -50,17 +50,16 @@ _MASK_DIGITS = {c: "*" for c in range(sys.maxunicode + 1) if chr(c).isdecimal()}
 _SHORTEST, _LONGEST = 13, 19
 #: Runs longer than this count as a card number unchecked.
 LONG_RUN_DIGITS = 4 * _LONGEST
-#: Luhn checks one message may spend; past it every long run counts as a card number.
-LUHN_BUDGET = 2000
+#: Windows (a run's consecutive groups) one message may look at; past it every long run
+#: counts as a card number. Everyday text spends a few dozen.
+SCAN_BUDGET = 4000
 #: What a masked digit becomes.
 MASK = "*"
 
 #: CloudEvents context attributes (the envelope's top level) and data keys that identify
 #: something: never scanned. In `data`, so is any key ending in `_id` (and the items of one
 #: ending in `_ids`).
-IDENTIFIER_KEYS = frozenset(
-    {"id", "source", "subject", "correlationid", "causationid", "specversion", "time"}
-)
+IDENTIFIER_KEYS = frozenset({"id", "source", "subject", "correlationid", "causationid"})
 
 #: Each digit doubled, its digits summed (the Luhn rule), as a translation table.
 _DOUBLED = str.maketrans("0123456789", "0246813579")
@@ -116,10 +115,10 @@ def _ascii(group: str) -> str:
 
 
 class CardScan:
-    """One message's scan: every string it looks at shares one budget of Luhn checks, so
+    """One message's scan: every string it looks at shares one budget of windows to look at, so
     the work on a message is bounded by its size, whatever it holds."""
 
-    def __init__(self, budget: int = LUHN_BUDGET) -> None:
+    def __init__(self, budget: int = SCAN_BUDGET) -> None:
         self.budget = budget
         #: How many runs were masked.
         self.masked = 0
@@ -136,16 +135,17 @@ class CardScan:
         for start in range(len(groups)):
             digits = ""
             for end in range(start, len(groups)):
+                self.budget -= 1  # every window looked at counts, not only those checked
                 digits += groups[end]
                 if len(digits) > _LONGEST:
                     break
                 if len(digits) < _SHORTEST:
                     continue
                 whole = start == 0 and end == len(groups) - 1
-                if whole or _card_layout(sizes[start : end + 1]):
-                    self.budget -= 1
-                    if luhn(digits):
-                        return True
+                if (whole or _card_layout(sizes[start : end + 1])) and luhn(digits):
+                    return True
+            if self.budget <= 0:
+                return True  # spent: counts as a card unchecked, like every run after it
         return False
 
     def has_card(self, text: str) -> bool:
@@ -160,13 +160,20 @@ class CardScan:
         groups of four digits would otherwise pass the Luhn check one time in four."""
         if _IBAN_HINT.search(text) is None:
             return text
-        view = text
+        pieces: list[str] = []
+        pos = 0
         for match in _IBAN.finditer(text):
+            if self.budget <= 0:
+                break  # out of budget: the rest is scanned as it is, the safe way
             self.budget -= 1
             if iban_valid(match.group()):
                 start, end = match.span()
-                view = view[:start] + view[start:end].translate(_TO_X) + view[end:]
-        return view
+                pieces += (text[pos:start], text[start:end].translate(_TO_X))
+                pos = end
+        if not pieces:
+            return text
+        pieces.append(text[pos:])
+        return "".join(pieces)
 
     def mask(self, text: str) -> str:
         """`text` with every digit of each card-like run masked (separators kept). Once the
@@ -321,15 +328,44 @@ def mask_document(value: Any) -> Any:
 
 #: A JSON string escape of a digit or a separator, as it may appear in a body that is not
 #: JSON: decoded before the scan, so it sees the same characters the parser would.
-_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|([tnrf/]))")
+_ESCAPE = re.compile(
+    r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"  # a surrogate pair
+    r"|\\(?:u([0-9a-fA-F]{4})|([tnrf/]))"
+)
 _SHORT_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "/": "/"}
 _SCANNED = re.compile(rf"[\d{_SEPARATORS}]")
 
 
 def _unescape(match: re.Match[str]) -> str:
-    code, short = match.groups()
-    char = _SHORT_ESCAPES[short] if short else chr(int(code, 16))
+    high, low, code, short = match.groups()
+    if high:  # a character beyond the BMP (mathematical digits, say), written as two
+        char = chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + int(low, 16) - 0xDC00)
+    else:
+        char = _SHORT_ESCAPES[short] if short else chr(int(code, 16))
     return char if _SCANNED.fullmatch(char) else match.group()
+
+
+_SEPARATOR = re.compile(_S)
+
+
+def mask_cut_tail(body: bytes) -> bytes:
+    """The first bytes of a body cut short, with the digits of a run that reaches the cut
+    masked unchecked: it may be most of a card whose last digits were cut off, and those
+    are easily worked out again (the last one is the Luhn check digit)."""
+    text = body.decode("utf-8", "surrogateescape")
+    start, gap = len(text), 0
+    while start > 0:
+        char = text[start - 1]
+        if char.isdecimal():
+            gap = 0
+        elif gap < 3 and _SEPARATOR.fullmatch(char):
+            gap += 1
+        else:
+            break
+        start -= 1
+    if not any(c.isdecimal() for c in text[start:]):
+        return body
+    return (text[:start] + text[start:].translate(_MASK_DIGITS)).encode("utf-8", "surrogateescape")
 
 
 def may_hold_card(body: bytes) -> bool:

@@ -9,6 +9,7 @@ processes must still be the ones started.
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import orjson
 import pika
 import psycopg
 import pytest
+from pika import data as pika_data
 
 from actors.settings import Settings
 from tests import messages as m
@@ -60,6 +62,16 @@ class Hostile:
         mine = [orjson.loads(b) for _p, b in got if _is_outcome(b, command_id)]
         assert len(mine) == 1, mine
         return mine[0]  # type: ignore[no-any-return]
+
+    def outcomes(self, *command_ids: str) -> dict[str, dict[str, Any]]:
+        """The outcomes of several commands, whichever comes first."""
+        wanted = set(command_ids)
+
+        def ids(got: list[tuple[Any, bytes]]) -> set[str]:
+            return {i for _p, b in got for i in wanted if _is_outcome(b, i)}
+
+        got = self.events.collect(lambda ms: ids(ms) == wanted)
+        return {i: orjson.loads(b) for _p, b in got for i in wanted if _is_outcome(b, i)}
 
     def reply(self) -> tuple[Any, dict[str, Any]]:
         for method, props, body in self.channel.consume(self.replies, inactivity_timeout=20):
@@ -259,6 +271,62 @@ def test_a_40_mb_body_is_dead_lettered_as_its_first_bytes_only(
         [(largest_kept,)] = conn.execute("SELECT max(length(body)) FROM dead_letters").fetchall()
         [(largest_outbox,)] = conn.execute("SELECT max(length(body)) FROM outbox").fetchall()
     assert largest_kept <= 262_144 and (largest_outbox or 0) <= 262_144
+
+
+# --- found by review: what pika cannot decode, what the broker will not deliver ------------
+
+
+def _nested_arrays(depth: int) -> bytes:
+    inner = b"V"
+    for _ in range(depth):
+        inner = b"A" + struct.pack(">I", len(inner)) + inner
+    return inner
+
+
+class RawField(bytes):
+    """A header value written as these bytes: what pika itself would never encode."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    # What RabbitMQ passes through (it refuses a NaN float or an unknown type itself,
+    # closing the publisher's connection).
+    [b"T" + struct.pack(">Q", 2**63), _nested_arrays(3000)],
+    ids=["timestamp-past-9999", "arrays-3000-deep"],
+)
+def test_a_header_pika_cannot_decode_stops_nothing(
+    hostile: Hostile, monkeypatch: pytest.MonkeyPatch, value: bytes
+) -> None:
+    encode = pika_data.encode_value
+
+    def raw_or_encoded(pieces: list[bytes], item: Any) -> int:
+        if isinstance(item, RawField):
+            pieces.append(bytes(item))
+            return len(item)
+        return int(encode(pieces, item))
+
+    monkeypatch.setattr(pika_data, "encode_value", raw_or_encoded)
+    command_id, body = cancel()
+    after_id, after = cancel()
+
+    hostile.publish("order.cancel", body, headers={"bad": RawField(value)})
+    hostile.publish("order.cancel", after)
+
+    outcomes = hostile.outcomes(command_id, after_id)
+    assert {o["data"]["code"] for o in outcomes.values()} == {"not_found"}
+
+
+def test_a_query_whose_reply_to_the_broker_refuses_is_rejected_on_the_events_exchange(
+    hostile: Hostile,
+) -> None:
+    # Shaped like a direct reply-to name, but not one the broker made (its key is no key)
+    forged = "amq.rabbitmq.reply-to.g1h2AA5yZXBseUAyNzc5NjQyMAAAC1oAAAAAAAAAAQ==.abc"
+    doc = m.get("ord_nobody")
+
+    hostile.publish("order.get", m.body(doc), reply_to=forged)
+
+    rejected = hostile.outcome(doc["id"])["data"]
+    assert "is not a reply queue" in rejected["message"]
 
 
 # --- last: nothing from bad input ever reached .XQ -----------------------------------------

@@ -11,7 +11,7 @@ from tests.e2e.conftest import Processes
 from tests.hostile.harness import Harness, Options
 
 SEED = int(os.environ.get("ORDERCARE_HOSTILE_SEED", "20261126"))
-MESSAGES = 500
+MESSAGES = 2000
 
 
 def test_every_hostile_message_ends_in_exactly_one_outcome_or_dead_letter(

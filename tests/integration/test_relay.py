@@ -160,6 +160,33 @@ def test_a_claim_loads_at_most_its_byte_budget_and_the_rest_follows(
     relay._drop_publisher()
 
 
+#: Shaped like a direct reply-to name, but no such consumer: RabbitMQ 3.10 closes the
+#: publishing connection (541 INTERNAL_ERROR) rather than drop the message.
+FORGED_REPLY_TO = "amq.rabbitmq.reply-to.g1h2AA5yZXBseUAyNzc5NjQyMAAAC1oAAAAAAAAAAQ==.abc"
+
+
+def test_a_row_the_broker_closes_the_connection_for_waits_and_holds_back_no_other(
+    topology: Settings, engine: Engine
+) -> None:
+    listener = Listener(topology.amqp_url, topology.events_exchange)
+    poison = OutboundMessage("", FORGED_REPLY_TO, "r-forged", b"{}", {"correlation_id": "c"})
+    write(engine, [event(topology, 1), poison, event(topology, 2)])
+    relay = relay_for(topology, engine)
+
+    assert relay.drain_once() == 3
+
+    got = listener.collect(lambda msgs: len(msgs) >= 2)
+    assert sorted(p.message_id for p, _b in got) == ["e1", "e2"]
+    with engine.connect() as conn:
+        [(message_id, attempts, wait)] = conn.execute(
+            text("SELECT message_id, attempts, available_at - now() FROM outbox")
+        ).all()
+    assert (message_id, attempts) == ("r-forged", 1)
+    assert wait.total_seconds() > 200  # set aside for minutes, not retried at once
+    relay._drop_publisher()
+    listener.close()
+
+
 def test_two_relays_side_by_side_publish_every_row_exactly_once(
     topology: Settings, engine: Engine
 ) -> None:

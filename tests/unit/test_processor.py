@@ -642,3 +642,100 @@ def test_when_rejecting_fails_too_the_message_is_dead_lettered_alone(
     assert reason_of(dead) == "handler_error"
     assert dead.properties["headers"]["x-original-message-id"] == "m-1"
     assert dead.body == raw
+
+
+# --- found by review: every path keeps a masked copy, whatever the JSON -------------------
+
+CARD = "4111 1111 1111 1111"
+
+
+def stored_raw(care: Care, message_id: str) -> bytes:
+    with care.app.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT raw FROM inbox WHERE message_id = ?", (message_id,)
+        ).all()
+    [(raw,)] = rows
+    return bytes(raw)
+
+
+def _digits(data: bytes) -> str:
+    return "".join(c for c in data.decode("utf-8", "replace") if c.isdigit())
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        # the first of two equal keys is dropped by the parser, not from the raw bytes
+        b', "data": {"actor": {"id": "a", "role": "agent"}, "note": "'
+        + CARD.encode()
+        + b'", "note": "fine", "order_id": "o", "reason": "x_y"}',
+        # a float whose last digits parsing rounds away
+        b', "ext": 4111111111111111.9, "data": {}',
+        # a card beside arrays nested deeper than the JSON writer goes (254)
+        b', "x": "' + CARD.encode() + b'", "y": ' + b"[" * 300 + b"]" * 300,
+        # a card in an attribute that is not an identifier
+        b', "time": "' + CARD.encode() + b'"',
+    ],
+    ids=["duplicate-key", "rounded-float", "nested-300", "time"],
+)
+def test_what_is_kept_of_a_refused_message_never_holds_the_card_its_bytes_held(
+    care: Care, tail: bytes
+) -> None:
+    raw = (
+        b'{"specversion": "2", "id": "cmd-kept", "source": "s", "type": "order.cancel"'
+        + tail
+        + b"}"
+    )
+
+    published = care.send(raw, "order.cancel")
+
+    assert outcome(published)["code"] in {"invalid", "not_an_envelope"}
+    assert "4111111111111111" not in _digits(stored_raw(care, "cmd-kept"))
+
+
+def test_an_unnamed_message_with_a_card_and_deep_nesting_is_dead_lettered_masked(
+    care: Care,
+) -> None:
+    raw = b'["' + CARD.encode() + b'", ' + b"[" * 300 + b"]" * 300 + b"]"
+
+    [dead] = dead_letters(care.send(raw, "order.cancel"))
+
+    assert reason_of(dead) == "not_an_envelope"
+    assert "4111111111111111" not in _digits(dead.body)
+
+
+def test_a_card_cut_in_two_by_the_size_limit_leaves_no_digits_to_complete_it() -> None:
+    small = Care(Settings(max_message_bytes=1024))
+    head = b'{"specversion": "1.0", "id": "cmd-cut", "source": "s", "type": "order.cancel", "x": "'
+    raw = head + b"a" * (4096 - len(head) - 15) + CARD.replace(" ", "").encode() + b"0" * 2000
+
+    published = small.send(raw, "order.cancel")
+
+    assert outcome(published)["code"] == "too_large"
+    kept = stored_raw(small, "cmd-cut")
+    assert len(kept) == 4096 and kept.endswith(b"*" * 15)
+
+
+def test_an_unknown_type_that_reads_like_a_card_is_masked_where_it_is_repeated(
+    care: Care,
+) -> None:
+    raw = envelope("cmd-type", CARD, {"actor": AGENT})
+
+    rejected = outcome(care.send(raw, CARD))
+
+    assert rejected["command_type"] == "**** **** **** ****"
+    with care.app.engine.connect() as conn:
+        [(stored_type,)] = conn.exec_driver_sql(
+            "SELECT type FROM inbox WHERE message_id = 'cmd-type'"
+        ).all()
+    assert stored_type == "**** **** **** ****"
+
+
+def test_nul_is_refused_before_a_card_so_the_refusal_can_be_stored(care: Care) -> None:
+    doc = cancel_doc("cmd-nul-card", subject="a\x00b")
+    doc["data"]["note"] = f"card {CARD}"
+
+    rejected = outcome(care.send(orjson.dumps(doc), "order.cancel"))
+
+    assert [e["type"] for e in rejected["errors"]] == ["string_nul"]
+    assert "4111111111111111" not in _digits(stored_raw(care, "cmd-nul-card"))

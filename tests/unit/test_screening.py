@@ -3,6 +3,7 @@ seeing the same characters whatever path a message takes."""
 
 from __future__ import annotations
 
+import struct
 import sys
 import unicodedata
 from types import SimpleNamespace
@@ -13,21 +14,24 @@ import pytest
 from dramatiq import Message
 from hypothesis import given
 from hypothesis import strategies as st
+from pika import data as pika_data
 
 from actors.broker import unwrap, wrap
 from actors.outbound import amqp_properties, reply_correlation, to_reply
 from actors.screening import (
     KEPT_PREFIX_BYTES,
     MAX_DEPTH,
+    UNDECODABLE,
     clean_text,
     head_attributes,
     kept_copy,
+    plausible_reply_queue,
     printable,
     too_deep,
 )
 from actors.settings import Settings
 from services.accounts.cards import (
-    LUHN_BUDGET,
+    SCAN_BUDGET,
     CardScan,
     find_card_number,
     has_card_number,
@@ -114,7 +118,7 @@ def test_a_very_long_run_counts_as_a_card_without_checking_every_window() -> Non
     scan = CardScan()
 
     assert scan.has_card("1 " * 125_000)
-    assert scan.budget == LUHN_BUDGET  # decided by its length alone
+    assert scan.budget == SCAN_BUDGET  # decided by its length alone
 
 
 def test_the_work_on_one_message_is_bounded_by_its_budget() -> None:
@@ -259,3 +263,107 @@ def test_a_reply_carries_the_command_id_as_correlation_only_where_amqp_can() -> 
     assert reply_correlation(None, "é" * 200) is None
     reply = to_reply("amq.gen-x", None, "command.rejected", "e1", b"{}")
     assert "correlation_id" not in amqp_properties(reply.properties)
+
+
+# --- header tables pika cannot decode ----------------------------------------------------
+
+
+def _table(entries: bytes) -> bytes:
+    return struct.pack(">I", len(entries)) + entries
+
+
+def _entry(key: bytes, value: bytes) -> bytes:
+    return bytes([len(key)]) + key + value
+
+
+def _nested_arrays(depth: int) -> bytes:
+    inner = b"V"
+    for _ in range(depth):
+        inner = b"A" + struct.pack(">I", len(inner)) + inner
+    return inner
+
+
+FINE = _entry(b"k", b"S" + struct.pack(">I", 2) + b"ok")
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (_entry(b"t", b"T" + struct.pack(">Q", 2**63)), {"t": UNDECODABLE, "k": "ok"}),
+        (_entry(b"f", b"f" + struct.pack(">f", float("nan"))), {"f": UNDECODABLE, "k": "ok"}),
+        (_entry(b"d", b"d" + struct.pack(">d", float("inf"))), {"d": UNDECODABLE, "k": "ok"}),
+        (_entry(b"z", b"Z\x00\x01"), {"x-ordercare-undecodable": UNDECODABLE}),
+    ],
+    ids=["timestamp-past-9999", "float-nan", "double-inf", "unknown-type"],
+)
+def test_a_header_table_pika_cannot_decode_is_read_past_not_fatal(
+    entry: bytes, expected: dict[str, Any]
+) -> None:
+    encoded = _table(entry + FINE) + b"next"
+
+    value, offset = pika_data.decode_table(encoded, 0)
+
+    assert value == expected
+    assert encoded[offset:] == b"next"  # the rest of the frame is read where it starts
+
+
+def test_arrays_nested_past_the_recursion_limit_are_read_past() -> None:
+    encoded = _table(_entry(b"a", _nested_arrays(3000)) + FINE) + b"next"
+
+    value, offset = pika_data.decode_table(encoded, 0)
+
+    assert value["k"] == "ok" and encoded[offset:] == b"next"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 22 " * 52_000,  # runs whose groups never look like a card, each long
+        "GB82WEST12345698765432 x " * 10_000,  # valid IBANs, one after another
+    ],
+    ids=["non-card-layouts", "valid-ibans"],
+)
+def test_every_step_of_the_scan_is_charged_to_the_message_budget(text: str) -> None:
+    scan = CardScan()
+
+    scan.mask(text)
+
+    # Spent, and not overspent: each run stops at the budget, so the work is bounded.
+    assert -100 < scan.budget <= SCAN_BUDGET
+
+
+def test_a_body_json_would_escape_wide_travels_as_base64() -> None:
+    method, props = delivery("order.cancel")
+    for body in (b"\x01" * 262_144, "é😀".encode() * 40_000, b'{"a": "plain ascii"}'):
+        message = wrap("a", "q", method, props, body, Settings())
+
+        # A retry re-encodes it as ASCII JSON: it must stay within a third over the body.
+        assert len(message.encode()) < len(body) * 4 / 3 + 1024
+        assert unwrap(message.args[0], message.kwargs["encoding"]) == body
+
+
+def test_a_valid_iban_in_a_note_is_not_a_card_but_a_card_beside_it_is() -> None:
+    iban = "DE89 3704 0044 0532 0130 00"
+
+    assert not has_card_number(f"refund to {iban} please")
+    assert has_card_number(f"refund to {iban} or card {VISA}")
+    # Shaped like an IBAN, but its check fails: scanned as any text, the card inside found.
+    assert has_card_number("DE00 4111 1111 1111 1111 00")
+
+
+@pytest.mark.parametrize(
+    ("name", "usable"),
+    [
+        ("amq.gen-JzTY20BRgKO-HjmUJj0wLg", True),
+        # as RabbitMQ 3.10 names a direct reply-to consumer
+        (
+            "amq.rabbitmq.reply-to.g1h2AA1yZXBseUA5MjQ4ODg0AABOnQAAAARrFZUN.R3nZ9X4acbeDQ4IMyDN4zA==",
+            True,
+        ),
+        ("amq.rabbitmq.reply-to.g1h2AA5yZXBseUAyNzc5NjQyMAAAC1oAAAAAAAAAAQ==.abc", False),
+        ("amq.rabbitmq.reply-to", False),  # the pseudo-queue itself: never rewritten
+        ("amq.rabbitmq.reply-to.bm90IGEgcGlk.R3nZ9X4acbeDQ4IMyDN4zA==", False),
+    ],
+)
+def test_a_direct_reply_to_name_must_decode_as_the_brokers_own(name: str, usable: bool) -> None:
+    assert plausible_reply_queue(name) is usable
