@@ -39,6 +39,7 @@ from actors.screening import (
     plausible_reply_queue,
     printable,
     too_deep,
+    written,
 )
 from actors.settings import Settings
 from contracts.common import NOTE_MAX_LENGTH, Actor, Inbound, QueryData
@@ -494,7 +495,7 @@ class InboundProcessor:
         """Refuse a message that carries a card number. Only a copy with the
         number masked is kept (inbox, dead letters) or answered; the number is never logged."""
         masked_doc = scan.mask_document(doc)
-        masked = replace(msg, body=kept_copy(msg.body, scan, doc), parsed=masked_doc)
+        masked = replace(msg, body=written(masked_doc, msg.body, scan), parsed=masked_doc)
         problem = (
             f"{where} holds what looks like a payment card number, which OrderCare never "
             "accepts: send the payment service's token_ref with brand, last4 and expiry"

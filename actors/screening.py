@@ -127,9 +127,15 @@ def kept_copy(body: bytes, scan: CardScan, doc: Any = None) -> bytes:
         return body
     # Written again from the document even when it masked nothing: what parsing dropped
     # (the first of two equal keys, a float's last digits) may be a card in the raw bytes.
+    return written(scan.mask_document(doc), body, scan)
+
+
+def written(masked_doc: Any, body: bytes, scan: CardScan) -> bytes:
+    """A masked document as bytes; the body masked as bytes where orjson cannot write the
+    document (nested deeper than its 254 levels)."""
     try:
-        return orjson.dumps(scan.mask_document(doc))
-    except orjson.JSONEncodeError:  # nested deeper than orjson writes (254 levels)
+        return orjson.dumps(masked_doc)
+    except orjson.JSONEncodeError:
         return mask_bytes(body, scan)
 
 

@@ -2,7 +2,7 @@
 
 Builds the InboundProcessor as a worker does (actors/bootstrap.py's Runtime: the engine on
 the real PostgreSQL, a ReferenceCache, a SqlUnitOfWork per message) on a scratch database,
-and feeds it one crafted worst case per kind of hostile input, each as the consumer would
+and feeds it one crafted worst case per kind of hostile input (nineteen), each as the consumer would
 hand it over (an over-size body as its first bytes and its size). Each message's cost is
 the CPU time of the processing thread (`time.thread_time`, so PostgreSQL's own work and
 waiting on it do not count), the median of `--runs` (5) with a fresh command id each time.
@@ -150,6 +150,26 @@ def cases() -> list[Case]:
             "order.cancel",
             lambda i: orjson.dumps(envelope(i, "order.cancel", {"note": "x" * 5000}))[:4096],
             size=40 * 1024 * 1024,
+        ),
+        Case(
+            "billing name: 256 KB of valid IBANs",
+            "billing_account.update",
+            billing_with(name=fill("GB82WEST12345698765432 x ")),
+        ),
+        Case(
+            "not JSON: 256 KB of valid IBANs",
+            "order.cancel",
+            lambda _id: fill("GB82WEST12345698765432 x ").encode() + b"\xff",
+        ),
+        Case(
+            "billing name: 256 KB of runs no card is laid out like",
+            "billing_account.update",
+            billing_with(name=fill("1 22 " * 25 + "x ")),
+        ),
+        Case(
+            "not JSON: 256 KB of surrogate-pair escapes of digits",
+            "billing_account.update",
+            lambda _id: (b'{"n": "' + fill("\\ud835\\udfcf").encode())[: LIMIT - 1] + b"\xff",
         ),
         Case(
             "unknown type with a card-like name",

@@ -13,7 +13,7 @@ runs. A group longer than 19 digits is not part of a card number.
 The scan is linear in its input: a regular expression (C speed) finds the runs of 13 or
 more digits, and only those are checked, window by window (a window is consecutive whole
 groups). A run of more than 76 digits (four card numbers' worth), and every run once a
-message has looked at its budget of 4,000 windows, counts as a card number unchecked: it is
+message has looked at its budget of 2,000 windows, counts as a card number unchecked: it is
 masked and refused, and one made of random digits would almost surely hold a Luhn-valid
 window anyway.
 
@@ -52,7 +52,7 @@ _SHORTEST, _LONGEST = 13, 19
 LONG_RUN_DIGITS = 4 * _LONGEST
 #: Windows (a run's consecutive groups) one message may look at; past it every long run
 #: counts as a card number. Everyday text spends a few dozen.
-SCAN_BUDGET = 4000
+SCAN_BUDGET = 2000
 #: What a masked digit becomes.
 MASK = "*"
 
