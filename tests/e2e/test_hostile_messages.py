@@ -59,9 +59,12 @@ class Hostile:
         """The one outcome of `command_id` (and fail if a second one follows)."""
         got = self.events.collect(lambda ms: any(_is_outcome(b, command_id) for _p, b in ms))
         got += self.events.drain(0.3)
-        mine = [orjson.loads(b) for _p, b in got if _is_outcome(b, command_id)]
+        # Distinct events: the relay is at-least-once, a re-sent event keeps its id.
+        mine = {
+            d["id"]: d for d in (orjson.loads(b) for _p, b in got if _is_outcome(b, command_id))
+        }
         assert len(mine) == 1, mine
-        return mine[0]  # type: ignore[no-any-return]
+        return next(iter(mine.values()))  # type: ignore[no-any-return]
 
     def outcomes(self, *command_ids: str) -> dict[str, dict[str, Any]]:
         """The outcomes of several commands, whichever comes first."""
