@@ -64,7 +64,7 @@ class Hostile:
             d["id"]: d for d in (orjson.loads(b) for _p, b in got if _is_outcome(b, command_id))
         }
         assert len(mine) == 1, mine
-        return next(iter(mine.values()))  # type: ignore[no-any-return]
+        return next(iter(mine.values()))
 
     def outcomes(self, *command_ids: str) -> dict[str, dict[str, Any]]:
         """The outcomes of several commands, whichever comes first."""
