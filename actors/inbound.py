@@ -84,21 +84,6 @@ class InboundMessage:
         return len(self.body) if self.size is None else self.size
 
 
-class Named(Protocol):
-    """What a rejection needs of a message: its envelope's identifying attributes."""
-
-    @property
-    def source(self) -> str: ...
-    @property
-    def id(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def subject(self) -> str | None: ...
-    @property
-    def correlationid(self) -> str | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class _Ids:
     """The attributes read from a message that is not a valid envelope."""
@@ -108,6 +93,10 @@ class _Ids:
     type: str
     subject: str | None = None
     correlationid: str | None = None
+
+
+#: What a rejection needs of a message: a valid envelope, or the attributes of a broken one.
+Named = Envelope | _Ids
 
 
 class Replier(Protocol):
@@ -655,8 +644,8 @@ def _card_number_in(msg: InboundMessage, doc: dict[str, Any], scan: CardScan) ->
     return None
 
 
-def _card_guarded(msg: InboundMessage, doc: dict[str, Any] | None = None) -> bool:
-    declared = doc.get("type") if doc is not None else None
+def _card_guarded(msg: InboundMessage, doc: dict[str, Any]) -> bool:
+    declared = doc.get("type")
     return msg.routing_key.startswith(_CARD_GUARDED) or (
         isinstance(declared, str) and declared.startswith(_CARD_GUARDED)
     )

@@ -69,8 +69,10 @@ class _Batch:
     error: Exception | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
-    def settle(self, index: int, ack: bool) -> None:
-        if index in self.returned:
+    def settle(self, index: int, ack: bool, sent: bool = True) -> None:
+        if not sent:
+            self.result.unencodable.append(index)
+        elif index in self.returned:
             self.result.returned.append(index)
         elif ack:
             self.result.confirmed.append(index)
@@ -175,10 +177,7 @@ class ConfirmingPublisher:
                 # One row AMQP cannot carry must not hold back every row behind it.
                 log.error("an outbox message cannot be encoded for AMQP; it stays in the outbox",
                           extra={"message_id": m.message_id[:100], "error": type(exc).__name__})  # fmt: skip
-                batch.result.unencodable.append(index)
-                batch.settled += 1
-                if batch.settled == batch.size:
-                    batch.done.set()
+                batch.settle(index, ack=False, sent=False)
                 continue
             self._tag += 1
             self._pending[self._tag] = (batch, index)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,22 @@ def envelope(type_: str, data: dict[str, Any], *, command_id: str | None = None,
     if subject:
         doc["subject"] = subject
     return doc
+
+
+def digits(text: str | bytes) -> str:
+    """Every decimal digit of a text (bytes read as UTF-8), to look for a card number in
+    however it was spaced."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return "".join(c for c in text if c.isdecimal())
+
+
+def amqp_nested_arrays(depth: int) -> bytes:
+    """An AMQP field-table value: arrays nested `depth` deep (pika cannot write one)."""
+    inner = b"V"
+    for _ in range(depth):
+        inner = b"A" + struct.pack(">I", len(inner)) + inner
+    return inner
 
 
 def body(doc: dict[str, Any]) -> bytes:

@@ -83,15 +83,20 @@ def names(prefix: str) -> dict[str, Any]:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll until `condition()` is truthy; fail the test with `what` after `timeout` seconds."""
+    """Await `condition()` (a database row, a queue, a port: nothing to be notified by) until
+    it is truthy; fail the test with `what` after `timeout` seconds. It is checked again at
+    once, then after pauses that double from 5 ms to at most 200 ms, never past the deadline."""
     deadline = time.monotonic() + timeout
+    pause = 0.005
     while True:
         value = condition()
         if value:
             return value
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.2)
 
 
 class Listener:

@@ -45,16 +45,16 @@ _DENSE = re.compile(
     rf"(?=\d)(?<!\d)(?<!\d{_S})(?<!\d{_S}{{2}})(?<!\d{_S}{{3}})\d(?:{_S}{{0,3}}+\d){{12,}}+"
 )
 _GROUP = re.compile(r"\d+")
+#: What a masked digit becomes.
+MASK = "*"
 #: Every decimal digit of any script -> MASK, for str.translate (C speed).
-_MASK_DIGITS = {c: "*" for c in range(sys.maxunicode + 1) if chr(c).isdecimal()}
+_MASK_DIGITS = {c: MASK for c in range(sys.maxunicode + 1) if chr(c).isdecimal()}
 _SHORTEST, _LONGEST = 13, 19
 #: Runs longer than this count as a card number unchecked.
 LONG_RUN_DIGITS = 4 * _LONGEST
 #: Windows (a run's consecutive groups) one message may look at; past it every long run
 #: counts as a card number. Everyday text spends a few dozen.
 SCAN_BUDGET = 2000
-#: What a masked digit becomes.
-MASK = "*"
 
 #: CloudEvents context attributes (the envelope's top level) and data keys that identify
 #: something: never scanned. In `data`, so is any key ending in `_id` (and the items of one

@@ -203,15 +203,11 @@ def test_a_card_number_spaced_with_any_unicode_space_in_an_unreadable_body_is_ma
 
     headers, kept = hostile.dead_letter(message_id)
     assert headers["x-ordercare-reason"] == "not_json"
-    assert VISA not in _digits(kept.decode("utf-8", "replace"))
+    assert VISA not in m.digits(kept.decode("utf-8", "replace"))
     assert "****" in kept.decode()
     with psycopg.connect(stack[0].database_url.replace("+psycopg", "")) as conn:
         rows = conn.execute("SELECT body FROM dead_letters").fetchall()
-    assert rows and all(VISA not in _digits(bytes(r[0]).decode("utf-8", "replace")) for r in rows)
-
-
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
+    assert rows and all(VISA not in m.digits(bytes(r[0]).decode("utf-8", "replace")) for r in rows)
 
 
 # --- 4: identifiers are never taken for card numbers ---------------------------------------
@@ -279,13 +275,6 @@ def test_a_40_mb_body_is_dead_lettered_as_its_first_bytes_only(
 # --- found by review: what pika cannot decode, what the broker will not deliver ------------
 
 
-def _nested_arrays(depth: int) -> bytes:
-    inner = b"V"
-    for _ in range(depth):
-        inner = b"A" + struct.pack(">I", len(inner)) + inner
-    return inner
-
-
 class RawField(bytes):
     """A header value written as these bytes: what pika itself would never encode."""
 
@@ -294,7 +283,7 @@ class RawField(bytes):
     "value",
     # What RabbitMQ passes through (it refuses a NaN float or an unknown type itself,
     # closing the publisher's connection).
-    [b"T" + struct.pack(">Q", 2**63), _nested_arrays(3000)],
+    [b"T" + struct.pack(">Q", 2**63), m.amqp_nested_arrays(3000)],
     ids=["timestamp-past-9999", "arrays-3000-deep"],
 )
 def test_a_header_pika_cannot_decode_stops_nothing(

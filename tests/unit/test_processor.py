@@ -9,12 +9,14 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from actors.embedded import EmbeddedOrderCare
 from actors.inbound import InboundMessage
 from actors.logs import JsonFormatter
 from actors.settings import Settings
 from persistence.messages import OutboundMessage
+from tests import messages as m
 
 EVENTS = "ordercare.events"
 DEAD_LETTERS = "ordercare.dead-letters"
@@ -658,10 +660,6 @@ def stored_raw(care: Care, message_id: str) -> bytes:
     return bytes(raw)
 
 
-def _digits(data: bytes) -> str:
-    return "".join(c for c in data.decode("utf-8", "replace") if c.isdigit())
-
-
 @pytest.mark.parametrize(
     "tail",
     [
@@ -690,7 +688,7 @@ def test_what_is_kept_of_a_refused_message_never_holds_the_card_its_bytes_held(
     published = care.send(raw, "order.cancel")
 
     assert outcome(published)["code"] in {"invalid", "not_an_envelope"}
-    assert "4111111111111111" not in _digits(stored_raw(care, "cmd-kept"))
+    assert "4111111111111111" not in m.digits(stored_raw(care, "cmd-kept"))
 
 
 def test_an_unnamed_message_with_a_card_and_deep_nesting_is_dead_lettered_masked(
@@ -701,7 +699,7 @@ def test_an_unnamed_message_with_a_card_and_deep_nesting_is_dead_lettered_masked
     [dead] = dead_letters(care.send(raw, "order.cancel"))
 
     assert reason_of(dead) == "not_an_envelope"
-    assert "4111111111111111" not in _digits(dead.body)
+    assert "4111111111111111" not in m.digits(dead.body)
 
 
 def test_a_card_cut_in_two_by_the_size_limit_leaves_no_digits_to_complete_it() -> None:
@@ -738,4 +736,20 @@ def test_nul_is_refused_before_a_card_so_the_refusal_can_be_stored(care: Care) -
     rejected = outcome(care.send(orjson.dumps(doc), "order.cancel"))
 
     assert [e["type"] for e in rejected["errors"]] == ["string_nul"]
-    assert "4111111111111111" not in _digits(stored_raw(care, "cmd-nul-card"))
+    assert "4111111111111111" not in m.digits(stored_raw(care, "cmd-nul-card"))
+
+
+def test_bad_input_is_counted_whichever_way_it_ends(care: Care) -> None:
+    # SPEC: bad input is rejected with a clear reason, kept for inspection and counted.
+    def count(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    rejected_before = count("ordercare_rejections_total", code="not_an_envelope")
+    dead_before = count("ordercare_dead_letters_total", reason="not_json")
+    named = orjson.dumps({"id": "cmd-counted", "source": "s", "type": "order.cancel"})
+
+    care.send(named, "order.cancel")
+    care.send(b"\xff not json", "order.cancel")
+
+    assert count("ordercare_rejections_total", code="not_an_envelope") == rejected_before + 1
+    assert count("ordercare_dead_letters_total", reason="not_json") == dead_before + 1

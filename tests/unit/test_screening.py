@@ -39,6 +39,7 @@ from services.accounts.cards import (
     mask_document,
     mask_text,
 )
+from tests import messages as m
 
 VISA = "4111111111111111"
 GROUPS = [VISA[i : i + 4] for i in range(0, 16, 4)]
@@ -66,13 +67,9 @@ def test_a_card_number_is_found_and_masked_whatever_separates_its_groups(separat
     assert masked == f"card {separator.join(['****'] * 4)} exp 12/28"
     # The same characters as raw bytes of a body that is not JSON, and as JSON escapes.
     raw = f'{{"note": "{card}", broken'.encode()
-    assert VISA not in _digits(mask_bytes(raw).decode())
+    assert VISA not in m.digits(mask_bytes(raw).decode())
     json_escaped = orjson.dumps(card).decode().encode("ascii", "backslashreplace")
-    assert VISA not in _digits(mask_bytes(b'{"x": ' + json_escaped + b" broken").decode())
-
-
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
+    assert VISA not in m.digits(mask_bytes(b'{"x": ' + json_escaped + b" broken").decode())
 
 
 def test_a_non_utf8_byte_between_the_groups_is_a_separator_too() -> None:
@@ -276,13 +273,6 @@ def _entry(key: bytes, value: bytes) -> bytes:
     return bytes([len(key)]) + key + value
 
 
-def _nested_arrays(depth: int) -> bytes:
-    inner = b"V"
-    for _ in range(depth):
-        inner = b"A" + struct.pack(">I", len(inner)) + inner
-    return inner
-
-
 FINE = _entry(b"k", b"S" + struct.pack(">I", 2) + b"ok")
 
 
@@ -308,7 +298,7 @@ def test_a_header_table_pika_cannot_decode_is_read_past_not_fatal(
 
 
 def test_arrays_nested_past_the_recursion_limit_are_read_past() -> None:
-    encoded = _table(_entry(b"a", _nested_arrays(3000)) + FINE) + b"next"
+    encoded = _table(_entry(b"a", m.amqp_nested_arrays(3000)) + FINE) + b"next"
 
     value, offset = pika_data.decode_table(encoded, 0)
 
