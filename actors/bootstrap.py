@@ -23,7 +23,7 @@ from actors.inbound import InboundMessage, InboundProcessor, Replier
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
-from persistence.messages import OutboundMessage
+from persistence.outbox import OutboundMessage
 from persistence.repositories import ReferenceCache
 from persistence.uow import SqlUnitOfWork
 
@@ -94,7 +94,6 @@ def build_broker(settings: Settings) -> CloudEventsBroker:
         ShutdownNotifications(),
         CurrentMessage(),
         Retries(
-            max_retries=settings.max_retries,  # unused: retry_when decides
             min_backoff=250,
             max_backoff=settings.retry_max_backoff_ms,
             retry_when=retry_policy(settings.max_retries),

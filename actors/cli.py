@@ -210,7 +210,7 @@ def _broker_setup(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from actors.publish import publish_and_wait
+    from actors.cli_publish import publish_and_wait
 
     return publish_and_wait(settings, args.file, args.timeout)
 

@@ -16,8 +16,7 @@ from actors.relay import Relay
 from actors.settings import Settings
 from persistence.database import upgrade
 from persistence.engine import make_engine
-from persistence.messages import OutboundMessage
-from persistence.outbox import OutboxStore
+from persistence.outbox import OutboundMessage, OutboxStore
 from persistence.repositories import ReferenceCache
 from persistence.uow import SqlUnitOfWork
 

@@ -46,12 +46,13 @@ from contracts.common import NOTE_MAX_LENGTH, Actor, Inbound, QueryData
 from contracts.envelope import Envelope
 from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, RejectionCode
 from contracts.registry import COMMANDS, QUERIES
-from persistence.messages import InboxEntry, OutboundMessage
+from persistence.journal import InboxEntry
+from persistence.outbox import OutboundMessage
 from persistence.uow import SqlUnitOfWork
 from services.accounts.cards import CardScan, mask_cut_tail
+from services.context import Change, Context
 from services.errors import Rejected
-from services.handlers import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
-from services.handling import Change, Context
+from services.registry import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
 
 log = logging.getLogger("ordercare.inbound")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from persistence.messages import OutboundMessage
+from persistence.outbox import OutboundMessage
 
 CONTENT_TYPE = "application/cloudevents+json"
 

@@ -19,7 +19,7 @@ import pika
 from pika.spec import Basic
 
 from actors.outbound import amqp_properties
-from persistence.messages import OutboundMessage
+from persistence.outbox import OutboundMessage
 
 log = logging.getLogger("ordercare.publisher")
 

@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 from actors import metrics
 from actors.publisher import BatchPublisher, BatchResult, PublishError
-from persistence.messages import OutboundMessage
-from persistence.outbox import OutboxStore
+from persistence.outbox import OutboundMessage, OutboxStore
 
 log = logging.getLogger("ordercare.relay")
 

@@ -88,12 +88,6 @@ class CreateBillingAccount(CommandData):
     locale: str = Field(default="en", pattern=_LOCALE)
 
 
-class BillingAccountRef(Wire):
-    """A reference to an existing billing account."""
-
-    account_id: Identifier
-
-
 class NewPaymentMethod(Wire):
     """A card as the payment service tokenised it: brand, last four digits, expiry and the
     token. Never the card number: a message carrying one is refused whole."""

@@ -1,4 +1,5 @@
-"""The relay's side of the outbox: claim a batch, delete what was published, defer the rest."""
+"""The outbox: messages written in the transaction of the change that caused them (`Outbox`),
+and the relay's side (`OutboxStore`): claim a batch, delete what was published, defer the rest."""
 
 from __future__ import annotations
 
@@ -10,8 +11,45 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from persistence.messages import OutboundMessage
-from persistence.sql import Sql, doc, in_list, stamp
+from persistence.sql import Sql, doc, in_list, jsonb, stamp
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """An AMQP message to publish once the transaction commits."""
+
+    exchange: str
+    routing_key: str
+    message_id: str
+    body: bytes
+    properties: dict[str, Any]
+
+
+class Outbox:
+    """Messages written with the change that caused them; the relay publishes them."""
+
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
+
+    def add(self, messages: list[OutboundMessage], at: datetime) -> None:
+        self.sql.insert(
+            "INSERT INTO outbox (exchange, routing_key, message_id, body, properties, created_at, "
+            "available_at, attempts)",
+            "(%(exchange)s, %(routing_key)s, %(message_id)s, %(body)s, %(properties)s::jsonb, %(at)s, "
+            "%(at)s, 0)",
+            [outbox_row(m, at) for m in messages],
+        )
+
+
+def outbox_row(m: OutboundMessage, at: datetime) -> dict[str, Any]:
+    return {
+        "exchange": m.exchange,
+        "routing_key": m.routing_key,
+        "message_id": m.message_id,
+        "body": m.body,
+        "properties": jsonb(m.properties),
+        "at": at,
+    }
 
 
 @dataclass(slots=True)

@@ -257,7 +257,7 @@ class SqlLedger:
         row = self.sql.one(f"{REFUND_SELECT} WHERE id = %(id)s", {"id": refund_id})
         return refund_from_row(row) if row else None
 
-    def update_refund(self, refund: Refund, at: datetime, command_id: str) -> None:
+    def update_refund(self, refund: Refund, at: datetime) -> None:
         self.sql.run(
             "UPDATE refunds SET status = %(status)s, failure_reason = %(why)s, settled_at = "
             "%(settled_at)s WHERE id = %(id)s",

@@ -9,7 +9,8 @@ from sqlalchemy.exc import DBAPIError
 
 from persistence.accounts import SqlAccountViews, SqlAuditTrail, SqlBillingAccounts
 from persistence.appeasements import SqlAppeasements
-from persistence.messages import AuditLog, DeadLetters, Inbox, Journal, Outbox
+from persistence.journal import AuditLog, DeadLetters, Inbox, Journal
+from persistence.outbox import Outbox
 from persistence.repositories import (
     ReferenceCache,
     SqlCatalog,

@@ -126,7 +126,7 @@ class Ledger(Protocol):
 
     def refund(self, refund_id: str) -> Refund | None: ...
 
-    def update_refund(self, refund: Refund, at: datetime, command_id: str) -> None:
+    def update_refund(self, refund: Refund, at: datetime) -> None:
         """Record a refund's new status (settled or failed, with the failure reason)."""
         ...
 

@@ -19,8 +19,8 @@ from services.accounts.model import UPDATABLE, Account, PaymentMethod
 from services.accounts.views import account_view
 from services.addresses import validate_address
 from services.appeasements.views import appeasements_for_account
+from services.context import AuditEntry, Change, Context
 from services.errors import AlreadyExists, NotFound
-from services.handling import AuditEntry, Change, Context
 from services.ids import IdFactory
 from services.ports import UnitOfWork
 

@@ -8,7 +8,7 @@ from typing import Any
 from contracts.appeasements import DiscountedLine, OrderDiscounted
 from services.appeasements.model import Appeasement
 from services.appeasements.views import audit_state
-from services.handling import AuditEntry
+from services.context import AuditEntry
 from services.money import round_money
 from services.orders.events import Before, changed_fields
 from services.orders.model import Order

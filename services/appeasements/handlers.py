@@ -33,6 +33,7 @@ from services.appeasements import events
 from services.appeasements.limits import Exceeded, Exposure, exceeded
 from services.appeasements.model import Appeasement, BeyondOwnLimits, FullyRefunded
 from services.appeasements.views import appeasement_view, audit_state, limit_view, person
+from services.context import Change, Context
 from services.errors import (
     AlreadyCancelled,
     AlreadyExists,
@@ -40,7 +41,6 @@ from services.errors import (
     NotAllowedInState,
     NotFound,
 )
-from services.handling import Change, Context
 from services.money import check_currency, is_rounded, quantum, round_money
 from services.orders.events import Before
 from services.orders.handlers import apply_change, locked

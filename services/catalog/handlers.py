@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from contracts.catalog import CatalogItem, UpsertCatalog
 from services.catalog.model import CatalogEntry
+from services.context import AuditEntry, Change, Context
 from services.errors import Invalid
-from services.handling import AuditEntry, Change, Context
 from services.money import check_currency, is_rounded
 from services.ports import UnitOfWork
 

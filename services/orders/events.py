@@ -22,7 +22,7 @@ from contracts.orders import (
     RefundSettled,
     SettlementView,
 )
-from services.handling import AuditEntry
+from services.context import AuditEntry
 from services.ledger import Refund
 from services.money import round_money
 from services.orders.model import DeliveryInfo, Edited, Order
@@ -316,7 +316,3 @@ def audit_state(order: Order) -> dict[str, Any]:
     if order.charges:
         state["charges"] = {c.charge_id: str(c.net) for c in order.charges}
     return state
-
-
-def edits_audit(edits: list[Edited]) -> list[dict[str, Any]]:
-    return [line_change(e).model_dump(mode="json", exclude_defaults=True) for e in edits]

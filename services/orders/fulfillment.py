@@ -16,8 +16,8 @@ from contracts.fulfillment import (
     Shipped,
     ShortPicked,
 )
+from services.context import Change, Context
 from services.errors import Invalid
-from services.handling import Change, Context
 from services.orders import events
 from services.orders.events import Before
 from services.orders.handlers import apply_change, locked, record_step

@@ -31,8 +31,8 @@ from contracts.orders import (
     SetQuantity,
 )
 from services.addresses import validate_address
+from services.context import AuditEntry, Change, Context
 from services.errors import AlreadyExists, Forbidden, Invalid, NotAllowedInState, NotFound
-from services.handling import AuditEntry, Change, Context
 from services.money import check_currency, is_rounded
 from services.orders import events
 from services.orders.events import Before

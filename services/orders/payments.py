@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 from contracts.orders import RefundFailed, RefundRequested, RefundSettled, RetryRefund
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
+from services.context import AuditEntry, Change, Context
 from services.errors import Invalid, NotAllowedInState, NotFound
-from services.handling import AuditEntry, Change, Context
 from services.ledger import Refund
 from services.money import is_rounded, round_money
 from services.orders import events
@@ -26,7 +26,7 @@ def refund_settled(msg: RefundConfirmed, ctx: Context, uow: UnitOfWork) -> Chang
     order.check_version(msg.expected_version)
     refund = _requested(order, msg.refund_id, uow)
     settled = replace(refund, status="settled")
-    uow.ledger.update_refund(settled, ctx.now, ctx.command_id)
+    uow.ledger.update_refund(settled, ctx.now)
     event = RefundSettled(
         order_id=order.order_id,
         account_id=order.account_id,
@@ -48,7 +48,7 @@ def refund_failed(msg: RefundDeclined, ctx: Context, uow: UnitOfWork) -> Change:
     order.check_version(msg.expected_version)
     refund = _requested(order, msg.refund_id, uow)
     failed = replace(refund, status="failed", failure_reason=msg.failure_reason)
-    uow.ledger.update_refund(failed, ctx.now, ctx.command_id)
+    uow.ledger.update_refund(failed, ctx.now)
     order.reverse_refund(refund)
     order.finish(ctx.now)
     uow.orders.save(order)

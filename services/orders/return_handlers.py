@@ -25,8 +25,8 @@ from contracts.returns import (
     ReturnReceived,
     ReturnReceivedEvent,
 )
+from services.context import Change, Context
 from services.errors import Invalid
-from services.handling import Change, Context
 from services.orders import returns
 from services.orders.events import Before, changed_fields
 from services.orders.handlers import apply_change

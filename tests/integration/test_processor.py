@@ -15,7 +15,7 @@ from actors.failures import is_infrastructure
 from actors.inbound import InboundMessage, InboundProcessor
 from actors.settings import Settings
 from persistence.engine import make_engine
-from persistence.messages import OutboundMessage
+from persistence.outbox import OutboundMessage
 from persistence.repositories import ReferenceCache
 from persistence.uow import SqlUnitOfWork
 from tests import messages as m
@@ -166,7 +166,7 @@ def test_a_failure_while_recording_leaves_no_effect_behind(
     def broken(self: object, *args: object) -> bool:
         raise OperationalError("INSERT INTO inbox", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr("persistence.messages.Journal.record", broken)
+    monkeypatch.setattr("persistence.journal.Journal.record", broken)
     create = m.order("ord_1001")
     # When the command is handled, it raises for a retry
     with pytest.raises(OperationalError) as raised:

@@ -15,8 +15,7 @@ from actors.relay import Relay
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
-from persistence.messages import OutboundMessage, Outbox
-from persistence.outbox import OutboxStore
+from persistence.outbox import OutboundMessage, Outbox, OutboxStore
 from persistence.sql import Sql
 from tests.servers import Listener, wait_for
 

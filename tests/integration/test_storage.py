@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from persistence.engine import make_engine
-from persistence.messages import OutboundMessage
-from persistence.outbox import OutboxStore
+from persistence.outbox import OutboundMessage, OutboxStore
 from persistence.repositories import ReferenceCache
 from persistence.sql import Sql
 from persistence.uow import SqlUnitOfWork

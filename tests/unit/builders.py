@@ -12,7 +12,7 @@ from contracts.fulfillment import Shipped
 from contracts.orders import CreateOrder
 from services.accounts.model import Account
 from services.catalog.model import CatalogEntry
-from services.handling import Change, CommandHandler
+from services.context import Change, CommandHandler
 from services.ids import IdFactory
 from services.ledger import Invoice, SettleTo
 from services.orders import fulfillment

@@ -24,7 +24,7 @@ from services.accounts.search import normalise, tier_of
 from services.appeasements.model import Appeasement
 from services.audit.model import AuditRecord
 from services.catalog.model import CatalogEntry
-from services.handling import Context
+from services.context import Context
 from services.ledger import CreditMemo, Invoice, LedgerView, Refund
 from services.orders.model import Order
 from services.reference import DeliveryMethod, PickupLocation
@@ -169,7 +169,7 @@ class FakeLedger:
     def refund(self, refund_id: str) -> Refund | None:
         return next((r for r, _ in self.refunds if r.refund_id == refund_id), None)
 
-    def update_refund(self, refund: Refund, at: datetime, command_id: str) -> None:
+    def update_refund(self, refund: Refund, at: datetime) -> None:
         self.refunds = [
             (refund if r.refund_id == refund.refund_id else r, c) for r, c in self.refunds
         ]

@@ -23,6 +23,7 @@ from contracts.orders import (
     RefundSettled,
 )
 from contracts.payments import Captured
+from services.context import Change
 from services.errors import (
     AlreadyCancelled,
     AlreadyExists,
@@ -34,7 +35,6 @@ from services.errors import (
     Rejected,
     VersionConflict,
 )
-from services.handling import Change
 from services.money import ZERO
 from services.orders import payments, returns
 from services.orders.handlers import amend_order, cancel_order

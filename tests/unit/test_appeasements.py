@@ -42,6 +42,7 @@ from services.appeasements.handlers import (
 )
 from services.appeasements.model import Appeasement
 from services.appeasements.views import appeasements_for_account
+from services.context import Change, CommandHandler, Context
 from services.errors import (
     AlreadyCancelled,
     AlreadyExists,
@@ -52,10 +53,9 @@ from services.errors import (
     OverLimit,
     Rejected,
 )
-from services.handlers import authorize
-from services.handling import Change, CommandHandler, Context
 from services.orders.handlers import amend_order, cancel_order
 from services.policy import AppeasementLimits, Policy
+from services.registry import authorize
 
 from .builders import Helpdesk
 from .fakes import NOW

@@ -24,7 +24,7 @@ from contracts.accounts import (
 )
 from contracts.audit import GetAuditTrail
 from notifier.kinds import KINDS
-from persistence.messages import OutboundMessage
+from persistence.outbox import OutboundMessage
 from services.accounts.cards import find_card_number, has_card_number, luhn, mask_document
 from services.accounts.handlers import get_account, search_accounts, update_account
 from services.accounts.model import Account
@@ -32,6 +32,7 @@ from services.accounts.records import StoreCreditEntry
 from services.accounts.search import mask_email, mask_phone, plan
 from services.audit.handlers import get_audit_trail
 from services.audit.model import AuditRecord
+from services.context import Change
 from services.errors import (
     AlreadyExists,
     Invalid,
@@ -40,8 +41,7 @@ from services.errors import (
     OverLimit,
     VersionConflict,
 )
-from services.handlers import ALLOWED_ROLES, QUERY_HANDLERS, authorize
-from services.handling import Change
+from services.registry import ALLOWED_ROLES, QUERY_HANDLERS, authorize
 
 from .builders import Helpdesk
 from .fakes import NOW, FakeAccounts, FakeUnitOfWork

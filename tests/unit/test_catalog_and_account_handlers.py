@@ -15,7 +15,7 @@ from services.accounts.model import Account
 from services.catalog.handlers import upsert_catalog
 from services.catalog.model import CatalogEntry
 from services.errors import AlreadyExists, Forbidden, Invalid
-from services.handlers import ALLOWED_ROLES, COMMAND_HANDLERS, authorize
+from services.registry import ALLOWED_ROLES, COMMAND_HANDLERS, authorize
 
 from .fakes import FakeAccounts, FakeCatalog, FakeUnitOfWork, context
 

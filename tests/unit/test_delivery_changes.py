@@ -18,8 +18,8 @@ from contracts.orders import (
     OrderDeliveryChanged,
     RefundRequested,
 )
+from services.context import Change
 from services.errors import AlreadyCancelled, Invalid, NotAllowedInState, NotFound, Rejected
-from services.handling import Change
 from services.orders.handlers import cancel_order, change_delivery
 
 from .builders import ADA_ADDRESS, Helpdesk, ship

@@ -42,8 +42,8 @@ from contracts.outcomes import RejectionCode
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
 from contracts.returns import CancelReturn, CreateReturn, DecideReturn, ExpireReturn, ReturnReceived
 from services.appeasements.handlers import offer_appeasement
+from services.context import Change, CommandHandler
 from services.errors import Rejected
-from services.handling import Change, CommandHandler
 from services.money import MINOR_UNITS, ZERO, is_rounded, quantum
 from services.orders import fulfillment, payments
 from services.orders.handlers import amend_order, cancel_order, change_delivery

@@ -20,6 +20,7 @@ from contracts.orders import (
 )
 from services.accounts.model import Account
 from services.catalog.model import CatalogEntry
+from services.context import Change
 from services.errors import (
     AlreadyExists,
     AlreadyShipped,
@@ -29,7 +30,6 @@ from services.errors import (
     Rejected,
     VersionConflict,
 )
-from services.handling import Change
 from services.orders.handlers import cancel_order, create_order, get_order
 
 from .fakes import FakeAccounts, FakeCatalog, FakeUnitOfWork, context

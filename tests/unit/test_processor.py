@@ -15,7 +15,7 @@ from actors.embedded import EmbeddedOrderCare
 from actors.inbound import InboundMessage
 from actors.logs import JsonFormatter
 from actors.settings import Settings
-from persistence.messages import OutboundMessage
+from persistence.outbox import OutboundMessage
 from tests import messages as m
 
 EVENTS = "ordercare.events"

@@ -29,6 +29,7 @@ from contracts.returns import (
     ReturnReceived,
     ReturnReceivedEvent,
 )
+from services.context import Change
 from services.errors import (
     AlreadyExists,
     Forbidden,
@@ -38,8 +39,6 @@ from services.errors import (
     OverLimit,
     Rejected,
 )
-from services.handlers import authorize as authorize_role
-from services.handling import Change
 from services.ledger import CreditMemo
 from services.orders import fulfillment
 from services.orders.return_handlers import (
@@ -52,6 +51,7 @@ from services.orders.return_handlers import (
 from services.orders.returns import markdown
 from services.orders.settlement import payment_state
 from services.policy import Policy
+from services.registry import authorize as authorize_role
 
 from .builders import Helpdesk, ship
 from .fakes import NOW

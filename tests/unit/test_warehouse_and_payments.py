@@ -31,8 +31,8 @@ from contracts.orders import (
     RetryRefund,
 )
 from contracts.payments import Captured, RefundConfirmed, RefundDeclined
+from services.context import Change, CommandHandler
 from services.errors import AlreadyExists, Invalid, NotAllowedInState, NotFound, OverLimit, Rejected
-from services.handling import Change, CommandHandler
 from services.orders import fulfillment, payments
 from services.orders.handlers import amend_order, cancel_order
 

@@ -43,8 +43,8 @@ from services.accounts.handlers import (
 from services.appeasements import handlers as appeasements
 from services.audit.handlers import get_audit_trail
 from services.catalog.handlers import upsert_catalog
+from services.context import CommandHandler, QueryHandler
 from services.errors import Forbidden
-from services.handling import CommandHandler, QueryHandler
 from services.orders import fulfillment, payments, return_handlers
 from services.orders.handlers import (
     amend_order,

@@ -1,4 +1,5 @@
-"""The inbox, outbox, dead letters and audit log: the rows that make delivery exactly-once."""
+"""A command's record: the inbox row, with the outbox messages and audit rows of its effect,
+written in one statement; and the dead letters. Together they make delivery exactly-once."""
 
 from __future__ import annotations
 
@@ -7,19 +8,9 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from persistence.outbox import OutboundMessage, Outbox, outbox_row
 from persistence.sql import Sql, jsonb
-from services.handling import AuditEntry, Context
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """An AMQP message to publish once the transaction commits."""
-
-    exchange: str
-    routing_key: str
-    message_id: str
-    body: bytes
-    properties: dict[str, Any]
+from services.context import AuditEntry, Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,32 +65,6 @@ class Inbox:
         return StoredOutcome(row[0], bytes(row[1])) if row else None
 
 
-class Outbox:
-    """Messages written with the change that caused them; the relay publishes them."""
-
-    def __init__(self, sql: Sql) -> None:
-        self.sql = sql
-
-    def add(self, messages: list[OutboundMessage], at: datetime) -> None:
-        self.sql.insert(
-            "INSERT INTO outbox (exchange, routing_key, message_id, body, properties, created_at, "
-            "available_at, attempts)",
-            "(%(exchange)s, %(routing_key)s, %(message_id)s, %(body)s, %(properties)s::jsonb, %(at)s, "
-            "%(at)s, 0)",
-            [
-                {
-                    "exchange": m.exchange,
-                    "routing_key": m.routing_key,
-                    "message_id": m.message_id,
-                    "body": m.body,
-                    "properties": jsonb(m.properties),
-                    "at": at,
-                }
-                for m in messages
-            ],
-        )
-
-
 class DeadLetters:
     """Inbound messages that were not even an envelope."""
 
@@ -147,17 +112,6 @@ class AuditLog:
         )
 
 
-def _outbox_row(m: OutboundMessage, at: datetime) -> dict[str, Any]:
-    return {
-        "exchange": m.exchange,
-        "routing_key": m.routing_key,
-        "message_id": m.message_id,
-        "body": m.body,
-        "properties": jsonb(m.properties),
-        "at": at,
-    }
-
-
 def _audit_row(e: AuditEntry, ctx: Context) -> dict[str, Any]:
     return {
         "entity_type": e.entity_type,
@@ -198,7 +152,7 @@ class Journal:
             if audit and ctx is not None:
                 AuditLog(self.sql).add(audit, ctx)
             return True
-        rows = [_outbox_row(m, entry.at) for m in messages]
+        rows = [outbox_row(m, entry.at) for m in messages]
         audits = [_audit_row(e, ctx) for e in audit] if ctx is not None else []
         params: dict[str, Any] = {f"i_{k}": v for k, v in entry.fields().items()}
         params.update({f"o_{k}_{n}": v for n, row in enumerate(rows) for k, v in row.items()})
