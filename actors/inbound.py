@@ -276,7 +276,7 @@ class InboundProcessor:
         cause = replace(_cause(env, msg), notify_customer=parsed.notify_customer)
         with self.unit_of_work() as uow:
             try:
-                change = COMMAND_HANDLERS[env.type](parsed, ctx, uow)
+                change = COMMAND_HANDLERS[env.type].handler(parsed, ctx, uow)
             except Rejected as exc:
                 uow.restart()
                 # Kept whole for inspection, like every rejected message.
@@ -515,7 +515,7 @@ class InboundProcessor:
             return self._reply_rejected(env, cause, query)
         try:
             with self.unit_of_work() as uow:
-                result = QUERY_HANDLERS[env.type](query, uow)
+                result = QUERY_HANDLERS[env.type].handler(query, uow)
         except Rejected as exc:
             return self._reply_rejected(env, cause, _rejection(exc))
         accepted = CommandAccepted(

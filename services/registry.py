@@ -1,6 +1,9 @@
-"""The two explicit maps from message type to handler, and who may send each."""
+"""The explicit tables from message type to handler and the roles that may send it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from contracts.accounts import (
     CreateBillingAccount,
@@ -54,87 +57,73 @@ from services.orders.handlers import (
     get_order,
 )
 
-COMMAND_HANDLERS: dict[str, CommandHandler] = {
-    UpsertCatalog.TYPE: upsert_catalog,
-    CreateBillingAccount.TYPE: create_account,
-    UpdateBillingAccount.TYPE: update_account,
-    CreateOrder.TYPE: create_order,
-    AmendOrder.TYPE: amend_order,
-    ChangeDelivery.TYPE: change_delivery,
-    CancelOrder.TYPE: cancel_order,
-    RetryRefund.TYPE: payments.retry_refund,
-    ShortPicked.TYPE: fulfillment.short_picked,
-    Backordered.TYPE: fulfillment.backordered,
-    Shipped.TYPE: fulfillment.shipped,
-    Delivered.TYPE: fulfillment.delivered,
-    RefundConfirmed.TYPE: payments.refund_settled,
-    RefundDeclined.TYPE: payments.refund_failed,
-    Captured.TYPE: payments.captured,
-    CreateReturn.TYPE: return_handlers.create_return,
-    CancelReturn.TYPE: return_handlers.cancel_return,
-    DecideReturn.TYPE: return_handlers.decide_return,
-    ExpireReturn.TYPE: return_handlers.expire_return,
-    ReturnReceived.TYPE: return_handlers.return_received,
-    OfferAppeasement.TYPE: appeasements.offer_appeasement,
-    ApproveAppeasement.TYPE: appeasements.approve_appeasement,
-    RejectAppeasement.TYPE: appeasements.reject_appeasement,
-    ExpireAppeasement.TYPE: appeasements.expire_appeasement,
-}
-
-QUERY_HANDLERS: dict[str, QueryHandler] = {
-    GetOrder.TYPE: get_order,
-    SearchBillingAccounts.TYPE: search_accounts,
-    GetBillingAccount.TYPE: get_account,
-    GetAuditTrail.TYPE: get_audit_trail,
-}
-
 _EVERYONE = frozenset({"agent", "supervisor", "manager", "system"})
 #: Partner systems: their broker user may publish only their own types (definitions.json).
 _SYSTEM = frozenset({"system"})
 _PEOPLE = frozenset({"agent", "supervisor", "manager"})
+#: The catalogue is the storefront's or a manager's.
+_CATALOGUE = frozenset({"system", "manager"})
+#: Units the verification rules leave to a person are a manager's call.
+_MANAGER = frozenset({"manager"})
 
-#: Roles allowed to send each type; the catalogue is the storefront's or a manager's.
-ALLOWED_ROLES: dict[str, frozenset[str]] = {
-    UpsertCatalog.TYPE: frozenset({"system", "manager"}),
-    CreateBillingAccount.TYPE: _EVERYONE,
-    UpdateBillingAccount.TYPE: _EVERYONE,
-    SearchBillingAccounts.TYPE: _EVERYONE,
-    GetBillingAccount.TYPE: _EVERYONE,
-    GetAuditTrail.TYPE: _EVERYONE,
-    CreateOrder.TYPE: _EVERYONE,
-    AmendOrder.TYPE: _EVERYONE,
-    ChangeDelivery.TYPE: _EVERYONE,
-    CancelOrder.TYPE: _EVERYONE,
-    RetryRefund.TYPE: _EVERYONE,
-    GetOrder.TYPE: _EVERYONE,
-    CreateReturn.TYPE: _EVERYONE,
-    CancelReturn.TYPE: _EVERYONE,
-    #: Units the verification rules leave to a person are a manager's call.
-    DecideReturn.TYPE: frozenset({"manager"}),
+H = TypeVar("H", CommandHandler, QueryHandler)
+
+
+@dataclass(frozen=True, slots=True)
+class Route(Generic[H]):
+    """Who handles a message type, and which roles may send it."""
+
+    handler: H
+    roles: frozenset[str]
+
+
+#: command type -> handler and roles: the one table (a test checks it against the contract).
+COMMAND_HANDLERS: dict[str, Route[CommandHandler]] = {
+    UpsertCatalog.TYPE: Route(upsert_catalog, _CATALOGUE),
+    CreateBillingAccount.TYPE: Route(create_account, _EVERYONE),
+    UpdateBillingAccount.TYPE: Route(update_account, _EVERYONE),
+    CreateOrder.TYPE: Route(create_order, _EVERYONE),
+    AmendOrder.TYPE: Route(amend_order, _EVERYONE),
+    ChangeDelivery.TYPE: Route(change_delivery, _EVERYONE),
+    CancelOrder.TYPE: Route(cancel_order, _EVERYONE),
+    RetryRefund.TYPE: Route(payments.retry_refund, _EVERYONE),
+    # What warehouses and the payment service report.
+    ShortPicked.TYPE: Route(fulfillment.short_picked, _SYSTEM),
+    Backordered.TYPE: Route(fulfillment.backordered, _SYSTEM),
+    Shipped.TYPE: Route(fulfillment.shipped, _SYSTEM),
+    Delivered.TYPE: Route(fulfillment.delivered, _SYSTEM),
+    RefundConfirmed.TYPE: Route(payments.refund_settled, _SYSTEM),
+    RefundDeclined.TYPE: Route(payments.refund_failed, _SYSTEM),
+    Captured.TYPE: Route(payments.captured, _SYSTEM),
+    CreateReturn.TYPE: Route(return_handlers.create_return, _EVERYONE),
+    CancelReturn.TYPE: Route(return_handlers.cancel_return, _EVERYONE),
+    DecideReturn.TYPE: Route(return_handlers.decide_return, _MANAGER),
     #: Sent by OrderCare's own sweeper when a return's parcel is overdue.
-    ExpireReturn.TYPE: _SYSTEM,
-    #: People offer and decide goodwill (their role limits apply); the sweeper expires it.
-    **{
-        t: _PEOPLE for t in (OfferAppeasement.TYPE, ApproveAppeasement.TYPE, RejectAppeasement.TYPE)
-    },
-    ExpireAppeasement.TYPE: _SYSTEM,
-    **{
-        t: _SYSTEM
-        for t in (
-            ShortPicked.TYPE,
-            Backordered.TYPE,
-            Shipped.TYPE,
-            Delivered.TYPE,
-            RefundConfirmed.TYPE,
-            RefundDeclined.TYPE,
-            Captured.TYPE,
-            ReturnReceived.TYPE,
-        )
-    },
+    ExpireReturn.TYPE: Route(return_handlers.expire_return, _SYSTEM),
+    ReturnReceived.TYPE: Route(return_handlers.return_received, _SYSTEM),
+    # People offer and decide goodwill (their role limits apply); the sweeper expires it.
+    OfferAppeasement.TYPE: Route(appeasements.offer_appeasement, _PEOPLE),
+    ApproveAppeasement.TYPE: Route(appeasements.approve_appeasement, _PEOPLE),
+    RejectAppeasement.TYPE: Route(appeasements.reject_appeasement, _PEOPLE),
+    ExpireAppeasement.TYPE: Route(appeasements.expire_appeasement, _SYSTEM),
 }
+
+#: query type -> handler and roles.
+QUERY_HANDLERS: dict[str, Route[QueryHandler]] = {
+    GetOrder.TYPE: Route(get_order, _EVERYONE),
+    SearchBillingAccounts.TYPE: Route(search_accounts, _EVERYONE),
+    GetBillingAccount.TYPE: Route(get_account, _EVERYONE),
+    GetAuditTrail.TYPE: Route(get_audit_trail, _EVERYONE),
+}
+
+
+def roles(message_type: str) -> frozenset[str]:
+    """Who may send a message type (nobody, for a type no table names)."""
+    route = COMMAND_HANDLERS.get(message_type) or QUERY_HANDLERS.get(message_type)
+    return route.roles if route else frozenset()
 
 
 def authorize(message_type: str, actor: Actor) -> None:
     """Refuse an actor whose role may not send this message type."""
-    if actor.role not in ALLOWED_ROLES.get(message_type, frozenset()):
+    if actor.role not in roles(message_type):
         raise Forbidden(f"role '{actor.role}' may not send {message_type}", role=actor.role)
