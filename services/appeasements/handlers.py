@@ -1,7 +1,7 @@
 """Appeasement command handlers: offer, approve, reject, expire.
 
 An offer within the acting role's limits is granted at once: store credit goes to the
-account's store-credit ledger; a discount changes the order through `apply_change` (a
+account's store-credit ledger; a discount changes the order through its `discount` method (a
 credit memo with `goodwill_discount` lines, then a refund, a lower capture or store credit,
 like any decrease). Above a limit the offer waits, pending, for someone whose limits cover
 it, until it expires. The appeasement row, the order, the money and the audit are written
@@ -42,14 +42,11 @@ from services.errors import (
     NotFound,
 )
 from services.money import check_currency, is_rounded, quantum, round_money
-from services.orders.events import Before
-from services.orders.handlers import apply_change, locked
 from services.orders.model import Order
-from services.orders.settlement import Reason, Settlement
+from services.orders.recording import lock, locked, record
 from services.ports import UnitOfWork
 
 #: The credit memo reason of a discount, whichever way the order's total goes.
-GOODWILL: Reason = ("goodwill_discount", "goodwill_discount")
 
 #: The deadline kind of a pending appeasement (the sweeper sends `appeasement.expire`).
 DEADLINE = "appeasement"
@@ -360,26 +357,19 @@ def _grant(
 def _discount(appeasement: Appeasement, ctx: Context, uow: UnitOfWork) -> Change:
     """The order change: the discount, credited as `goodwill_discount` and settled."""
     assert appeasement.order_id is not None
-    shares: dict[str, Decimal] = {}
-    settled: list[Settlement] = []
-
-    def change(order: Order) -> dict[str, Reason]:
-        shares.update(order.discount(appeasement.amount, appeasement.line_id))
-        return dict.fromkeys(shares, GOODWILL)
-
-    def describe(order: Order, before: Before, settlement: Settlement) -> BaseModel:
-        settled.append(settlement)
-        return events.order_discounted(order, appeasement, shares, before, settlement)
-
-    changed = apply_change(
-        appeasement.order_id, ctx, uow, change, GOODWILL, describe,
+    order, before = lock(uow, appeasement.order_id)
+    order.discount(
+        appeasement.amount,
+        appeasement.line_id,
+        reason=appeasement.reason,
+        reference=appeasement.appeasement_id,
         settle_to=appeasement.settle_to or "original_payment",
-    )  # fmt: skip
-    [settlement] = settled
+    )
+    settlement = order.settle(ctx.now, ctx.ids)
     appeasement.value = settlement.old_total - settlement.new_total
     memos = settlement.credit_memos
     appeasement.credit_memo_id = memos[0].credit_memo_id if memos else None
-    return changed
+    return record(order, before, ctx, uow)
 
 
 def _closed(

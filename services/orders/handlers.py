@@ -1,19 +1,10 @@
-"""Order command and query handlers: load, call the aggregate, settle, record.
-
-Every change follows one shape (`apply_change`): lock the order, remember it as it was,
-change it, price it again and settle the difference, take one version step, save it with
-its money documents, and describe it in events and audit rows. A preview does all of that
-but the saving, and answers with what would have been published.
-"""
+"""Order command and query handlers: lock, change, settle, record (services/orders/recording.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
-from contracts.common import Address, SettleTo
+from contracts.common import Address
 from contracts.orders import (
     AddLine,
     AmendOrder,
@@ -22,21 +13,16 @@ from contracts.orders import (
     CreateOrder,
     Delivery,
     GetOrder,
-    OrderAmended,
-    OrderCancelled,
     OrderCreated,
-    OrderDeliveryChanged,
     RemoveLine,
     ReplaceLine,
-    SetQuantity,
 )
 from services.addresses import validate_address
 from services.context import AuditEntry, Change, Context
 from services.errors import AlreadyExists, Forbidden, Invalid, NotAllowedInState, NotFound
 from services.money import check_currency, is_rounded
-from services.orders import events
-from services.orders.events import Before
-from services.orders.model import DeliveryInfo, Edited, Line, Order
+from services.orders import events, model
+from services.orders.model import DeliveryInfo, Line, LineEdit, Order
 from services.orders.placing import (
     build_lines,
     catalog_price,
@@ -44,7 +30,7 @@ from services.orders.placing import (
     pickup_delivery,
     resolve_delivery,
 )
-from services.orders.settlement import SHIPPING, Reason, Settlement
+from services.orders.recording import lock, record
 from services.orders.views import order_view
 from services.ports import UnitOfWork
 
@@ -69,6 +55,7 @@ def create_order(cmd: CreateOrder, ctx: Context, uow: UnitOfWork) -> Change:
         invoice_id=ctx.ids("inv"),
         now=ctx.now,
     )
+    order.collect()  # placed: described below
     if not uow.orders.add(order):
         raise AlreadyExists(f"order {order.order_id} already exists", field="data.order_id")
     uow.ledger.add_invoice(invoice, ctx.command_id)
@@ -82,150 +69,34 @@ def create_order(cmd: CreateOrder, ctx: Context, uow: UnitOfWork) -> Change:
     )
 
 
-# --- the shape of every order change -------------------------------------------------------
-
-Describe = Callable[[Order, Before, Settlement], BaseModel]
-
-
-def apply_change(
-    order_id: str,
-    ctx: Context,
-    uow: UnitOfWork,
-    change: Callable[[Order], dict[str, Reason]],
-    default_reason: Reason,
-    describe: Describe,
-    *,
-    expected_version: int | None = None,
-    settle_to: SettleTo | Callable[[Order], SettleTo] = "original_payment",
-    preview: bool = False,
-    net: bool = False,
-) -> Change:
-    """Lock, change, settle, step the version, save, describe. `change` mutates the order and
-    returns the credit/debit reason per line it touched; `describe` builds the main event."""
-    order = uow.orders.get(order_id) if preview else uow.orders.get_for_update(order_id)
-    if order is None:
-        raise NotFound(f"order {order_id} does not exist", field="data.order_id")
-    order.check_version(expected_version)
-    before = Before.of(order)
-    reasons = change(order)
-    settlement = order.settle(
-        before.priced,
-        reasons=reasons,
-        default_reason=default_reason,
-        settle_to=settle_to(order) if callable(settle_to) else settle_to,
-        now=ctx.now,
-        ids=ctx.ids,
-        net=net,
-    )
-    order.finish(ctx.now)
-    main = describe(order, before, settlement)
-    produced = [
-        main,
-        *events.money_events(order, settlement),
-        *events.fulfillment_changed(order, ctx.command_type, before),
-    ]
-    if preview:
-        return Change(
-            order.order_id, before.version, events.preview_result(order, before, produced)
-        )
-    uow.orders.save(order)
-    record_settlement(order, settlement, ctx, uow)
-    after = events.audit_state(order)
-    edits = getattr(main, "changes", None)
-    if edits:
-        after["changes"] = [e.model_dump(mode="json", exclude_defaults=True) for e in edits]
-    return Change(
-        order.order_id,
-        order.version,
-        events.change_result(main),  # type: ignore[arg-type]
-        produced,
-        [
-            AuditEntry("order", order.order_id, getattr(main, "TYPE"), before.audit, after),  # noqa: B009
-            *events.settlement_audit(order, settlement),
-        ],
-    )
-
-
-def record_step(
-    order: Order,
-    before: dict[str, Any],
-    ctx: Context,
-    uow: UnitOfWork,
-    describe: Callable[[], tuple[dict[str, Any], list[BaseModel]]],
-) -> Change:
-    """A change that moves no money by itself (a shipment, a backorder, a capture): one
-    version step, saved; `describe` gives the result and events of the stepped order; the
-    audit keeps the order before and after."""
-    order.finish(ctx.now)
-    uow.orders.save(order)
-    result, produced = describe()
-    after = events.audit_state(order)
-    audit = AuditEntry("order", order.order_id, ctx.command_type, before, after)
-    return Change(order.order_id, order.version, result, produced, [audit])
-
-
-def record_settlement(order: Order, settlement: Settlement, ctx: Context, uow: UnitOfWork) -> None:
-    """Write a settlement's money documents: invoice, credit memos, refunds, store credit."""
-    if settlement.invoice:
-        uow.ledger.add_invoice(settlement.invoice, ctx.command_id)
-    for memo in settlement.credit_memos:
-        uow.ledger.add_credit_memo(memo, ctx.command_id)
-    for refund in settlement.refunds:
-        uow.ledger.add_refund(refund, ctx.command_id)
-        if refund.method == "store_credit":
-            uow.ledger.add_store_credit(order.account_id, refund, ctx.command_id)
-
-
 # --- amend -----------------------------------------------------------------------------------
-
-_REASONS: dict[str, Reason] = {
-    "added": ("line_added", "line_added"),
-    "removed": ("line_removed", "line_removed"),
-    "replaced": ("cheaper_replacement", "dearer_replacement"),
-    "quantity_changed": ("quantity_reduced", "quantity_increased"),
-}
 
 
 def amend_order(cmd: AmendOrder, ctx: Context, uow: UnitOfWork) -> Change:
-    edits: list[Edited] = []
+    order, before = lock(uow, cmd.order_id, cmd.expected_version, preview=cmd.preview)
+    order.amend(_edits(cmd, order, ctx, uow), cmd.reason, cmd.settle_to)
+    order.settle(ctx.now, ctx.ids)
+    return record(order, before, ctx, uow, preview=cmd.preview)
 
-    def change(order: Order) -> dict[str, Reason]:
-        skus = {c.sku for c in cmd.changes if isinstance(c, AddLine | ReplaceLine)}
-        entries = uow.catalog.get_many(skus) if skus else {}
-        # Shipping changes only when the last live unit goes (or the first comes back).
-        reasons: dict[str, Reason] = {SHIPPING: ("shipping_change", "shipping_change")}
-        for n, edit in enumerate(cmd.changes):
-            at = f"data.changes.{n}"
-            if isinstance(edit, AddLine):
-                line = _new_line(order, edit, edit.quantity, edit.line_id, entries, ctx, at)
-                done = order.add_line(line, at)
-            elif isinstance(edit, RemoveLine):
-                done = order.remove_line(edit.line_id, f"{at}.line_id")
-            elif isinstance(edit, ReplaceLine):
-                quantity = edit.quantity or order.line(edit.line_id, f"{at}.line_id").quantity
-                line = _new_line(order, edit, quantity, edit.new_line_id, entries, ctx, at)
-                done = order.replace_line(edit.line_id, line, f"{at}.line_id")
-            else:
-                assert isinstance(edit, SetQuantity)
-                done = order.set_quantity(edit.line_id, edit.quantity, at)
-            reasons[done.replaces or done.line_id] = _REASONS[done.action]
-            edits.append(done)
-        return reasons
 
-    def describe(order: Order, before: Before, settlement: Settlement) -> OrderAmended:
-        return events.order_amended(order, cmd.reason, edits, before, settlement)
-
-    return apply_change(
-        cmd.order_id,
-        ctx,
-        uow,
-        change,
-        ("amendment", "amendment"),
-        describe,
-        expected_version=cmd.expected_version,
-        settle_to=cmd.settle_to,
-        preview=cmd.preview,
-    )
+def _edits(cmd: AmendOrder, order: Order, ctx: Context, uow: UnitOfWork) -> list[LineEdit]:
+    """The command's changes as the aggregate takes them, new lines priced from the catalogue."""
+    skus = {c.sku for c in cmd.changes if isinstance(c, AddLine | ReplaceLine)}
+    entries = uow.catalog.get_many(skus) if skus else {}
+    edits: list[LineEdit] = []
+    for n, edit in enumerate(cmd.changes):
+        at = f"data.changes.{n}"
+        if isinstance(edit, AddLine):
+            line = _new_line(order, edit, edit.quantity, edit.line_id, entries, ctx, at)
+            edits.append(model.AddLine(line))
+        elif isinstance(edit, RemoveLine):
+            edits.append(model.RemoveLine(edit.line_id))
+        elif isinstance(edit, ReplaceLine):
+            line = _new_line(order, edit, edit.quantity or 0, edit.new_line_id, entries, ctx, at)
+            edits.append(model.ReplaceLine(edit.line_id, line))
+        else:
+            edits.append(model.SetQuantity(edit.line_id, edit.quantity))
+    return edits
 
 
 def _new_line(
@@ -256,7 +127,7 @@ def _new_line(
             )
         price = edit.unit_price
     return Line(
-        line_id or order.next_line_id(),
+        line_id or "",  # the aggregate numbers it when its edit comes
         edit.sku,
         entry.name,
         price,
@@ -270,29 +141,15 @@ def _new_line(
 
 
 def change_delivery(cmd: ChangeDelivery, ctx: Context, uow: UnitOfWork) -> Change:
-    def change(order: Order) -> dict[str, Reason]:
-        old = order.delivery
-        if cmd.method is None or cmd.method == old.method:
-            new = _same_method(cmd, old, uow)
-        else:
-            new = _new_method(cmd, cmd.method, old, order.currency, uow)
-        order.change_delivery(new, uow.reference.tax_rates(new.country))
-        return {}
-
-    def describe(order: Order, before: Before, settlement: Settlement) -> OrderDeliveryChanged:
-        return events.order_delivery_changed(order, cmd.reason, before, settlement)
-
-    return apply_change(
-        cmd.order_id,
-        ctx,
-        uow,
-        change,
-        ("shipping_change", "shipping_change"),
-        describe,
-        expected_version=cmd.expected_version,
-        settle_to=cmd.settle_to,
-        preview=cmd.preview,
-    )
+    order, before = lock(uow, cmd.order_id, cmd.expected_version, preview=cmd.preview)
+    old = order.delivery
+    if cmd.method is None or cmd.method == old.method:
+        new = _same_method(cmd, old, uow)
+    else:
+        new = _new_method(cmd, cmd.method, old, order.currency, uow)
+    order.change_delivery(new, uow.reference.tax_rates(new.country), cmd.reason, cmd.settle_to)
+    order.settle(ctx.now, ctx.ids)
+    return record(order, before, ctx, uow, preview=cmd.preview)
 
 
 def _same_method(cmd: ChangeDelivery, old: DeliveryInfo, uow: UnitOfWork) -> DeliveryInfo:
@@ -348,31 +205,11 @@ def _kind_fits(method: str, kind: str, cmd: ChangeDelivery) -> None:
 
 
 def cancel_order(cmd: CancelOrder, ctx: Context, uow: UnitOfWork) -> Change:
-    edits: list[Edited] = []
-
-    def change(order: Order) -> dict[str, Reason]:
-        if cmd.scope == "lines":
-            for n, chosen in enumerate(cmd.lines or []):
-                edits.append(
-                    order.cancel_units(chosen.line_id, chosen.quantity, field=f"data.lines.{n}")
-                )
-        else:
-            edits.extend(order.cancel(cmd.scope))
-        return {}
-
-    def describe(order: Order, before: Before, settlement: Settlement) -> OrderCancelled:
-        return events.order_cancelled(order, cmd.reason, cmd.scope, edits, before, settlement)
-
-    return apply_change(
-        cmd.order_id,
-        ctx,
-        uow,
-        change,
-        ("cancellation", "cancellation"),
-        describe,
-        expected_version=cmd.expected_version,
-        settle_to=cmd.settle_to,
-    )
+    order, before = lock(uow, cmd.order_id, cmd.expected_version)
+    chosen = [(line.line_id, line.quantity) for line in cmd.lines or []]
+    order.cancel(cmd.scope, cmd.reason, cmd.settle_to, chosen)
+    order.settle(ctx.now, ctx.ids)
+    return record(order, before, ctx, uow)
 
 
 # --- read ------------------------------------------------------------------------------------
@@ -383,11 +220,3 @@ def get_order(query: GetOrder, uow: UnitOfWork) -> dict[str, Any]:
     if order is None:
         raise NotFound(f"order {query.order_id} does not exist", field="data.order_id")
     return order_view(order, uow.ledger.for_order(order.order_id)).model_dump(mode="json")
-
-
-def locked(order_id: str, uow: UnitOfWork) -> Order:
-    """The order, locked until the unit of work ends, or a rejection."""
-    order = uow.orders.get_for_update(order_id)
-    if order is None:
-        raise NotFound(f"order {order_id} does not exist", field="data.order_id")
-    return order

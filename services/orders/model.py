@@ -1,17 +1,27 @@
-"""The Order aggregate. Methods enforce the rules and return what the handler must record."""
+"""The Order aggregate: every change to an order is a method here, returns included.
+
+Each method enforces its rules, changes the order and records what happened as a domain
+event (`Order.events`, services/orders/changes.py). A command's money change settles once
+(`settle`): the settlement is a value computed from the order's prices before and after,
+which the order then applies to its invoices and payment. The command ends with one
+version step (`finish`). Handlers only load, call, settle and record.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from contracts.common import Role
+from contracts.orders import Condition, Outcome, ReturnMethod
 from services.errors import (
     AlreadyCancelled,
     AlreadyExists,
     AlreadyShipped,
+    Forbidden,
     Invalid,
     NotAllowedInState,
     NotFound,
@@ -19,159 +29,65 @@ from services.errors import (
     VersionConflict,
 )
 from services.ids import IdFactory
-from services.ledger import CreditMemo, Invoice, Refund, SettleTo
-from services.money import ZERO, allocate
+from services.ledger import Invoice, Refund, SettleTo
+from services.money import ZERO, allocate, round_money
+from services.orders import changes
+from services.orders.changes import OrderEvent
 from services.orders.charges import Charge
-from services.orders.returns import Return
-from services.orders.rules import require
-from services.orders.settlement import PaymentState, Reason, Settlement, payment_state, settle
-from services.pricing import LineInput, Priced, price_order
+from services.orders.parts import DeliveryInfo, Edited, Line, LineState, OrderStatus, Shipment
+from services.orders.returns import (
+    RETURN,
+    RETURN_REASONS,
+    VERIFICATION,
+    Arrived,
+    Requested,
+    Return,
+    ReturnLine,
+)
+from services.orders.rules import EDIT_RULES, Action, allowed
+from services.orders.settlement import (
+    SHIPPING,
+    Books,
+    InvoiceRef,
+    PaymentFacts,
+    PaymentState,
+    Reason,
+    Settlement,
+    payment_state,
+    refund,
+    settle,
+)
+from services.policy import Policy
+from services.pricing import Priced, price_order
 
-OrderStatus = Literal["open", "partially_shipped", "shipped", "delivered", "cancelled"]
-LineState = Literal["open", "partially_shipped", "shipped", "delivered", "cancelled"]
-
-
-@dataclass(slots=True)
-class Line:
-    """An order line. Units only count up: `ordered` grows when an agent adds units,
-    `cancelled` when units are taken off, `shipped` and `delivered` as the warehouse reports."""
-
-    line_id: str
-    sku: str
-    name: str
-    unit_price: Decimal
-    tax_class: str
-    ordered: int
-    cancelled: int = 0
-    shipped: int = 0
-    delivered: int = 0
-    backordered: int = 0
-    expected_date: date | None = None
-    replaces: str | None = None
-    price_override: bool = False
-    #: Discounts granted, each as (per unit, net of tax and kept exact, the units it was
-    #: granted on): an amount spread over three units is a third each. A grant covers at most
-    #: its units, so units added later get none, and units taken off take their share along.
-    discounts: list[tuple[Decimal, int]] = field(default_factory=list)
-    #: Shipped units taken back off the charge: returned and accepted, or credited in
-    #: advance for an exchange.
-    returned: int = 0
-    #: The return this line replaces units of (an exchange), and whether it waits for that
-    #: return to arrive before it ships.
-    exchange_for: str | None = None
-    hold: bool = False
-
-    @property
-    def quantity(self) -> int:
-        """Units still ordered."""
-        return self.ordered - self.cancelled
-
-    @property
-    def charged(self) -> int:
-        """Units the customer pays for: ordered, not cancelled, not taken back."""
-        return self.quantity - self.returned
-
-    @property
-    def open_units(self) -> int:
-        """Units ordered and not shipped yet: the only ones a change may touch."""
-        return self.quantity - self.shipped
-
-    @property
-    def state(self) -> LineState:
-        if self.quantity == 0:
-            return "cancelled"
-        if self.delivered >= self.quantity:
-            return "delivered"
-        if self.shipped >= self.quantity:
-            return "shipped"
-        return "partially_shipped" if self.shipped else "open"
-
-    def as_input(self) -> LineInput:
-        return LineInput(
-            self.line_id,
-            self.charged,
-            self.unit_price,
-            self.tax_class,
-            self.discount_for(self.charged),
-        )
-
-    def discount_for(self, units: int) -> Decimal:
-        """The discount of `units` charged units (the pricing function rounds it)."""
-        return sum((each * min(units, covered) for each, covered in self.discounts), ZERO)
-
-    @property
-    def unit_discount(self) -> Decimal:
-        """The discount of one discounted unit."""
-        return sum((each for each, _ in self.discounts), ZERO)
-
-    def clamp_backorder(self) -> None:
-        """Backordered units are open units: never more than are left."""
-        self.backordered = min(self.backordered, self.open_units)
-        if self.backordered == 0:
-            self.expected_date = None
-
-
-@dataclass(frozen=True, slots=True)
-class Edited:
-    """What one change did to one line (events and audit show it)."""
-
-    action: str
-    line_id: str
-    sku: str
-    name: str
-    old_quantity: int
-    new_quantity: int
-    old_unit_price: Decimal | None = None
-    new_unit_price: Decimal | None = None
-    price_override: bool = False
-    replaces: str | None = None
+__all__ = [
+    "DeliveryInfo",
+    "Edited",
+    "InvoiceRef",
+    "Line",
+    "LineState",
+    "Order",
+    "OrderStatus",
+    "PaymentFacts",
+    "Shipment",
+]
 
 
 @dataclass(slots=True)
-class Shipment:
-    """A parcel the warehouse dispatched: units per line, carrier and tracking."""
+class Pending:
+    """The command in progress: what the order was when it began, the open units and holds
+    of the lines it touched as they were, and how its money change settles."""
 
-    shipment_id: str
-    carrier: str
-    tracking_number: str
-    tracking_url: str | None
-    lines: dict[str, int]
-    shipped_at: datetime
-    delivered_at: datetime | None = None
-
-
-@dataclass(slots=True)
-class DeliveryInfo:
-    """Where the order goes, the method, and the fee that method charged."""
-
-    method: str
-    country: str
-    fee: Decimal
-    address: dict[str, str | None] | None = None
-    pickup_location_id: str | None = None
-
-
-@dataclass(slots=True)
-class PaymentFacts:
-    """What the payment service reported: authorised and captured; what was refunded."""
-
-    authorized: Decimal
-    captured: Decimal
-    refunded: Decimal = ZERO
-    reference: str | None = None
-
-
-@dataclass(slots=True)
-class InvoiceRef:
-    """An invoice of the order and how much of it has been credited."""
-
-    invoice_id: str
-    total: Decimal
-    credited: Decimal = ZERO
-
-    @property
-    def open(self) -> Decimal:
-        return self.total - self.credited
+    version: int
+    priced: Priced
+    delivery: DeliveryInfo
+    to_ship: dict[str, int] = field(default_factory=dict)
+    held: dict[str, bool] = field(default_factory=dict)
+    reasons: dict[str, Reason] = field(default_factory=dict)
+    default_reason: Reason = ("amendment", "amendment")
+    net: bool = False
+    settle_to: SettleTo = "original_payment"
+    settlement: Settlement | None = None
 
 
 @dataclass(slots=True)
@@ -195,7 +111,11 @@ class Order:
     returns: list[Return] = field(default_factory=list)
     #: The original shipping was credited back (a whole order returned for the merchant's fault).
     shipping_refunded: bool = False
-    #: The last result of the pricing function; every method that changes money clears it.
+    #: What happened to the order in this command, in order (never stored).
+    events: list[OrderEvent] = field(default_factory=list, init=False, repr=False, compare=False)
+    #: The command in progress, from its first change on.
+    pending: Pending | None = field(default=None, init=False, repr=False, compare=False)
+    #: The last result of the pricing function; every change clears it (`_changing`).
     _priced: Priced | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -222,6 +142,7 @@ class Order:
             invoice_id, order_id, currency, priced.total - priced.tax, priced.tax, now
         )
         order.invoices.append(InvoiceRef(invoice_id, invoice.total))
+        order.events.append(changes.Placed(invoice))
         return order, invoice
 
     def priced(self) -> Priced:
@@ -265,22 +186,48 @@ class Order:
                 return line
         raise NotFound(f"order {self.order_id} has no line {line_id}", field=field)
 
-    def next_line_id(self) -> str:
-        taken = {line.line_id for line in self.lines}
+    def next_line_id(self, taken: set[str] | None = None) -> str:
+        """The first free `l<n>` id (not among `taken` either, for ids handed out in advance)."""
+        used = {line.line_id for line in self.lines} | (taken or set())
         n = len(self.lines) + 1
-        while f"l{n}" in taken:
+        while f"l{n}" in used:
             n += 1
         return f"l{n}"
 
+    def amend(self, edits: Sequence[LineEdit], reason: str, settle_to: SettleTo) -> None:
+        """An agent's amendment: each edit in turn, as one change settled once."""
+        pending = self._begin(default_reason=("amendment", "amendment"), settle_to=settle_to)
+        # Shipping changes only when the last live unit goes (or the first comes back).
+        pending.reasons[SHIPPING] = ("shipping_change", "shipping_change")
+        done = []
+        for n, edit in enumerate(edits):
+            at = f"data.changes.{n}"
+            if isinstance(edit, AddLine):
+                made = self.add_line(self._numbered(edit.line), at)
+            elif isinstance(edit, RemoveLine):
+                made = self.remove_line(edit.line_id, f"{at}.line_id")
+            elif isinstance(edit, ReplaceLine):
+                made = self.replace_line(edit.line_id, self._numbered(edit.line), f"{at}.line_id")
+            else:
+                made = self.set_quantity(edit.line_id, edit.quantity, at)
+            pending.reasons[made.replaces or made.line_id] = _AMEND_REASONS[made.action]
+            done.append(made)
+        self.events.append(changes.Amended(reason, tuple(done)))
+
+    def _numbered(self, line: Line) -> Line:
+        """A new line without an id gets the next free one, when its edit comes."""
+        if not line.line_id:
+            line.line_id = self.next_line_id()
+        return line
+
     def add_line(self, line: Line, field: str = "data.changes") -> Edited:
         self._require_not_cancelled()
-        require("add_line", self)
+        self.require("add_line")
         if any(existing.line_id == line.line_id for existing in self.lines):
             raise AlreadyExists(
                 f"order {self.order_id} already has a line {line.line_id}", field=field
             )
-        self.lines.append(line)
-        self._changed()
+        self._append(line)
         return Edited(
             "added",
             line.line_id,
@@ -295,28 +242,30 @@ class Order:
 
     def remove_line(self, line_id: str, field: str = "data.changes") -> Edited:
         line = self.line(line_id, field)
-        require("remove_line", self, line)
+        self.require("remove_line", line)
         self._require_return_arrived(line, "removed", field)
         old = line.quantity
+        self._changing(line)
         line.cancelled = line.ordered
         line.clamp_backorder()
-        self._changed()
         return Edited("removed", line.line_id, line.sku, line.name, old, 0, line.unit_price)
 
     def replace_line(self, line_id: str, new: Line, field: str = "data.changes") -> Edited:
         old = self.line(line_id, field)
-        require("replace_line", self, old)
+        self.require("replace_line", old)
         self._require_return_arrived(old, "replaced", field)
         if any(existing.line_id == new.line_id for existing in self.lines):
             raise AlreadyExists(
                 f"order {self.order_id} already has a line {new.line_id}", field=field
             )
         quantity = old.quantity
+        if new.ordered == 0:  # as many units as the replaced line has
+            new.ordered = quantity
+        self._changing(old)
         old.cancelled = old.ordered
         old.clamp_backorder()
         new.replaces = old.line_id
-        self.lines.append(new)
-        self._changed()
+        self._append(new)
         return Edited(
             "replaced",
             new.line_id,
@@ -340,10 +289,11 @@ class Order:
                 f"line {line_id} already has quantity {old}: nothing to change", field=field
             )
         if quantity > old:
-            require("increase_quantity", self, line)
+            self.require("increase_quantity", line)
+            self._changing(line)
             line.ordered += quantity - old
         else:
-            require("reduce_quantity", self, line)
+            self.require("reduce_quantity", line)
             self._require_return_arrived(line, "reduced", field)
             if quantity < line.shipped:
                 raise NotAllowedInState(
@@ -353,9 +303,9 @@ class Order:
                     line_id=line_id,
                     shipped=line.shipped,
                 )
+            self._changing(line)
             line.cancelled += old - quantity
             line.clamp_backorder()
-        self._changed()
         return Edited(
             "quantity_changed", line_id, line.sku, line.name, old, quantity, line.unit_price
         )
@@ -366,7 +316,7 @@ class Order:
     ) -> Edited:  # fmt: skip
         """Cancel unshipped units of a line (all of them by default)."""
         line = self.line(line_id, field)
-        require("short_pick" if action == "short_picked" else "cancel_units", self, line)
+        self.require("short_pick" if action == "short_picked" else "cancel_units", line)
         if action == "cancelled":
             self._require_return_arrived(line, "cancelled", field)
         count = line.open_units if quantity is None else quantity
@@ -379,32 +329,66 @@ class Order:
                 line_id=line_id,
             )
         old = line.quantity
+        self._changing(line)
         line.cancelled += count
         line.clamp_backorder()
-        self._changed()
         return Edited(action, line_id, line.sku, line.name, old, line.quantity, line.unit_price)
 
-    def cancel(self, scope: Literal["order", "unshipped"]) -> list[Edited]:
-        """Cancel every unit (nothing may have shipped) or every unshipped unit."""
-        self._require_not_cancelled()
-        if scope == "order":
-            self._require_nothing_shipped()
-        edits = [
-            self.cancel_units(line.line_id, field="data.scope")
-            for line in self.lines
-            if line.open_units > 0
-        ]
-        if not edits:
-            raise NotAllowedInState(
-                f"order {self.order_id} has no unshipped units left to cancel",
-                order_status=self.status,
-            )
-        return edits
+    def cancel(
+        self,
+        scope: Literal["order", "unshipped", "lines"],
+        reason: str,
+        settle_to: SettleTo,
+        lines: Sequence[tuple[str, int | None]] = (),
+    ) -> None:
+        """Cancel every unit (nothing may have shipped), every unshipped unit, or the units
+        of the lines given."""
+        self._begin(default_reason=("cancellation", "cancellation"), settle_to=settle_to)
+        if scope == "lines":
+            edits = [
+                self.cancel_units(line_id, quantity, field=f"data.lines.{n}")
+                for n, (line_id, quantity) in enumerate(lines)
+            ]
+        else:
+            self._require_not_cancelled()
+            if scope == "order":
+                self._require_nothing_shipped()
+            edits = [
+                self.cancel_units(line.line_id, field="data.scope")
+                for line in self.lines
+                if line.open_units > 0
+            ]
+            if not edits:
+                raise NotAllowedInState(
+                    f"order {self.order_id} has no unshipped units left to cancel",
+                    order_status=self.status,
+                )
+        self.events.append(changes.Cancelled(reason, scope, tuple(edits)))
 
-    def backorder(self, line_id: str, quantity: int, expected: date) -> Line:
+    def short_pick(
+        self,
+        line_id: str,
+        quantity: int,
+        *,
+        sku: str | None,
+        warehouse: str,
+        why: Literal["short_picked", "not_backorderable"],
+    ) -> None:
+        """Units the warehouse cannot pick (or backorder) are cancelled and settled."""
+        pending = self._begin(default_reason=("short_pick", "short_pick"))
+        line = self.line(line_id)
+        _check_sku(line.sku, sku)
+        self.cancel_units(line_id, quantity, action="short_picked", field="data.quantity")
+        pending.reasons[line_id] = ("short_pick", "short_pick")
+        self.events.append(changes.ShortPicked(line_id, quantity, line.open_units, warehouse, why))
+
+    def backorder(
+        self, line_id: str, quantity: int, expected: date, *, sku: str | None, warehouse: str
+    ) -> None:
         """Units of a line wait for stock until `expected`."""
         line = self.line(line_id)
-        require("backorder", self, line)
+        _check_sku(line.sku, sku)
+        self.require("backorder", line)
         free = line.open_units - line.backordered
         if quantity > free:
             raise OverLimit(
@@ -413,10 +397,10 @@ class Order:
                 field="data.quantity",
                 limit=free,
             )
+        self._changing(line)
         line.backordered += quantity
         line.expected_date = expected
-        self._changed()
-        return line
+        self.events.append(changes.Backordered(line_id, quantity, expected, warehouse))
 
     # --- discounts ----------------------------------------------------------------------
 
@@ -426,7 +410,15 @@ class Order:
         lines = [self.line(line_id)] if line_id else self.lines
         return sum((priced.line(line.line_id).net for line in lines), ZERO)
 
-    def discount(self, amount: Decimal, line_id: str | None = None) -> dict[str, Decimal]:
+    def discount(
+        self,
+        amount: Decimal,
+        line_id: str | None = None,
+        *,
+        reason: str = "goodwill",
+        reference: str | None = None,
+        settle_to: SettleTo = "original_payment",
+    ) -> dict[str, Decimal]:
         """Take a rounded net amount off one line, or off the order's lines in proportion to
         their net (largest remainder, so the parts add up to the cent). Never below zero: the
         amount may not exceed `discountable`. Returns the amount each line got."""
@@ -449,10 +441,12 @@ class Order:
             if line.charged > 0 and priced.line(line.line_id).net > 0
         }
         shares = allocate(amount, nets, self.currency)
+        pending = self._changing(default_reason=_GOODWILL, settle_to=settle_to)
         for lid, share in shares.items():
             line = self.line(lid)
             line.discounts.append((share / line.charged, line.charged))
-        self._changed()
+            pending.reasons[lid] = _GOODWILL
+        self.events.append(changes.Discounted(reason, reference, line_id, amount, shares))
         return shares
 
     # --- fulfilment ---------------------------------------------------------------------
@@ -466,7 +460,7 @@ class Order:
             )
         for n, (line_id, count) in enumerate(shipment.lines.items()):
             line = self.line(line_id, f"data.lines.{n}.line_id")
-            require("ship", self, line)
+            self.require("ship", line)
             if line.hold:
                 raise NotAllowedInState(
                     f"line {line_id} ({line.sku}) replaces units of return {line.exchange_for}: "
@@ -484,12 +478,13 @@ class Order:
                 )
         for line_id, count in shipment.lines.items():
             line = self.line(line_id)
+            self._changing(line)
             line.shipped += count
             line.clamp_backorder()
         self.shipments.append(shipment)
-        self._changed()
+        self.events.append(changes.Shipped(shipment))
 
-    def deliver(self, shipment_id: str, at: datetime) -> Shipment:
+    def deliver(self, shipment_id: str, at: datetime) -> None:
         """A parcel reached the customer: its units are delivered."""
         shipment = next((s for s in self.shipments if s.shipment_id == shipment_id), None)
         if shipment is None:
@@ -501,61 +496,556 @@ class Order:
                 f"shipment {shipment_id} was delivered already ({shipment.delivered_at.isoformat()})",
                 field="data.shipment_id",
             )
+        self._changing()
         for line_id, count in shipment.lines.items():
             self.line(line_id).delivered += count
         shipment.delivered_at = at
-        self._changed()
-        return shipment
+        self.events.append(changes.Delivered(shipment, at))
 
     # --- delivery -----------------------------------------------------------------------
 
-    def change_delivery(self, new: DeliveryInfo, rates: dict[str, Decimal]) -> None:
+    def change_delivery(
+        self, new: DeliveryInfo, rates: dict[str, Decimal], reason: str, settle_to: SettleTo
+    ) -> None:
         """Send the order elsewhere or otherwise; the rules say until when."""
         self._require_not_cancelled()
         old = self.delivery
         if new.address is not None and new.address != old.address:
-            require("change_address", self)
+            self.require("change_address")
         if new.method != old.method:
-            require("change_method", self)
+            self.require("change_method")
         if new.pickup_location_id != old.pickup_location_id and new.pickup_location_id:
-            require("change_pickup", self)
+            self.require("change_pickup")
         if new.country != old.country:
             # Shipped units were taxed at their destination: it cannot move to another country.
-            require("change_address", self)
+            self.require("change_address")
         if new == old:
             raise Invalid("the delivery is already exactly that: nothing to change")
+        self._changing(default_reason=("shipping_change", "shipping_change"), settle_to=settle_to)
         self.delivery = new
         self.tax_rates = rates
-        self._changed()
+        self.events.append(changes.DeliveryChanged(reason, old))
+
+    # --- returns ------------------------------------------------------------------------
+
+    def find_return(self, return_id: str) -> Return:
+        for rma in self.returns:
+            if rma.return_id == return_id:
+                return rma
+        raise NotFound(f"order {self.order_id} has no return {return_id}", field="data.return_id")
+
+    def returnable(self, line: Line) -> int:
+        """Shipped units not back yet and not pending in an open return."""
+        back = pending = 0
+        for rma in self.returns:
+            for rl in rma.lines:
+                if rl.line_id != line.line_id:
+                    continue
+                if rma.status == "authorized":
+                    pending += rl.quantity
+                else:
+                    back += rl.back
+        return line.shipped - back - pending
+
+    def delivered_at(self, line_id: str) -> datetime | None:
+        """When the line's last delivered parcel arrived (None before any did)."""
+        times = [s.delivered_at for s in self.shipments if line_id in s.lines and s.delivered_at]
+        return max(times) if times else None
+
+    def authorize_return(
+        self,
+        *,
+        return_id: str,
+        requested: Sequence[Requested],
+        method: ReturnMethod,
+        replacements: Sequence[tuple[str, Line]] = (),
+        override_window: bool = False,
+        settle_to: SettleTo = "original_payment",
+        role: Role,
+        why: str | None,
+        now: datetime,
+        policy: Policy,
+    ) -> Return:
+        """Authorise a return of shipped units (and add an exchange's replacement lines, whose
+        returned units are credited at once)."""
+        if any(r.return_id == return_id for r in self.returns):
+            raise AlreadyExists(
+                f"order {self.order_id} already has a return {return_id}", field="data.return_id"
+            )
+        lines = []
+        overridden = False
+        for n, req in enumerate(requested):
+            at = f"data.lines.{n}"
+            line = self.line(req.line_id, f"{at}.line_id")
+            self.require("return_units", line)
+            if req.reason not in RETURN_REASONS:
+                raise Invalid(
+                    f"return reason '{req.reason}' is not one of {', '.join(RETURN_REASONS)}",
+                    field=f"{at}.reason",
+                )
+            left = self.returnable(line)
+            if req.quantity > left:
+                raise OverLimit(
+                    f"line {line.line_id} ({line.sku}) has {left} unit(s) that can be returned "
+                    f"({line.shipped} shipped, {line.shipped - left} returned or pending); "
+                    f"{req.quantity} asked",
+                    field=f"{at}.quantity",
+                    limit=left,
+                )
+            overridden |= self._check_window(line, at, override_window, role, why, now, policy)
+            lines.append(ReturnLine(line.line_id, line.sku, req.quantity, req.reason))
+        if override_window and not overridden:
+            raise Invalid(
+                "override_window is set but every line is within its return window",
+                field="data.override_window",
+            )
+        rma = Return(
+            return_id,
+            "authorized",
+            method,
+            lines,
+            now,
+            now + timedelta(days=policy.return_arrival_days),
+            window_override=overridden,
+            settle_to=settle_to,
+        )
+        self._changing(default_reason=RETURN, settle_to=settle_to, net=True)
+        self._exchange(rma, replacements)
+        self.returns.append(rma)
+        self._return_step(rma, "authorized", why or "return")
+        return rma
+
+    def receive_return(
+        self,
+        return_id: str,
+        arrived: Sequence[Arrived],
+        *,
+        now: datetime,
+        policy: Policy,
+        label_fee: Decimal,
+    ) -> Return:
+        """Verify a parcel unit by unit and settle what the rules accept. Units beyond what
+        was authorised, of another SKU or of a line not in the return are kept as exceptions."""
+        rma = self.find_return(return_id)
+        if rma.status != "authorized":
+            raise NotAllowedInState(
+                f"return {rma.return_id} is {rma.status.replace('_', ' ')}: its parcel was "
+                "received already or it is closed",
+                field="data.return_id",
+                status=rma.status,
+            )
+        self._changing(default_reason=RETURN, settle_to=rma.settle_to, net=True)
+        left = {rl.line_id: rl.quantity for rl in rma.lines}
+        for unit in arrived:
+            self._take(rma, unit, left, policy)
+        for rl in rma.lines:
+            if left[rl.line_id]:
+                rl.received["missing"] = rl.received.get("missing", 0) + left[rl.line_id]
+                self._settle_units(rma, rl, "missing", "none", left[rl.line_id], policy)
+        rma.received_at = now
+        self._after_verification(rma, label_fee)
+        for line in self.lines:
+            if line.exchange_for == rma.return_id:
+                self._changing(line)
+                line.hold = False
+        self._return_step(rma, "received", "return_received")
+        return rma
+
+    def decide_return(
+        self,
+        return_id: str,
+        decisions: Sequence[tuple[str, Condition, Outcome, int | None]],
+        *,
+        reason: str,
+        settle_to: SettleTo,
+        policy: Policy,
+        label_fee: Decimal,
+    ) -> Return:
+        """A manager's verdict on units the verification rules left to a person."""
+        rma = self.find_return(return_id)
+        if rma.status != "awaiting_decision":
+            raise NotAllowedInState(
+                f"return {rma.return_id} is {rma.status.replace('_', ' ')}: no units await a "
+                "decision",
+                field="data.return_id",
+                status=rma.status,
+            )
+        self._changing(default_reason=RETURN, settle_to=settle_to, net=True)
+        for n, (line_id, condition, outcome, quantity) in enumerate(decisions):
+            at = f"data.decisions.{n}"
+            rl = rma.line(line_id, f"{at}.line_id")
+            waiting = rl.awaiting.get(condition, 0)
+            count = waiting if quantity is None else quantity
+            if waiting == 0 or count > waiting:
+                raise OverLimit(
+                    f"line {line_id} has {waiting} unit(s) in condition '{condition}' awaiting "
+                    f"a decision; {count} cannot be decided",
+                    field=f"{at}.quantity",
+                    limit=waiting,
+                )
+            rl.awaiting[condition] = waiting - count
+            if not rl.awaiting[condition]:
+                del rl.awaiting[condition]
+            self._settle_units(rma, rl, condition, outcome, count, policy)
+        self._after_verification(rma, label_fee)
+        self._return_step(rma, "decided", reason)
+        return rma
+
+    def close_return(
+        self, return_id: str, status: Literal["cancelled", "expired"], reason: str, now: datetime
+    ) -> Return:
+        """Cancel a return nothing of which arrived, or expire one whose parcel is overdue:
+        units an exchange credited in advance are charged again; replacements not shipped yet
+        are cancelled (a replacement already on its way stays, and is paid for)."""
+        rma = self.find_return(return_id)
+        if rma.status != "authorized":
+            raise NotAllowedInState(
+                f"return {rma.return_id} is {rma.status.replace('_', ' ')}: only a return "
+                "nothing of which has arrived can be " + status,
+                field="data.return_id",
+                status=rma.status,
+            )
+        if status == "expired" and now < rma.return_by:
+            raise NotAllowedInState(
+                f"return {rma.return_id} is due by {rma.return_by.isoformat()}: it has not expired",
+                field="data.return_id",
+                return_by=rma.return_by.isoformat(),
+            )
+        self._changing(default_reason=RETURN, settle_to=rma.settle_to, net=True)
+        for rl in rma.lines:
+            self.line(rl.line_id).returned -= rl.advance_left
+            rl.advance_left = 0
+        for line in self.lines:
+            if line.exchange_for == rma.return_id and line.open_units:
+                self._changing(line)
+                line.cancelled += line.open_units
+                line.clamp_backorder()
+                line.hold = False
+        rma.status = status
+        self._return_step(rma, status, reason)
+        return rma
+
+    def _return_step(self, rma: Return, step: changes.ReturnStepKind, reason: str) -> None:
+        """The reasons a return step settles with, and its event."""
+        pending = self._begin()
+        pending.reasons.update(rma.reasons())
+        for charge in self.charges:
+            pending.reasons[charge.charge_id] = (charge.kind, charge.kind)
+        pending.reasons[SHIPPING] = ("original_shipping", "shipping_change")
+        self.events.append(changes.ReturnStep(step, rma.return_id, reason))
+
+    def _check_window(
+        self,
+        line: Line,
+        at: str,
+        override: bool,
+        role: Role,
+        why: str | None,
+        now: datetime,
+        policy: Policy,
+    ) -> bool:
+        """Whether the line needed the manager's override (refused when it is missing)."""
+        arrived = self.delivered_at(line.line_id)
+        if arrived is None:
+            return False
+        closes = arrived + timedelta(days=policy.return_window_days)
+        if now <= closes:
+            return False
+        if not override:
+            raise NotAllowedInState(
+                f"line {line.line_id} ({line.sku}) was delivered on {arrived.date().isoformat()}: "
+                f"its {policy.return_window_days}-day return window closed on "
+                f"{closes.date().isoformat()} (a manager may override it, with a reason)",
+                field=f"{at}.line_id",
+                closed_on=closes.date().isoformat(),
+            )
+        if role != "manager":
+            raise Forbidden(
+                f"only a manager may override the return window (role '{role}')",
+                field="data.override_window",
+                role=role,
+            )
+        if not why:
+            raise Invalid(
+                "overriding the return window needs a reason and a note saying why",
+                field="data.note",
+            )
+        return True
+
+    def _exchange(self, rma: Return, replacements: Sequence[tuple[str, Line]]) -> None:
+        """Add each replacement line; its returned units come off the charge at once."""
+        if not replacements:
+            return
+        reasons = {rl.line_id: RETURN_REASONS[rl.reason] for rl in rma.lines}
+        replaced: dict[str, int] = {}
+        for for_line, new in replacements:
+            replaced[for_line] = replaced.get(for_line, 0) + new.quantity
+        rma.advance = all(reasons[lid].exchange == "advance" for lid in replaced)
+        for rl in rma.lines:
+            if rl.line_id in replaced:
+                # Units beyond those replaced are a plain return: credited when they arrive.
+                credited = min(rl.quantity, replaced[rl.line_id])
+                rl.credited_in_advance = rl.advance_left = credited
+                self.line(rl.line_id).returned += credited
+        for for_line, new in replacements:
+            if any(existing.line_id == new.line_id for existing in self.lines):
+                raise AlreadyExists(
+                    f"order {self.order_id} already has a line {new.line_id}",
+                    field="data.replacements",
+                )
+            new.exchange_for = rma.return_id
+            new.replaces = for_line
+            new.hold = not rma.advance
+            self._append(new)
+            rma.replacement_line_ids.append(new.line_id)
+
+    def _take(self, rma: Return, unit: Arrived, left: dict[str, int], policy: Policy) -> None:
+        """Verify units of one line in one condition; what was not authorised is an exception."""
+        rl = next((r for r in rma.lines if r.line_id == unit.line_id), None)
+        if rl is None:
+            why = f"line {unit.line_id} is not in return {rma.return_id}"
+        elif unit.sku != rl.sku:
+            why = f"SKU {unit.sku} arrived for line {rl.line_id}, which is {rl.sku}"
+        else:
+            take = min(unit.quantity, left[rl.line_id])
+            why = f"more units of line {rl.line_id} than the {rl.quantity} authorised"
+            if take:
+                left[rl.line_id] -= take
+                rl.received[unit.condition] = rl.received.get(unit.condition, 0) + take
+                verdict = VERIFICATION[unit.condition]
+                if verdict.manager:
+                    rl.awaiting[unit.condition] = rl.awaiting.get(unit.condition, 0) + take
+                else:
+                    self._settle_units(rma, rl, unit.condition, verdict.outcome, take, policy)
+            if take == unit.quantity:
+                return
+            unit = Arrived(unit.line_id, unit.sku, unit.condition, unit.quantity - take)
+        rma.keep_exception(unit, why)
+
+    def _settle_units(
+        self, rma: Return, rl: ReturnLine, condition: str, outcome: Outcome, count: int,
+        policy: Policy,
+    ) -> None:  # fmt: skip
+        """Take `count` units off the charge (or back onto it) as the outcome says."""
+        line = self.line(rl.line_id)
+        off = count if outcome != "none" else 0
+        in_advance = min(count, rl.advance_left)
+        rl.advance_left -= in_advance
+        line.returned += off - in_advance
+        if outcome == "full":
+            rl.refunded += count
+        elif outcome == "restocking_fee":
+            rl.restocking_fee += count
+            self._restocking_fee(rma, line, count, policy)
+        elif condition == "missing":
+            rl.missing += count
+        else:
+            rl.refused += count
+
+    def _restocking_fee(self, rma: Return, line: Line, count: int, policy: Policy) -> None:
+        unit_net = max(line.unit_price - line.unit_discount, Decimal(0))
+        fee = round_money(unit_net * count * policy.restocking_fee_percent / 100, self.currency)
+        if fee <= 0:
+            return
+        n = sum(1 for c in self.charges if c.reference == rma.return_id) + 1
+        self.charges.append(
+            Charge(
+                f"#restock-{rma.return_id}-{n}",
+                "restocking_fee",
+                f"restocking fee {policy.restocking_fee_percent}% of {count} x {line.name}",
+                fee,
+                line.tax_class,
+                rma.return_id,
+            )
+        )
+
+    def _after_verification(self, rma: Return, label_fee: Decimal) -> None:
+        """The return's status, its label cost and the original shipping, once units settled."""
+        rma.status = "awaiting_decision" if any(rl.awaiting for rl in rma.lines) else "received"
+        merchant = any(RETURN_REASONS[rl.reason].fault == "merchant" for rl in rma.lines)
+        accepted = sum(rl.refunded + rl.restocking_fee for rl in rma.lines)
+        labelled = any(
+            c.kind == "return_shipping" and c.reference == rma.return_id for c in self.charges
+        )
+        if (
+            rma.method == "carrier_label" and not merchant and not rma.exchange and not labelled
+            and accepted and label_fee > 0
+            and self._refunded_gross(rma) >= self._gross(label_fee, "standard")
+        ):  # fmt: skip
+            self.charges.append(
+                Charge(
+                    f"#label-{rma.return_id}",
+                    "return_shipping",
+                    "return label",
+                    label_fee,
+                    "standard",
+                    rma.return_id,
+                )
+            )
+        if merchant and not self.shipping_refunded and all(ln.charged == 0 for ln in self.lines):
+            self.shipping_refunded = True
+
+    def _refunded_gross(self, rma: Return) -> Decimal:
+        """What the return gives back, tax included: its accepted units at the price paid, less
+        the restocking fees charged on it (a label is deducted only from at least that much)."""
+        total = Decimal(0)
+        for rl in rma.lines:
+            line = self.line(rl.line_id)
+            unit = max(line.unit_price - line.unit_discount, Decimal(0))
+            total += self._gross(unit * (rl.refunded + rl.restocking_fee), line.tax_class)
+        for charge in self.charges:
+            if charge.reference == rma.return_id and charge.kind == "restocking_fee":
+                total -= self._gross(charge.net, charge.tax_class)
+        return total
+
+    def _gross(self, net: Decimal, tax_class: str) -> Decimal:
+        return net * (1 + self.tax_rates.get(tax_class, Decimal(0)))
 
     # --- money --------------------------------------------------------------------------
 
-    def settle(
-        self,
-        before: Priced,
-        *,
-        reasons: Mapping[str, Reason],
-        default_reason: Reason,
-        settle_to: SettleTo,
-        now: datetime,
-        ids: IdFactory,
-        net: bool = False,
-    ) -> Settlement:
-        """Price the order again and settle the difference from `before`: credit memos and
-        refunds for what went down, a supplementary invoice for what went up."""
-        pairs = self._replaced_in_change(before)
-        return settle(
-            self,
-            before,
+    def settle(self, now: datetime, ids: IdFactory) -> Settlement:
+        """Price the order again and settle the difference from where the command began:
+        credit memos and refunds for what went down, a supplementary invoice for what went
+        up. The settlement is a value; the order applies it to its invoices and payment."""
+        pending = self._begin()
+        settlement = settle(
+            pending.priced,
             self.priced(),
-            reasons=reasons,
-            default_reason=default_reason,
-            pairs=pairs,
-            settle_to=settle_to,
+            books=self._books(),
+            reasons=pending.reasons,
+            default_reason=pending.default_reason,
+            pairs=self._replaced_in_change(pending.priced),
+            settle_to=pending.settle_to,
             now=now,
             ids=ids,
-            net=net,
+            net=pending.net,
         )
+        self._apply(settlement)
+        moved = self.delivery != pending.delivery
+        touched = [ln for ln in self.lines if ln.line_id in pending.to_ship]
+        if moved or any(
+            ln.open_units != pending.to_ship[ln.line_id] or ln.hold != pending.held[ln.line_id]
+            for ln in touched
+        ):
+            self.events.append(
+                changes.FulfilmentChanged(dict(pending.to_ship), dict(pending.held), moved)
+            )
+        return settlement
+
+    def reverse_refund(self, failed: Refund, reason: str) -> None:
+        """A refund the payment service could not make: the money is owed again."""
+        self._changing()
+        self.payment.refunded -= failed.amount
+        self.events.append(changes.RefundFailed(failed, reason))
+
+    def retry_refund(
+        self, failed: Refund, *, retried: bool, settle_to: SettleTo, now: datetime, ids: IdFactory
+    ) -> Settlement:
+        """Pay out again what a declined refund left owed: to the original payment, or as
+        store credit. Never more than is owed, nor than was captured and not refunded."""
+        if failed.status != "failed":
+            raise NotAllowedInState(
+                f"refund {failed.refund_id} is {failed.status}: only a failed refund is retried",
+                field="data.refund_id",
+                status=failed.status,
+            )
+        if retried:
+            raise NotAllowedInState(
+                f"refund {failed.refund_id} was retried already", field="data.refund_id"
+            )
+        state = self.payment_state()
+        amount = min(failed.amount, state.credit_owed, state.captured - state.refunded)
+        if amount <= 0:
+            raise NotAllowedInState(
+                f"nothing is owed on order {self.order_id} any more",
+                credit_owed=str(state.credit_owed),
+            )
+        self._begin(settle_to=settle_to)
+        again = refund(
+            self._books(), failed.credit_memo_id, amount, settle_to, now, ids, failed.refund_id
+        )
+        priced = self.priced()
+        settlement = Settlement(
+            old_total=priced.total,
+            new_total=priced.total,
+            credit_memos=(),
+            refunds=(again,),
+            invoice=None,
+            before=state,
+            after=payment_state(
+                priced.total, PaymentFacts(
+                    self.payment.authorized, self.payment.captured,
+                    self.payment.refunded + amount, self.payment.reference,
+                ),
+            ),
+        )  # fmt: skip
+        self.events.append(changes.RefundRetried(again))
+        self._apply(settlement)
+        return settlement
+
+    def record_capture(self, amount: Decimal) -> None:
+        """Money the payment service captured (a balance due, say)."""
+        owed = self.payment_state()
+        if amount > owed.balance_due:
+            raise OverLimit(
+                f"capturing {amount} {self.currency} exceeds the {owed.balance_due} "
+                f"{self.currency} balance due on order {self.order_id}",
+                field="data.amount",
+                limit=str(owed.balance_due),
+            )
+        self._changing()
+        self.payment.captured += amount
+        self.payment.authorized = max(self.payment.authorized, self.payment.captured)
+        self.events.append(changes.Captured(amount))
+
+    def collect(self) -> tuple[list[OrderEvent], Pending]:
+        """What happened in this command and what it began from; the order is ready for the
+        next command."""
+        happened = self.events
+        pending = self.pending or Pending(self.version, self.priced(), self.delivery)
+        self.events, self.pending = [], None
+        return happened, pending
+
+    def finish(self, now: datetime) -> None:
+        """One version step for the whole command; the status follows the lines."""
+        self.refresh_status()
+        # The version is no input of the pricing function: the last pricing stays valid.
+        self.version += 1
+        self.updated_at = now
+
+    def refresh_status(self) -> None:
+        live = [line for line in self.lines if line.quantity > 0]
+        if not live:
+            self.status = "cancelled"
+        elif all(line.delivered >= line.quantity for line in live):
+            self.status = "delivered"
+        elif all(line.shipped >= line.quantity for line in live):
+            self.status = "shipped"
+        elif any(line.shipped for line in self.lines):
+            self.status = "partially_shipped"
+        else:
+            self.status = "open"
+
+    def _books(self) -> Books:
+        names = {line.line_id: line.name for line in self.lines}
+        names.update({c.charge_id: c.description for c in self.charges})
+        return Books(self.order_id, self.currency, tuple(self.invoices), self.payment, names)
+
+    def _apply(self, settlement: Settlement) -> None:
+        """Count a settlement's documents on the order: the new invoice, what each credit
+        memo credited against its invoice, the money refunded."""
+        pending = self._begin()
+        pending.settlement = settlement
+        if settlement.invoice is not None:
+            self.invoices.append(
+                InvoiceRef(settlement.invoice.invoice_id, settlement.invoice.total)
+            )
+        for memo in settlement.credit_memos:
+            invoice = next(i for i in self.invoices if i.invoice_id == memo.invoice_id)
+            invoice.credited += memo.total
+        for made in settlement.refunds:
+            self.payment.refunded += made.amount
+        self.events.append(changes.Settled(settlement))
 
     def _replaced_in_change(self, before: Priced) -> dict[str, str]:
         """Each line added by this change as a replacement, with the line it replaces that
@@ -573,64 +1063,81 @@ class Order:
             pairs[new_id] = root
         return pairs
 
-    def finish(self, now: datetime) -> None:
-        """One version step for the whole change; the status follows the lines."""
-        self.refresh_status()
-        self._bump(now)
+    # --- the command in progress ----------------------------------------------------------
 
-    def refresh_status(self) -> None:
-        live = [line for line in self.lines if line.quantity > 0]
-        if not live:
-            self.status = "cancelled"
-        elif all(line.delivered >= line.quantity for line in live):
-            self.status = "delivered"
-        elif all(line.shipped >= line.quantity for line in live):
-            self.status = "shipped"
-        elif any(line.shipped for line in self.lines):
-            self.status = "partially_shipped"
-        else:
-            self.status = "open"
+    def _begin(
+        self,
+        *,
+        default_reason: Reason | None = None,
+        settle_to: SettleTo | None = None,
+        net: bool | None = None,
+    ) -> Pending:
+        """The command's record, begun on its first call (the order as it is then), with how
+        its money change settles."""
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = Pending(self.version, self.priced(), self.delivery)
+        if default_reason is not None:
+            pending.default_reason = default_reason
+        if settle_to is not None:
+            pending.settle_to = settle_to
+        if net is not None:
+            pending.net = net
+        return pending
 
-    def record_invoice(self, invoice: Invoice) -> None:
-        self.invoices.append(InvoiceRef(invoice.invoice_id, invoice.total))
-
-    def record_credit(self, memo: CreditMemo) -> None:
-        """Count a credit memo against its invoice."""
-        invoice = next(i for i in self.invoices if i.invoice_id == memo.invoice_id)
-        invoice.credited += memo.total
-
-    def record_refund(self, refund: Refund) -> None:
-        """Count money returned to the customer."""
-        self.payment.refunded += refund.amount
-
-    def reverse_refund(self, refund: Refund) -> None:
-        """A refund the payment service could not make: the money is owed again."""
-        self.payment.refunded -= refund.amount
-
-    def record_capture(self, amount: Decimal) -> None:
-        """Money the payment service captured (a balance due, say)."""
-        owed = self.payment_state()
-        if amount > owed.balance_due:
-            raise OverLimit(
-                f"capturing {amount} {self.currency} exceeds the {owed.balance_due} "
-                f"{self.currency} balance due on order {self.order_id}",
-                field="data.amount",
-                limit=str(owed.balance_due),
-            )
-        self.payment.captured += amount
-        self.payment.authorized = max(self.payment.authorized, self.payment.captured)
-
-    def touched(self) -> None:
-        """Something the pricing function reads changed (for code beside the aggregate)."""
-        self._changed()
-
-    def _changed(self) -> None:
+    def _changing(
+        self,
+        *lines: Line,
+        default_reason: Reason | None = None,
+        settle_to: SettleTo | None = None,
+        net: bool | None = None,
+    ) -> Pending:
+        """Called before every change: keeps the open units and hold of each line about to
+        change as they were, and clears the cached price."""
+        pending = self._begin(default_reason=default_reason, settle_to=settle_to, net=net)
+        for line in lines:
+            pending.to_ship.setdefault(line.line_id, line.open_units)
+            pending.held.setdefault(line.line_id, line.hold)
         self._priced = None
+        return pending
 
-    def _bump(self, now: datetime) -> None:
-        # The version is no input of the pricing function: the last pricing stays valid.
-        self.version += 1
-        self.updated_at = now
+    def _append(self, line: Line) -> None:
+        """A new line: it had nothing to ship and no hold before this command."""
+        pending = self._changing()
+        pending.to_ship.setdefault(line.line_id, 0)
+        pending.held.setdefault(line.line_id, False)
+        self.lines.append(line)
+
+    # --- rules ------------------------------------------------------------------------------
+
+    def require(self, action: Action, line: Line | None = None) -> None:
+        """Refuse, naming the unit at fault, an action the edit rules table does not allow."""
+        rule = EDIT_RULES[action]
+        line_state = line.state if line is not None else None
+        if allowed(action, self.status, line_state):
+            return
+        details: dict[str, object] = {
+            "action": action,
+            "order_status": self.status,
+            "rule": rule.why,
+        }
+        if line is not None and rule.line_states is not None and line_state not in rule.line_states:
+            details |= {"line_id": line.line_id, "line_state": line_state, "shipped": line.shipped}
+            what = f"line {line.line_id} ({line.sku}) is {line.state.replace('_', ' ')}"
+            if line.shipped:
+                what += f": {line.shipped} of {line.quantity} unit(s) shipped"
+            raise NotAllowedInState(
+                f"{action.replace('_', ' ')} refused: {what}; {rule.why}", **details
+            )
+        shipped = [ln for ln in self.lines if ln.shipped]
+        what = f"order {self.order_id} is {self.status.replace('_', ' ')}"
+        if shipped:
+            first = shipped[0]
+            what += f" (line {first.line_id} ({first.sku}) has {first.shipped} unit(s) shipped)"
+            details |= {"line_id": first.line_id, "shipped": first.shipped}
+        raise NotAllowedInState(
+            f"{action.replace('_', ' ')} refused: {what}; {rule.why}", **details
+        )
 
     def _check_payment_covers(self, priced: Priced) -> None:
         if self.payment.authorized < priced.total:
@@ -684,3 +1191,52 @@ class Order:
                     line_id=line.line_id,
                     shipped=line.shipped,
                 )
+
+
+# --- an amendment's edits, as the aggregate takes them ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddLine:
+    """A new line, priced (an empty `line_id`: the next free id when the edit comes)."""
+
+    line: Line
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveLine:
+    line_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceLine:
+    """The line, by a new one (`ordered` 0: as many units as the replaced line has then)."""
+
+    line_id: str
+    line: Line
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuantity:
+    line_id: str
+    quantity: int
+
+
+LineEdit = AddLine | RemoveLine | ReplaceLine | SetQuantity
+
+_AMEND_REASONS: dict[str, Reason] = {
+    "added": ("line_added", "line_added"),
+    "removed": ("line_removed", "line_removed"),
+    "replaced": ("cheaper_replacement", "dearer_replacement"),
+    "quantity_changed": ("quantity_reduced", "quantity_increased"),
+}
+
+#: A goodwill discount's credit reason.
+_GOODWILL: Reason = ("goodwill_discount", "goodwill_discount")
+
+
+def _check_sku(expected: str, reported: str | None) -> None:
+    if reported is not None and reported != expected:
+        raise Invalid(
+            f"the line holds SKU {expected}, the warehouse reported {reported}", field="data.sku"
+        )

@@ -1,6 +1,7 @@
 """The edit rules: which change may touch which line in which order state, as one table.
 
-Every command that changes an order's lines or delivery asks `require` before it acts;
+Every command that changes an order's lines or delivery asks the table before it acts
+(`Order.require`, which names the unit at fault);
 README.md shows the same table (`markdown()` renders it, and a test keeps README true).
 The quantity rules that a state alone cannot express (a quantity never below the units
 shipped, never more cancelled than open) live beside the table, in the aggregate.
@@ -9,12 +10,7 @@ shipped, never more cancelled than open) live beside the table, in the aggregate
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
-from services.errors import NotAllowedInState
-
-if TYPE_CHECKING:
-    from services.orders.model import Line, Order
+from typing import Literal
 
 Action = Literal[
     "add_line",
@@ -101,34 +97,6 @@ def allowed(action: Action, order_state: str, line_state: str | None = None) -> 
     if order_state not in rule.order_states:
         return False
     return rule.line_states is None or line_state in rule.line_states
-
-
-def require(action: Action, order: Order, line: Line | None = None) -> None:
-    """Refuse, naming the unit at fault, an action the table does not allow."""
-    rule = EDIT_RULES[action]
-    line_state = line.state if line is not None else None
-    if allowed(action, order.status, line_state):
-        return
-    details: dict[str, object] = {
-        "action": action,
-        "order_status": order.status,
-        "rule": rule.why,
-    }
-    if line is not None and rule.line_states is not None and line_state not in rule.line_states:
-        details |= {"line_id": line.line_id, "line_state": line_state, "shipped": line.shipped}
-        what = f"line {line.line_id} ({line.sku}) is {line.state.replace('_', ' ')}"
-        if line.shipped:
-            what += f": {line.shipped} of {line.quantity} unit(s) shipped"
-        raise NotAllowedInState(
-            f"{action.replace('_', ' ')} refused: {what}; {rule.why}", **details
-        )
-    shipped = [ln for ln in order.lines if ln.shipped]
-    what = f"order {order.order_id} is {order.status.replace('_', ' ')}"
-    if shipped:
-        first = shipped[0]
-        what += f" (line {first.line_id} ({first.sku}) has {first.shipped} unit(s) shipped)"
-        details |= {"line_id": first.line_id, "shipped": first.shipped}
-    raise NotAllowedInState(f"{action.replace('_', ' ')} refused: {what}; {rule.why}", **details)
 
 
 def markdown() -> str:

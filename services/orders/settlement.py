@@ -5,11 +5,10 @@ Invariant (SPEC.md, Money): captured - refunded - total = credit_owed - balance_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from services.errors import OverLimit
 from services.ids import IdFactory
@@ -24,8 +23,40 @@ SHIPPING = "#shipping"
 #: The reason code of a component: (when it went down, when it went up).
 Reason = tuple[str, str]
 
-if TYPE_CHECKING:
-    from services.orders.model import Order, PaymentFacts
+
+@dataclass(slots=True)
+class PaymentFacts:
+    """What the payment service reported: authorised and captured; what was refunded."""
+
+    authorized: Decimal
+    captured: Decimal
+    refunded: Decimal = ZERO
+    reference: str | None = None
+
+
+@dataclass(slots=True)
+class InvoiceRef:
+    """An invoice of the order and how much of it has been credited."""
+
+    invoice_id: str
+    total: Decimal
+    credited: Decimal = ZERO
+
+    @property
+    def open(self) -> Decimal:
+        return self.total - self.credited
+
+
+@dataclass(frozen=True, slots=True)
+class Books:
+    """What a settlement reads of an order: its id and currency, its invoices and payment
+    as they stand, and its lines' and charges' names (for the memo lines)."""
+
+    order_id: str
+    currency: str
+    invoices: tuple[InvoiceRef, ...]
+    payment: PaymentFacts
+    names: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +157,10 @@ def components(
 
 
 def settle(
-    order: Order,
     before: Priced,
     after: Priced,
     *,
+    books: Books,
     reasons: Mapping[str, Reason],
     default_reason: Reason,
     pairs: Mapping[str, str],
@@ -138,41 +169,43 @@ def settle(
     ids: IdFactory,
     net: bool = False,
 ) -> Settlement:
-    """Issue the money documents of a change and settle what is owed back. With `net`, what
-    went down and what went up net into one document: a credit memo that deducts the
-    increases, or an invoice that deducts the decreases (a return with a restocking fee, an
-    exchange for a dearer size)."""
-    old_state = payment_state(before.total, order.payment)
-    names = {line.line_id: line.name for line in order.lines}
+    """The money documents of a change from `before` to `after`, as a value the order then
+    applies: credit memos and refunds for what went down, a supplementary invoice for what
+    went up. With `net`, what went down and what went up net into one document: a credit
+    memo that deducts the increases, or an invoice that deducts the decreases (a return with
+    a restocking fee, an exchange for a dearer size)."""
+    payment = books.payment
+    names = dict(books.names)
     for new_id, old_id in pairs.items():
         names[old_id] = f"{names[old_id]} -> {names[new_id]}"
     names[SHIPPING] = "shipping"
-    names.update({c.charge_id: c.description for c in order.charges})
     credits, debits = components(
         before, after, reasons=reasons, default_reason=default_reason, pairs=pairs, names=names
     )
     if net and credits and debits:
         credits, debits = _net(credits, debits)
+    invoices = list(books.invoices)
     invoice = None
     if debits:
         invoice = Invoice(
             ids("inv"),
-            order.order_id,
-            order.currency,
+            books.order_id,
+            books.currency,
             sum((d.net for d in debits), ZERO),
             sum((d.tax for d in debits), ZERO),
             now,
         )
-        order.record_invoice(invoice)
-    memos = _issue_memos(order, credits, settle_to, now, ids) if credits else []
+        invoices.append(InvoiceRef(invoice.invoice_id, invoice.total))
+    memos = _issue_memos(books, invoices, credits, settle_to, now, ids) if credits else []
     refunds = []
-    owed = payment_state(after.total, order.payment).credit_owed
+    refunded = payment.refunded
+    owed = payment_state(after.total, payment).credit_owed
     for memo in memos:
-        refundable = order.payment.captured - order.payment.refunded
-        amount = min(owed, memo.total, refundable)
+        amount = min(owed, memo.total, payment.captured - refunded)
         if amount <= 0:
             break
-        refunds.append(refund(order, memo.credit_memo_id, amount, settle_to, now, ids))
+        refunds.append(refund(books, memo.credit_memo_id, amount, settle_to, now, ids))
+        refunded += amount
         owed -= amount
     return Settlement(
         old_total=before.total,
@@ -180,8 +213,8 @@ def settle(
         credit_memos=tuple(memos),
         refunds=tuple(refunds),
         invoice=invoice,
-        before=old_state,
-        after=payment_state(after.total, order.payment),
+        before=payment_state(before.total, payment),
+        after=payment_state(after.total, replace(payment, refunded=refunded)),
     )
 
 
@@ -208,38 +241,39 @@ def _deduction(line: CreditLine) -> CreditLine:
 
 
 def _issue_memos(
-    order: Order, lines: list[CreditLine], settle_to: SettleTo, now: datetime, ids: IdFactory
+    books: Books,
+    invoices: Sequence[InvoiceRef],
+    lines: list[CreditLine],
+    settle_to: SettleTo,
+    now: datetime,
+    ids: IdFactory,
 ) -> list[CreditMemo]:
     """One memo against the oldest invoice that can take the whole credit; otherwise the
     credit is spread over the invoices, oldest first, so none is credited above its total."""
     amount = sum((line.net + line.tax for line in lines), ZERO)
-    whole = next((i for i in order.invoices if i.open >= amount), None)
-    allocation = {whole.invoice_id: lines} if whole else _spread(order, lines, amount)
-    memos = []
-    for invoice_id, memo_lines in allocation.items():
-        memo = CreditMemo(
-            ids("cm"),
-            order.order_id,
-            invoice_id,
-            order.currency,
-            tuple(memo_lines),
-            settle_to,
-            now,
+    whole = next((i for i in invoices if i.open >= amount), None)
+    allocation = (
+        {whole.invoice_id: lines} if whole else _spread(invoices, books.currency, lines, amount)
+    )
+    return [
+        CreditMemo(
+            ids("cm"), books.order_id, invoice_id, books.currency, tuple(memo_lines), settle_to, now
         )
-        order.record_credit(memo)
-        memos.append(memo)
-    return memos
+        for invoice_id, memo_lines in allocation.items()
+    ]
 
 
-def _spread(order: Order, lines: list[CreditLine], amount: Decimal) -> dict[str, list[CreditLine]]:
-    left = sum((i.open for i in order.invoices), ZERO)
+def _spread(
+    invoices: Sequence[InvoiceRef], currency: str, lines: list[CreditLine], amount: Decimal
+) -> dict[str, list[CreditLine]]:
+    left = sum((i.open for i in invoices), ZERO)
     if amount > left:
         raise OverLimit(
-            f"a credit of {amount} {order.currency} exceeds the {left} {order.currency} "
+            f"a credit of {amount} {currency} exceeds the {left} {currency} "
             "left to credit on the order's invoices",
             limit=str(left),
         )
-    room = {i.invoice_id: i.open for i in order.invoices}
+    room = {i.invoice_id: i.open for i in invoices}
     allocation: dict[str, list[CreditLine]] = {}
     # Deductions (negative lines of a netted memo) go with the oldest invoice that has room,
     # which can then take that much more of the credit.
@@ -256,7 +290,7 @@ def _spread(order: Order, lines: list[CreditLine], amount: Decimal) -> dict[str,
             if part == net + tax:
                 piece = replace(line, net=net, tax=tax)
             else:
-                part_tax = round_money(tax * part / (net + tax), order.currency)
+                part_tax = round_money(tax * part / (net + tax), currency)
                 piece = replace(line, net=part - part_tax, tax=part_tax)
             allocation.setdefault(invoice_id, []).append(piece)
             room[invoice_id] -= part
@@ -267,7 +301,7 @@ def _spread(order: Order, lines: list[CreditLine], amount: Decimal) -> dict[str,
 
 
 def refund(
-    order: Order,
+    books: Books,
     credit_memo_id: str,
     amount: Decimal,
     settle_to: SettleTo,
@@ -275,19 +309,17 @@ def refund(
     ids: IdFactory,
     retry_of: str | None = None,
 ) -> Refund:
-    """Money back for a credit memo, counted on the order. Store credit is settled at once;
-    a refund to the original payment waits for the payment service."""
+    """Money back for a credit memo. Store credit is settled at once; a refund to the
+    original payment waits for the payment service."""
     status: RefundStatus = "settled" if settle_to == "store_credit" else "requested"
-    made = Refund(
+    return Refund(
         ids("rf"),
-        order.order_id,
+        books.order_id,
         credit_memo_id,
-        order.currency,
+        books.currency,
         amount,
         settle_to,
         status,
         now,
         retry_of=retry_of,
     )
-    order.record_refund(made)
-    return made

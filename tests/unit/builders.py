@@ -77,7 +77,7 @@ def place(
     lines = mugs_and_book() if lines is None else lines
     rates = TAX_TABLE[country] if rates is None else rates
     total = total_of(lines, currency, country, fee, rates)
-    return Order.place(
+    order, invoice = Order.place(
         order_id=order_id,
         account_id="acc_ada",
         currency=currency,
@@ -92,23 +92,18 @@ def place(
         invoice_id="inv_ada_1",
         now=NOW,
     )
+    order.collect()  # as stored: a loaded order carries no events
+    return order, invoice
 
 
 def cancel_all(
     order: Order, *, reason: str, settle_to: SettleTo, now: datetime, ids: IdFactory
 ) -> Settlement:
-    """What `order.cancel` with scope order does in the handler: cancel, settle, step."""
-    before = order.priced()
-    order.cancel("order")
-    settlement = order.settle(
-        before,
-        reasons={},
-        default_reason=("cancellation", "cancellation"),
-        settle_to=settle_to,
-        now=now,
-        ids=ids,
-    )
+    """What the cancel handler does with scope order: cancel, settle, step."""
+    order.cancel("order", reason, settle_to)
+    settlement = order.settle(now, ids)
     order.finish(now)
+    order.collect()
     return settlement
 
 

@@ -55,7 +55,7 @@ from services.orders.return_handlers import (
     expire_return,
     return_received,
 )
-from services.orders.returns import RETURN_REASONS, VERIFICATION, returnable
+from services.orders.returns import RETURN_REASONS, VERIFICATION
 from services.reference import DeliveryMethod
 
 from .builders import Helpdesk, ada_catalogue, total_of
@@ -472,7 +472,7 @@ class CareStories(RuleBasedStateMachine):
     def pick_shipped(self, n: int) -> str:
         """Mostly a line with units that can be returned; sometimes any line."""
         lines = self.order.lines
-        back = [ln for ln in lines if returnable(self.order, ln) > 0] if n < GHOST // 2 else []
+        back = [ln for ln in lines if self.order.returnable(ln) > 0] if n < GHOST // 2 else []
         return (back or lines)[n % len(back or lines)].line_id
 
     def pick_return(self, n: int, status: str) -> str:
@@ -511,7 +511,7 @@ class CareStories(RuleBasedStateMachine):
         self, n: int, quantity: int, reason: str, method: str, replacement: str | None,
         settle_to: str,
     ) -> None:  # fmt: skip
-        if n % 3 and not any(returnable(self.order, ln) > 0 for ln in self.order.lines):
+        if n % 3 and not any(self.order.returnable(ln) > 0 for ln in self.order.lines):
             self.the_warehouse_ships_everything()
         before = self.order
         line_id = self.pick_shipped(n)
@@ -628,7 +628,7 @@ class CareStories(RuleBasedStateMachine):
             assert 0 <= line.delivered <= line.shipped <= line.quantity <= line.ordered
             assert 0 <= line.backordered <= line.open_units
             assert 0 <= line.returned <= line.shipped
-            assert returnable(self.order, line) >= 0
+            assert self.order.returnable(line) >= 0
 
     @invariant()
     def the_order_status_follows_its_lines(self) -> None:
