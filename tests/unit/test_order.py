@@ -14,7 +14,8 @@ from services.errors import (
     NotAllowedInState,
     VersionConflict,
 )
-from services.orders.model import Line
+from services.orders import changes
+from services.orders.model import Line, SetQuantity
 
 from .builders import cancel_all, mugs_and_book, place
 from .fakes import NOW, CountingIds
@@ -235,3 +236,40 @@ def test_readme_shows_the_edit_rules_the_code_reads() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     shown = readme.split("<!-- edit-rules:begin -->\n")[1].split("<!-- edit-rules:end -->")[0]
     assert shown == markdown()
+
+
+def test_the_order_records_what_happened_as_it_changes_and_hands_it_over_once() -> None:
+    order, _ = place()
+    order.amend([SetQuantity("l1", 1)], "customer asked", "original_payment")
+    settlement = order.settle(LATER, CountingIds())
+    order.finish(LATER)
+
+    happened, pending = order.collect()
+
+    amended, settled, fulfilment = happened
+    assert isinstance(amended, changes.Amended) and amended.reason == "customer asked"
+    assert [(e.action, e.line_id, e.old_quantity, e.new_quantity) for e in amended.edits] == [
+        ("quantity_changed", "l1", 2, 1)
+    ]
+    assert isinstance(settled, changes.Settled) and settled.settlement is settlement
+    assert settlement.old_total == ADA_TOTAL and settlement.new_total < ADA_TOTAL
+    # The warehouse hears of the line that changed, with what it had to ship before.
+    assert isinstance(fulfilment, changes.FulfilmentChanged)
+    assert fulfilment.to_ship == {"l1": 2} and not fulfilment.delivery_moved
+    assert (pending.version, pending.priced.total) == (1, ADA_TOTAL)
+    assert pending.reasons["l1"] == ("quantity_reduced", "quantity_increased")
+    # The next command starts afresh.
+    assert order.collect()[0] == [] and order.pending is None
+
+
+def test_a_settlement_is_a_value_the_order_applies_to_its_invoices_and_payment() -> None:
+    order, _ = place()
+    order.cancel("order", "out of stock", "original_payment")
+    settlement = order.settle(LATER, CountingIds())
+
+    [memo] = settlement.credit_memos
+    [refund] = settlement.refunds
+    assert memo.total == ADA_TOTAL and refund.amount == ADA_TOTAL
+    assert order.invoices[0].credited == ADA_TOTAL
+    assert order.payment.refunded == ADA_TOTAL
+    assert settlement.after.credit_owed == 0
