@@ -30,7 +30,8 @@ class Bus(Protocol):
 def run_demo(settings: Settings, *, embedded: bool) -> int:
     """Tell the story; 0 when every step had the outcome the story expects."""
     where = (
-        "embedded (SQLite in memory, in-process broker)"
+        f"embedded (in-process broker; a throwaway database on PostgreSQL "
+        f"{_host(settings.database_url).rsplit('/', 1)[0]})"
         if embedded
         else f"RabbitMQ {_host(settings.amqp_url)} and PostgreSQL {_host(settings.database_url)}"
     )
@@ -329,14 +330,15 @@ def _host(url: str) -> str:
 
 @contextmanager
 def _embedded(settings: Settings) -> Iterator[Bus]:
-    from actors.embedded import EmbeddedOrderCare
-
-    care = EmbeddedOrderCare(settings)
+    from actors.embedded import EmbeddedOrderCare, embedded_order_care
 
     class EmbeddedBus:
+        def __init__(self, care: EmbeddedOrderCare) -> None:
+            self.care = care
+
         def send(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
             body = step.body if isinstance(step.body, bytes) else orjson.dumps(step.body)
-            out = care.send(
+            out = self.care.send(
                 body,
                 step.routing_key,
                 reply_to="amq.gen-demo-replies",
@@ -345,7 +347,8 @@ def _embedded(settings: Settings) -> Iterator[Bus]:
             )
             return [_kind(m.exchange, m.routing_key, m.body, m.properties, settings) for m in out]
 
-    yield EmbeddedBus()
+    with embedded_order_care(settings) as care:
+        yield EmbeddedBus(care)
 
 
 def _kind(
