@@ -8,9 +8,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from actors.memory import tune_malloc
 from actors.settings import Settings
+
+if TYPE_CHECKING:
+    from notifier.settings import NotifierSettings
+    from notifier.store import NotificationStore
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,7 +188,16 @@ def _notifier(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     configure_logging(settings.log_level)
     tune_malloc()
-    return run(notifier_settings, args.metrics_port)
+    return run(notifier_settings, _notification_store, args.metrics_port)
+
+
+def _notification_store(settings: NotifierSettings) -> NotificationStore:
+    """The notifier's store: its SQL adapter on the one engine policy (persistence/engine.py)."""
+    from persistence.notifications import open_notification_store
+
+    return open_notification_store(
+        settings.database_url, settings.events_exchange, senders=settings.notifier_senders
+    )
 
 
 def _sweep(args: argparse.Namespace, settings: Settings) -> int:
