@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import Label
 
 from persistence.types import Doc, MoneyType
 
@@ -59,7 +60,9 @@ def _search_indexes(table: str) -> tuple[Index, ...]:
         if on != table:
             continue
         name = f"ix_{table}_{'id' if field == 'order_id' else field}"
-        value = literal_column(f"({expression})").label(field)  # labelled for postgresql_ops
+        value: Label[str] = literal_column(f"({expression})", String).label(
+            field
+        )  # labelled for postgresql_ops
         indexes.append(
             Index(
                 f"{name}_trgm",
