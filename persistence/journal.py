@@ -95,23 +95,6 @@ class DeadLetters:
         )
 
 
-class AuditLog:
-    """Append-only audit rows."""
-
-    def __init__(self, sql: Sql) -> None:
-        self.sql = sql
-
-    def add(self, entries: list[AuditEntry], ctx: Context) -> None:
-        self.sql.insert(
-            "INSERT INTO audit_log (entity_type, entity_id, action, actor_id, actor_role, source, reason, "
-            "note, before, after, command_id, correlation_id, at)",
-            "(%(entity_type)s, %(entity_id)s, %(action)s, %(actor_id)s, %(actor_role)s, %(source)s, "
-            "%(reason)s, %(note)s, %(before)s::jsonb, %(after)s::jsonb, %(command_id)s, "
-            "%(correlation_id)s, %(at)s)",
-            [_audit_row(e, ctx) for e in entries],
-        )
-
-
 def _audit_row(e: AuditEntry, ctx: Context) -> dict[str, Any]:
     return {
         "entity_type": e.entity_type,

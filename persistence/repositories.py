@@ -72,17 +72,6 @@ class SqlAccounts:
     def __init__(self, sql: Sql) -> None:
         self.sql = sql
 
-    def get(self, account_id: str) -> Account | None:
-        row = self.sql.one(
-            "SELECT id, name, email, phone, billing_address, locale, status FROM billing_accounts "
-            "WHERE id = %(id)s",
-            {"id": account_id},
-        )
-        if row is None:
-            return None
-        id_, name, email, phone, address, locale, status = row
-        return Account(id_, name, email, phone, address, locale, status)
-
     def add(self, account: Account) -> bool:
         now = datetime.now(UTC)
         inserted = self.sql.one(
