@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="run a care story and print it (embedded unless ORDERCARE_* URLs are set)"
     )
+    demo.add_argument(
+        "--embedded",
+        action="store_true",
+        help="in-process broker even when ORDERCARE_* URLs are set (a throwaway database on "
+        "ORDERCARE_DATABASE_URL's server)",
+    )
     demo.set_defaults(run=_demo)
     return parser
 
@@ -256,10 +262,10 @@ def _schema(args: argparse.Namespace, _settings: Settings) -> int:
     return write_schemas(args.out, check=args.check)
 
 
-def _demo(_args: argparse.Namespace, settings: Settings) -> int:
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from actors.demo import run_demo
 
-    return run_demo(settings, embedded=not _servers_configured())
+    return run_demo(settings, embedded=args.embedded or not _servers_configured())
 
 
 def _servers_configured() -> bool:

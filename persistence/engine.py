@@ -7,8 +7,8 @@ statement instead; that connection is invalidated (Core does it, and so does
 persistence.sql.Sql for the raw statements), the pool opens fresh ones, and the caller
 retries: the worker's message is retried as an infrastructure error, the relay and the
 sweep try again on their next pass, and the notifier's consumer redelivers its event and
-its senders claim the row again on their next poll (tests/integration/test_notifier.py
-kills its connections to prove it).
+its senders claim the row again on their next poll
+(tests/integration/test_notifier_store.py terminates its connections to prove it).
 """
 
 from __future__ import annotations
