@@ -5,9 +5,10 @@ No pre-ping: it costs a round trip per checkout, on the hot path once per unit o
 connection that went stale (PostgreSQL restarted, a proxy dropped it) fails its first
 statement instead; that connection is invalidated (Core does it, and so does
 persistence.sql.Sql for the raw statements), the pool opens fresh ones, and the caller
-retries: the worker's message is retried as an infrastructure error, the relay and the
-sweep try again on their next pass, and the notifier's consumer redelivers its event and
-its senders claim the row again on their next poll
+retries: the worker's message is retried as an infrastructure error, the relay tries
+again on its next pass, the notifier's consumer requeues its event and its senders claim
+the row again on their next poll; `ordercare sweep` exits with the error, for its
+supervisor to restart it (as before this policy was shared)
 (tests/integration/test_notifier_store.py terminates its connections to prove it).
 """
 
