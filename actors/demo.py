@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -17,6 +17,9 @@ from actors.logs import configure_logging
 from actors.settings import Settings
 from notifier.kinds import Customer, notifications_for
 from notifier.render import plain_text
+
+if TYPE_CHECKING:
+    from actors.embedded import EmbeddedOrderCare
 
 WIDTH = 96
 
@@ -30,23 +33,28 @@ class Bus(Protocol):
 def run_demo(settings: Settings, *, embedded: bool) -> int:
     """Tell the story; 0 when every step had the outcome the story expects."""
     where = (
-        "embedded (SQLite in memory, in-process broker)"
+        f"embedded (in-process broker; a throwaway database on PostgreSQL "
+        f"{_host(settings.database_url).rsplit('/', 1)[0]})"
         if embedded
         else f"RabbitMQ {_host(settings.amqp_url)} and PostgreSQL {_host(settings.database_url)}"
     )
     print(f"OrderCare demo: {where}\n")
     configure_logging("ERROR")
-    memory: dict[str, str] = {}
     with _embedded(settings) if embedded else _servers(settings) as bus:
-        failures = sum(
-            not _tell(n, step, bus, memory) for n, step in enumerate(story(uuid.uuid4().hex[:6]), 1)
-        )
+        failures = tell_story(bus)
     print(
         "\nEvery step behaved as the story expects."
         if not failures
         else f"\n{failures} step(s) surprised us."
     )
     return 1 if failures else 0
+
+
+def tell_story(bus: Bus) -> int:
+    """Send every step of the story through `bus`, printing it; the number of surprises."""
+    memory: dict[str, str] = {}
+    steps = enumerate(story(uuid.uuid4().hex[:6]), 1)
+    return sum(not _tell(n, step, bus, memory) for n, step in steps)
 
 
 def _tell(n: int, step: Step, bus: Bus, memory: dict[str, str]) -> bool:
@@ -327,25 +335,31 @@ def _host(url: str) -> str:
 # --- the two transports ---------------------------------------------------------------
 
 
+class EmbeddedBus:
+    """The story's messages to OrderCare in process."""
+
+    def __init__(self, care: EmbeddedOrderCare) -> None:
+        self.care = care
+
+    def send(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
+        settings = self.care.settings
+        body = step.body if isinstance(step.body, bytes) else orjson.dumps(step.body)
+        out = self.care.send(
+            body,
+            step.routing_key,
+            reply_to="amq.gen-demo-replies",
+            correlation_id="demo",
+            exchange=settings.origin_exchange(step.via) if step.via else None,
+        )
+        return [_kind(m.exchange, m.routing_key, m.body, m.properties, settings) for m in out]
+
+
 @contextmanager
 def _embedded(settings: Settings) -> Iterator[Bus]:
-    from actors.embedded import EmbeddedOrderCare
+    from actors.embedded import embedded_order_care
 
-    care = EmbeddedOrderCare(settings)
-
-    class EmbeddedBus:
-        def send(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
-            body = step.body if isinstance(step.body, bytes) else orjson.dumps(step.body)
-            out = care.send(
-                body,
-                step.routing_key,
-                reply_to="amq.gen-demo-replies",
-                correlation_id="demo",
-                exchange=settings.origin_exchange(step.via) if step.via else None,
-            )
-            return [_kind(m.exchange, m.routing_key, m.body, m.properties, settings) for m in out]
-
-    yield EmbeddedBus()
+    with embedded_order_care(settings) as care:
+        yield EmbeddedBus(care)
 
 
 def _kind(

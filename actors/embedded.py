@@ -1,12 +1,15 @@
-"""The embedded default: an in-process broker and an in-memory SQLite store, no servers.
+"""The embedded default: an in-process broker over a throwaway PostgreSQL database.
 
 The same processor, unit of work, outbox and relay run as in production; only the
-transport is a Python object and the database is SQLite.
+transport is a Python object. `embedded_order_care` creates a database with a unique name
+on the server of the configured database URL, migrates it, and drops it at the end, even
+when the story fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import Engine
 
@@ -14,7 +17,7 @@ from actors.inbound import InboundMessage, InboundProcessor
 from actors.publisher import BatchResult
 from actors.relay import Relay
 from actors.settings import Settings
-from persistence.database import upgrade
+from persistence.database import scratch_database, upgrade
 from persistence.engine import make_engine
 from persistence.outbox import OutboundMessage, OutboxStore
 from persistence.repositories import ReferenceCache
@@ -39,14 +42,11 @@ class InProcessBroker:
 
 
 class EmbeddedOrderCare:
-    """OrderCare in one process: `send` a command, get what was published."""
+    """OrderCare in process on a migrated database: `send` a command, get what was published."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, database_url: str) -> None:
         self.settings = settings
-        self.engine: Engine = make_engine("sqlite://")
-        with self.engine.connect() as conn:
-            upgrade("sqlite://", conn)
-            conn.commit()
+        self.engine: Engine = make_engine(database_url, pool_size=2)
         self.broker = InProcessBroker()
         cache = ReferenceCache()
         self.processor = InboundProcessor(
@@ -74,3 +74,18 @@ class EmbeddedOrderCare:
         )
         self.relay.drain()
         return self.broker.published[start:]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def embedded_order_care(settings: Settings) -> Iterator[EmbeddedOrderCare]:
+    """OrderCare in process on a new database beside the configured one, dropped at the end."""
+    with scratch_database(settings.database_url, prefix="ordercare_demo") as url:
+        upgrade(url)
+        care = EmbeddedOrderCare(settings, url)
+        try:
+            yield care
+        finally:
+            care.close()

@@ -18,7 +18,7 @@ from notifier.retry import RetryPolicy
 from notifier.sender import Sender
 from notifier.sendgrid_mailer import SendGridMailer
 from notifier.settings import NotifierSettings
-from notifier.store import NotificationStore, make_engine
+from notifier.store import NotificationStore
 
 log = logging.getLogger("ordercare.notifier")
 
@@ -47,18 +47,19 @@ def retry_policy(settings: NotifierSettings) -> RetryPolicy:
 
 
 class Notifier:
-    """The consumer and the senders in threads: `start`, then `stop`."""
+    """The consumer and the senders in threads over `store` (closed by `stop`): `start`, then
+    `stop`."""
 
     def __init__(
         self,
         settings: NotifierSettings,
+        store: NotificationStore,
         mailer: Callable[[NotifierSettings], Mailer] = sendgrid_mailer,
     ) -> None:
         self.settings = settings
         self.stopping = threading.Event()
         self.wake = threading.Event()
-        self.engine = make_engine(settings.database_url, pool_size=settings.notifier_senders + 2)
-        self.store = NotificationStore(self.engine, settings.events_exchange)
+        self.store = store
         self.intake = EventIntake(self.store, settings.notifier_templates, self.wake)
         self.consumer = Consumer(settings, self.intake.accept, self.stopping)
         self.senders = [
@@ -94,7 +95,7 @@ class Notifier:
         self.wake.set()
         for thread in self.threads:
             thread.join(self.settings.sendgrid_timeout_seconds + 5)
-        self.engine.dispose()
+        self.store.close()
         log.info("notifier stopped")
 
     def _watch_backlog(self) -> None:
@@ -106,8 +107,13 @@ class Notifier:
             self.stopping.wait(GAUGE_SECONDS)
 
 
-def run(settings: NotifierSettings, metrics_port: int | None = None) -> int:
-    """Run the notifier until SIGTERM or SIGINT; returns the exit code."""
+def run(
+    settings: NotifierSettings,
+    open_store: Callable[[NotifierSettings], NotificationStore],
+    metrics_port: int | None = None,
+) -> int:
+    """Run the notifier on the store `open_store` gives until SIGTERM or SIGINT; returns the
+    exit code."""
     if not settings.sendgrid_api_key.get_secret_value():
         log.error("ORDERCARE_SENDGRID_API_KEY is not set: refusing to start")
         return 1
@@ -116,7 +122,7 @@ def run(settings: NotifierSettings, metrics_port: int | None = None) -> int:
     port = settings.notifier_metrics_port if metrics_port is None else metrics_port
     if port:
         metrics.serve(port, settings.metrics_host)
-    notifier = Notifier(settings)
+    notifier = Notifier(settings, open_store(settings))
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping notifier", extra={"signal": signum})

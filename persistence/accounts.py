@@ -2,10 +2,9 @@
 and account view, and the audit trail.
 
 Search matches each field in its normal form (services/accounts/search.py) through an
-expression that migration 0004 indexes with a GIN trigram index on PostgreSQL: a query
-`expression LIKE '%q%'` is answered from the index. SQLite (the embedded demo) has no
-pg_trgm: the same statements run there with the length ratio standing in for similarity,
-scanning the table, which is fine for a demo's few accounts.
+expression that migration 0004 indexes with a GIN trigram index (`SEARCH_EXPRESSIONS`,
+declared with those indexes in persistence/tables.py): a query `expression LIKE '%q%'` is
+answered from the index.
 """
 
 from __future__ import annotations
@@ -22,7 +21,8 @@ from persistence.repositories import (
     money_of,
     refund_from_row,
 )
-from persistence.sql import Sql, dec, doc, in_list, jsonb, stamp
+from persistence.sql import Sql, jsonb
+from persistence.tables import SEARCH_EXPRESSIONS
 from services.accounts.model import Account, PaymentMethod
 from services.accounts.records import (
     AccountCard,
@@ -34,35 +34,6 @@ from services.accounts.records import (
 from services.audit.model import AuditRecord
 from services.ledger import CreditMemo, Invoice, LedgerView
 from services.orders.model import PaymentFacts
-
-#: field -> (table, the normalised value's expression): what 0004's trigram indexes cover.
-SEARCH_EXPRESSIONS: dict[str, tuple[str, str]] = {
-    "name": ("billing_accounts", "lower(name)"),
-    "email": ("billing_accounts", "lower(email)"),
-    "phone": ("billing_accounts", "regexp_replace(phone, '[^0-9]+', '', 'g')"),
-    "postal_code": (
-        "billing_accounts",
-        "regexp_replace(upper(billing_address ->> 'postal_code'), '[^0-9A-Z]+', '', 'g')",
-    ),
-    "order_id": ("orders", "lower(id)"),
-}
-
-
-def _stripped(column: str, characters: str) -> str:
-    for char in characters:
-        column = f"replace({column}, '{char}', '')"
-    return column
-
-
-#: The same normal forms in SQLite's functions (the contract allows `+0-9 ()./-` in phones).
-_SQLITE_EXPRESSIONS: dict[str, tuple[str, str]] = {
-    **SEARCH_EXPRESSIONS,
-    "phone": ("billing_accounts", _stripped("phone", " ()./-+")),
-    "postal_code": (
-        "billing_accounts",
-        _stripped("upper(json_extract(billing_address, '$.postal_code'))", " -"),
-    ),
-}
 
 _ACCOUNT = (
     "SELECT id, name, email, phone, billing_address, locale, status, version, "
@@ -112,12 +83,12 @@ def _account(row: tuple[Any, ...]) -> Account:
         name,
         email,
         phone,
-        doc(address),
+        address,
         locale,
         status,
         version=version,
-        notification_opt_outs=list(doc(opt_outs) or []),
-        payment_methods=[PaymentMethod(**m) for m in doc(cards) or []],
+        notification_opt_outs=list(opt_outs or []),
+        payment_methods=[PaymentMethod(**m) for m in cards or []],
     )
 
 
@@ -135,8 +106,8 @@ class SqlAccountViews:
         if not terms:
             return [], False
         statement, params = self.statement(terms, limit, candidates)
-        if self.sql.postgres:  # plan each search for its own pattern, never generically
-            self.sql.run("SET LOCAL plan_cache_mode = force_custom_plan")
+        # Plan each search for its own pattern, never generically.
+        self.sql.run("SET LOCAL plan_cache_mode = force_custom_plan")
         rows = self.sql.all(statement, params)
         found = [SearchRow(a, f, int(t), float(s), o) for a, f, t, s, o, _ in rows]
         return found, any(int(n) >= candidates for *_, n in rows)
@@ -161,8 +132,7 @@ class SqlAccountViews:
         exact matches and prefixes (B-tree: cheap) and, only when they are fewer than `k`,
         the first `cap` values containing it that the trigram index finds, ranked together
         (`found`: how many were ranked)."""
-        expressions = SEARCH_EXPRESSIONS if self.sql.postgres else _SQLITE_EXPRESSIONS
-        table, expr = expressions[term.field]
+        table, expr = SEARCH_EXPRESSIONS[term.field]
         key = (
             "account_id, id AS order_id"
             if table == "orders"
@@ -179,11 +149,7 @@ class SqlAccountViews:
         fewer = f"(SELECT count(*) FROM s{n}) < %(k)s"
         found = f"SELECT * FROM s{n} UNION {first('c')} WHERE {fewer}"
         tier = f"CASE WHEN v = %(v{n})s THEN 2 WHEN v LIKE %(p{n})s ESCAPE '\\' THEN 1 ELSE 0 END"
-        score = (
-            f"similarity(v, %(v{n})s)"
-            if self.sql.postgres
-            else f"(length(%(v{n})s) * 1.0 / max(length(v), 1))"
-        )
+        score = f"similarity(v, %(v{n})s)"
         ranked = (
             f"SELECT account_id, order_id, {tier} AS tier, {score} AS score, "
             f"count(*) OVER () AS found FROM ({found}) AS m{n}"
@@ -204,15 +170,14 @@ class SqlAccountViews:
     def cards(self, account_ids: Sequence[str]) -> dict[str, AccountCard]:
         if not account_ids:
             return {}
-        marks, params = in_list(list(account_ids))
         rows = self.sql.all(
             "SELECT id, name, email, phone, status, billing_address FROM billing_accounts "
-            f"WHERE id IN ({marks})",
-            params,
+            "WHERE id = ANY(%(ids)s)",
+            {"ids": list(account_ids)},
         )
         cards = {}
         for id_, name, email, phone, status, raw in rows:
-            address = doc(raw) or {}
+            address = raw or {}
             postal, country = address.get("postal_code"), address.get("country")
             cards[id_] = AccountCard(id_, name, email, phone, status, postal, country)
         return cards
@@ -220,10 +185,9 @@ class SqlAccountViews:
     # --- the account's documents -------------------------------------------------------
 
     def orders(self, account_id: str, limit: int) -> tuple[list[OrderSummary], int]:
-        payment = "doc -> 'payment'" if self.sql.postgres else "json_extract(doc, '$.payment')"
         key = {"id": account_id, "limit": limit}
         rows = self.sql.all(
-            f"SELECT id, status, version, currency, total, {payment}, created_at, updated_at "
+            "SELECT id, status, version, currency, total, doc -> 'payment', created_at, updated_at "
             "FROM orders WHERE account_id = %(id)s ORDER BY created_at DESC, id DESC "
             "LIMIT %(limit)s",
             key,
@@ -234,8 +198,8 @@ class SqlAccountViews:
     def ledgers(self, order_ids: Sequence[str]) -> dict[str, LedgerView]:
         if not order_ids:
             return {}
-        marks, key = in_list(list(order_ids))
-        where = f"WHERE order_id IN ({marks})"
+        key = {"ids": list(order_ids)}
+        where = "WHERE order_id = ANY(%(ids)s)"
         invoices = self.sql.all(
             f"SELECT id, order_id, currency, net, tax, issued_at FROM invoices {where} "
             "ORDER BY issued_at, id",
@@ -251,9 +215,9 @@ class SqlAccountViews:
             o: {"invoices": [], "memos": [], "refunds": []} for o in order_ids
         }
         for i, o, c, n, t, at in invoices:
-            found[o]["invoices"].append(Invoice(i, o, c, money_of(n, c), money_of(t, c), stamp(at)))
+            found[o]["invoices"].append(Invoice(i, o, c, money_of(n, c), money_of(t, c), at))
         for i, o, inv, c, lines, settle_to, at in memos:
-            memo = CreditMemo(i, o, inv, c, credit_lines(lines), settle_to, stamp(at))
+            memo = CreditMemo(i, o, inv, c, credit_lines(lines), settle_to, at)
             found[o]["memos"].append(memo)
         for row in refunds:
             found[row[1]]["refunds"].append(refund_from_row(row))
@@ -266,47 +230,31 @@ class SqlAccountViews:
         self, account_id: str, limit: int
     ) -> tuple[dict[str, Decimal], list[StoreCreditEntry]]:
         key = {"id": account_id, "limit": limit}
-        balances: dict[str, Decimal] = {}
-        if self.sql.postgres:
-            sums = self.sql.all(
-                "SELECT currency, sum(amount) FROM store_credit_entries WHERE account_id = %(id)s "
-                "GROUP BY currency",
-                key,
-            )
-            balances = {c: dec(total) for c, total in sums}
-        else:  # SQLite keeps amounts as text and would sum them as floats
-            for c, amount in self.sql.all(
-                "SELECT currency, amount FROM store_credit_entries WHERE account_id = %(id)s", key
-            ):
-                balances[c] = balances.get(c, Decimal(0)) + dec(amount)
+        sums = self.sql.all(
+            "SELECT currency, sum(amount) FROM store_credit_entries WHERE account_id = %(id)s "
+            "GROUP BY currency",
+            key,
+        )
+        balances: dict[str, Decimal] = dict(sums)
         rows = self.sql.all(
             "SELECT id, currency, amount, reason, reference, created_at FROM store_credit_entries "
             "WHERE account_id = %(id)s ORDER BY id DESC LIMIT %(limit)s",
             key,
         )
-        entries = [
-            StoreCreditEntry(i, c, dec(a), r, ref, stamp(at)) for i, c, a, r, ref, at in rows
-        ]
+        entries = [StoreCreditEntry(i, c, a, r, ref, at) for i, c, a, r, ref, at in rows]
         return balances, entries
 
 
 def _order(row: tuple[Any, ...]) -> OrderSummary:
     id_, status, version, currency, total, payment, created_at, updated_at = row
-    authorized, captured, refunded, reference = doc(payment)
+    authorized, captured, refunded, reference = payment
     facts = PaymentFacts(Decimal(authorized), Decimal(captured), Decimal(refunded), reference)
-    return OrderSummary(
-        id_, status, version, currency, dec(total), facts, _aware(created_at), _aware(updated_at)
-    )
+    return OrderSummary(id_, status, version, currency, total, facts, created_at, updated_at)
 
 
 def _like(value: str) -> str:
     """A value as a LIKE pattern matching itself (ESCAPE '\\')."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _aware(value: Any) -> datetime:
-    at = stamp(value)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 class SqlAuditTrail:
@@ -343,9 +291,9 @@ def _audit(row: tuple[Any, ...]) -> AuditRecord:
         source,
         reason,
         note,
-        doc(before),
-        doc(after),
+        before,
+        after,
         cmd,
         corr,
-        _aware(at),
+        at,
     )

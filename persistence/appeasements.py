@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from contracts.common import Actor
-from persistence.sql import Row, Sql, dec, stamp
+from persistence.sql import Row, Sql
 from services.appeasements.model import Appeasement
 from services.money import ZERO, round_money
 
@@ -76,12 +76,11 @@ class SqlAppeasements:
 
     def hold_offerer(self, actor_id: str) -> None:
         # A transaction-scoped advisory lock: two offers by one person apply one at a time,
-        # so both cannot pass the per-day limit. SQLite (embedded) has one writer anyway.
-        if self.sql.postgres:
-            self.sql.run(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))",
-                {"key": f"appeasement-offerer:{actor_id}"},
-            )
+        # so both cannot pass the per-day limit.
+        self.sql.run(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))",
+            {"key": f"appeasement-offerer:{actor_id}"},
+        )
 
     def for_account(self, account_id: str, limit: int) -> tuple[list[Appeasement], int]:
         rows = self.sql.all(
@@ -163,20 +162,20 @@ def _appeasement(row: Row) -> Appeasement:
         order_id=order_id,
         line_id=line_id,
         currency=currency,
-        amount=round_money(dec(amount), currency),
-        percent=None if percent is None else dec(percent).normalize(),
-        value=round_money(dec(value), currency),
+        amount=round_money(amount, currency),
+        percent=None if percent is None else percent.normalize(),
+        value=round_money(value, currency),
         settle_to=settle_to,
         reason=reason,
         note=note,
         ticket=ticket,
         offered_by=Actor(id=offered_by, role=offered_role),
-        created_at=stamp(created_at),
+        created_at=created_at,
         command_id=command_id,
         status=status,
-        expires_at=None if expires_at is None else stamp(expires_at),
+        expires_at=None if expires_at is None else expires_at,
         decided_by=Actor(id=decided_by, role=decided_role) if decided_by else None,
-        decided_at=None if decided_at is None else stamp(decided_at),
+        decided_at=None if decided_at is None else decided_at,
         decision_reason=decision_reason,
         decision_note=decision_note,
         credit_memo_id=credit_memo_id,
@@ -184,5 +183,4 @@ def _appeasement(row: Row) -> Appeasement:
 
 
 def _sum(rows: list[Row]) -> Decimal:
-    """Summed here, exactly: SQLite keeps money as text and would add it as floats."""
-    return sum((dec(value) for (value,) in rows), ZERO)
+    return sum((value for (value,) in rows), ZERO)

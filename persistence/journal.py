@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from persistence.outbox import OutboundMessage, Outbox, outbox_row
+from persistence.outbox import OutboundMessage, outbox_row
 from persistence.sql import Sql, jsonb
 from services.context import AuditEntry, Context
 
@@ -95,23 +95,6 @@ class DeadLetters:
         )
 
 
-class AuditLog:
-    """Append-only audit rows."""
-
-    def __init__(self, sql: Sql) -> None:
-        self.sql = sql
-
-    def add(self, entries: list[AuditEntry], ctx: Context) -> None:
-        self.sql.insert(
-            "INSERT INTO audit_log (entity_type, entity_id, action, actor_id, actor_role, source, reason, "
-            "note, before, after, command_id, correlation_id, at)",
-            "(%(entity_type)s, %(entity_id)s, %(action)s, %(actor_id)s, %(actor_role)s, %(source)s, "
-            "%(reason)s, %(note)s, %(before)s::jsonb, %(after)s::jsonb, %(command_id)s, "
-            "%(correlation_id)s, %(at)s)",
-            [_audit_row(e, ctx) for e in entries],
-        )
-
-
 def _audit_row(e: AuditEntry, ctx: Context) -> dict[str, Any]:
     return {
         "entity_type": e.entity_type,
@@ -132,8 +115,8 @@ def _audit_row(e: AuditEntry, ctx: Context) -> dict[str, Any]:
 
 class Journal:
     """A command's record: its inbox row and, only when the command is new, its outbox
-    messages and audit rows. On PostgreSQL one statement writes all three; a command seen
-    before writes nothing and reports False."""
+    messages and audit rows, in one statement; a command seen before writes nothing and
+    reports False."""
 
     def __init__(self, sql: Sql) -> None:
         self.sql = sql
@@ -145,13 +128,6 @@ class Journal:
         audit: list[AuditEntry],
         ctx: Context | None = None,
     ) -> bool:
-        if not self.sql.postgres:
-            if not Inbox(self.sql).record(**entry.fields()):
-                return False
-            Outbox(self.sql).add(messages, entry.at)
-            if audit and ctx is not None:
-                AuditLog(self.sql).add(audit, ctx)
-            return True
         rows = [outbox_row(m, entry.at) for m in messages]
         audits = [_audit_row(e, ctx) for e in audit] if ctx is not None else []
         params: dict[str, Any] = {f"i_{k}": v for k, v in entry.fields().items()}

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from persistence.sql import Sql, doc, in_list, jsonb, stamp
+from persistence.sql import Sql, jsonb
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,25 +62,17 @@ class Claim:
 
     def published(self, ids: list[int]) -> None:
         if ids:
-            where, params = self._ids(ids)
-            self.sql.run(f"DELETE FROM outbox WHERE {where}", params)
+            self.sql.run("DELETE FROM outbox WHERE id = ANY(%(ids)s)", {"ids": ids})
 
     def defer(self, ids: list[int], seconds: float) -> None:
         """Publish these again later, not on the next pass."""
         if ids:
-            where, params = self._ids(ids)
-            params["later"] = datetime.now(UTC) + timedelta(seconds=seconds)
+            later = datetime.now(UTC) + timedelta(seconds=seconds)
             self.sql.run(
-                f"UPDATE outbox SET attempts = attempts + 1, available_at = %(later)s WHERE {where}",
-                params,
+                "UPDATE outbox SET attempts = attempts + 1, available_at = %(later)s "
+                "WHERE id = ANY(%(ids)s)",
+                {"ids": ids, "later": later},
             )
-
-    def _ids(self, ids: list[int]) -> tuple[str, dict[str, Any]]:
-        """One statement text whatever the batch size on PostgreSQL (= ANY of an array)."""
-        if self.sql.postgres:
-            return "id = ANY(%(ids)s)", {"ids": ids}
-        marks, params = in_list(ids)
-        return f"id IN ({marks})", params
 
 
 #: The most body bytes one claim loads (8 MiB).
@@ -108,7 +100,7 @@ class OutboxStore:
                 "FROM outbox o JOIN w ON o.id = w.id WHERE w.before < %(bytes)s ORDER BY o.id",
                 {"now": datetime.now(UTC), "limit": limit, "bytes": max_bytes},
             )
-            messages = [OutboundMessage(e, k, m, bytes(b), doc(p)) for _i, e, k, m, b, p in rows]
+            messages = [OutboundMessage(e, k, m, bytes(b), p) for _i, e, k, m, b, p in rows]
             yield Claim(sql, [r[0] for r in rows], messages)
 
     def backlog(self) -> tuple[int, float]:
@@ -120,6 +112,4 @@ class OutboxStore:
             )
         if oldest is None:
             return 0, 0.0
-        oldest_at = stamp(oldest)
-        oldest_at = oldest_at if oldest_at.tzinfo else oldest_at.replace(tzinfo=UTC)
-        return int(count), max((datetime.now(UTC) - oldest_at).total_seconds(), 0.0)
+        return int(count), max((datetime.now(UTC) - oldest).total_seconds(), 0.0)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from persistence.mapping import order_from_row, order_to_doc
-from persistence.sql import Sql, dec, doc, in_list, jsonb, stamp
+from persistence.sql import Sql, jsonb
 from services.accounts.model import Account
 from services.catalog.model import CatalogEntry
 from services.ledger import CreditLine, CreditMemo, Invoice, LedgerView, Refund
@@ -28,17 +28,16 @@ class SqlCatalog:
         wanted = sorted(set(skus))
         if not wanted:
             return {}
-        marks, params = in_list(wanted)
         rows = self.sql.all(
             "SELECT sku, name, prices, tax_class, backorderable, active FROM catalog_items "
-            f"WHERE sku IN ({marks})",
-            params,
+            "WHERE sku = ANY(%(skus)s)",
+            {"skus": wanted},
         )
         return {
             sku: CatalogEntry(
                 sku,
                 name,
-                {c: Decimal(p) for c, p in doc(prices).items()},
+                {c: Decimal(p) for c, p in prices.items()},
                 tax_class,
                 bool(backorderable),
                 bool(active),
@@ -72,17 +71,6 @@ class SqlCatalog:
 class SqlAccounts:
     def __init__(self, sql: Sql) -> None:
         self.sql = sql
-
-    def get(self, account_id: str) -> Account | None:
-        row = self.sql.one(
-            "SELECT id, name, email, phone, billing_address, locale, status FROM billing_accounts "
-            "WHERE id = %(id)s",
-            {"id": account_id},
-        )
-        if row is None:
-            return None
-        id_, name, email, phone, address, locale, status = row
-        return Account(id_, name, email, phone, doc(address), locale, status)
 
     def add(self, account: Account) -> bool:
         now = datetime.now(UTC)
@@ -243,11 +231,11 @@ class SqlLedger:
         )
         return LedgerView(
             invoices=tuple(
-                Invoice(i, order_id, c, money_of(n, c), money_of(t, c), stamp(at))
+                Invoice(i, order_id, c, money_of(n, c), money_of(t, c), at)
                 for i, c, n, t, at in invoices
             ),
             credit_memos=tuple(
-                CreditMemo(i, order_id, inv, c, credit_lines(lines), settle_to, stamp(at))
+                CreditMemo(i, order_id, inv, c, credit_lines(lines), settle_to, at)
                 for i, inv, c, lines, settle_to, at in memos
             ),
             refunds=tuple(refund_from_row(row) for row in refunds),
@@ -278,9 +266,7 @@ REFUND_SELECT = (
 
 def refund_from_row(row: tuple[Any, ...]) -> Refund:
     id_, order_id, memo, c, amount, method, status, at, why, retry_of = row
-    return Refund(
-        id_, order_id, memo, c, money_of(amount, c), method, status, stamp(at), why, retry_of
-    )
+    return Refund(id_, order_id, memo, c, money_of(amount, c), method, status, at, why, retry_of)
 
 
 def _rate(value: Decimal) -> Decimal:
@@ -289,14 +275,14 @@ def _rate(value: Decimal) -> Decimal:
     return trimmed.quantize(Decimal(1)) if trimmed == trimmed.to_integral() else trimmed
 
 
-def credit_lines(stored: object) -> tuple[CreditLine, ...]:
-    lines = doc(stored)["lines"]
+def credit_lines(stored: dict[str, Any]) -> tuple[CreditLine, ...]:
+    lines = stored["lines"]
     return tuple(CreditLine(a, b, Decimal(n), Decimal(t), lid) for a, b, n, t, lid in lines)
 
 
-def money_of(value: object, currency: str) -> Decimal:
+def money_of(value: Decimal, currency: str) -> Decimal:
     """A stored amount at its currency's scale (the column keeps six decimals)."""
-    return round_money(dec(value), currency)
+    return round_money(value, currency)
 
 
 @dataclass
@@ -329,12 +315,12 @@ class ReferenceCache:
     def _load(sql: Sql) -> _ReferenceData:
         data = _ReferenceData(loaded_at=time.monotonic())
         for country, tax_class, rate in sql.all("SELECT country, tax_class, rate FROM tax_rates"):
-            data.rates.setdefault(country, {})[tax_class] = _rate(dec(rate))
+            data.rates.setdefault(country, {})[tax_class] = _rate(rate)
         data.classes = frozenset(c for rates in data.rates.values() for c in rates)
         for code, name, kind, fees, active in sql.all(
             "SELECT code, name, kind, fees, active FROM delivery_methods"
         ):
-            amounts = {c: Decimal(f) for c, f in doc(fees).items()}
+            amounts = {c: Decimal(f) for c, f in fees.items()}
             data.methods[code] = DeliveryMethod(code, name, kind, amounts, bool(active))
         for id_, name, country, active in sql.all(
             "SELECT id, name, country, active FROM pickup_locations"

@@ -4,17 +4,16 @@ SQLAlchemy owns the engine, the pool, transactions, the schema and the migration
 statements a command runs go straight to the driver, because Core's per-statement work
 (cache key, compilation lookup, result wrapping) cost more than the database itself
 (ops/bench: about 0.11 ms a statement). Each statement is written in PostgreSQL's
-dialect with `%(name)s` parameters; for the embedded demo's SQLite it is translated
-once (named parameters, no `::jsonb` casts, no row locks).
+dialect with `%(name)s` parameters and runs as written: PostgreSQL is the one database.
+tests/integration/test_statements.py plans every statement against the migrated schema.
+
+psycopg hands back NUMERIC as Decimal, jsonb parsed and timestamptz as aware datetimes,
+so rows need no conversion.
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -34,7 +33,6 @@ class Sql:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.postgres = conn.dialect.name == "postgresql"
 
     @property
     def driver(self) -> Any:
@@ -60,7 +58,7 @@ class Sql:
         if not rows:
             return
         params = {f"{key}_{n}": value for n, row in enumerate(rows) for key, value in row.items()}
-        self.run(_multi(head, values, len(rows)) + tail, params)
+        self.run(_multi(head, values, tuple(rows[0]), len(rows)) + tail, params)
 
     def _cursor(self, sql: str, params: dict[str, Any] | None) -> Any:
         if params and len(params) > MAX_PARAMETERS:  # psycopg would call it an OperationalError
@@ -69,43 +67,34 @@ class Sql:
             )
         driver = self.driver
         try:
-            if self.postgres:
-                return driver.execute(sql, params or {})
-            return driver.execute(_sqlite(sql), params or {})
-        except (psycopg.Error, sqlite3.Error) as exc:
+            return driver.execute(sql, params or {})
+        except psycopg.Error as exc:
             lost = bool(getattr(driver, "closed", False) or getattr(driver, "broken", False))
             if lost:  # tell the pool, as Core would: this connection is not to be reused
                 self.conn.invalidate(exc)
             raise _translated(sql, exc, lost) from exc
 
 
-def in_list(values: Sequence[Any], name: str = "v") -> tuple[str, dict[str, Any]]:
-    """Placeholders and parameters for `IN (...)`, on every backend."""
-    marks = ", ".join(f"%({name}{i})s" for i in range(len(values)))
-    return marks, {f"{name}{i}": value for i, value in enumerate(values)}
-
-
 def _translated(sql: str, exc: Exception, lost: bool = False) -> Exception:
     """The driver's error as SQLAlchemy's (IntegrityError, OperationalError, …), as Core would
     raise it: without the parameters (they may hold personal data), the statement shortened."""
-    base = psycopg.Error if isinstance(exc, psycopg.Error) else sqlite3.Error
     shown = sql if len(sql) <= 300 else sql[:300] + " …"
     return DBAPIError.instance(
-        shown, None, exc, base, hide_parameters=True, connection_invalidated=lost
+        shown, None, exc, psycopg.Error, hide_parameters=True, connection_invalidated=lost
     )
 
 
 @cache
-def _multi(head: str, values: str, count: int) -> str:
-    tuples = ", ".join(re.sub(r"%\((\w+)\)s", rf"%(\1_{n})s", values) for n in range(count))
-    return f"{head} VALUES {tuples}"
+def _multi(head: str, values: str, keys: tuple[str, ...], count: int) -> str:
+    """`values` once per row, each placeholder %(key)s numbered %(key_n)s."""
 
+    def numbered(n: int) -> str:
+        text = values
+        for key in keys:
+            text = text.replace(f"%({key})s", f"%({key}_{n})s")
+        return text
 
-@cache
-def _sqlite(sql: str) -> str:
-    sql = re.sub(r"%\((\w+)\)s", r":\1", sql)
-    sql = sql.replace("::jsonb", "")
-    return re.sub(r"\s+FOR UPDATE( SKIP LOCKED)?", "", sql)
+    return f"{head} VALUES {', '.join(numbered(n) for n in range(count))}"
 
 
 def jsonb(value: Any) -> str:
@@ -114,21 +103,11 @@ def jsonb(value: Any) -> str:
 
 
 def doc(value: Any) -> Any:
-    """A document column: PostgreSQL returns it parsed, SQLite as text."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
+    """Kept for persistence/mapping.py until its rewrite lands: psycopg returns jsonb parsed."""
+    return value
 
 
-def dec(value: Any) -> Decimal:
-    """A money column: NUMERIC on PostgreSQL, a decimal string on SQLite."""
-    return value if isinstance(value, Decimal) else Decimal(value)
-
-
-def stamp(value: Any) -> datetime:
-    """A timestamp column: aware on PostgreSQL, ISO text on SQLite."""
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def sqlite_adapters() -> None:
-    """Store Decimal and datetime on SQLite as the text `dec` and `stamp` read back."""
-    sqlite3.register_adapter(Decimal, lambda d: format(d, "f"))
-    sqlite3.register_adapter(datetime, lambda d: d.isoformat(sep=" "))
+def stamp(value: Any) -> Any:
+    """Kept for persistence/mapping.py until its rewrite lands: psycopg returns timestamptz
+    as an aware datetime."""
+    return value

@@ -1,4 +1,13 @@
-"""Typed SQLAlchemy 2 mappings of every table. The hot paths use their tables with Core."""
+"""The schema as SQLAlchemy metadata: what migrations 0001-0006 build, exactly.
+
+This is the schema's one description in code. Alembic's autogenerate compares it with a
+migrated database (`ordercare db check`, run by `ops/run test`; and
+tests/integration/test_schema.py), so a change to either that the other lacks fails the
+build: a schema change is a new migration plus the matching change here. The hot path
+runs hand-written statements on these tables (persistence/sql.py), each planned against
+the migrated schema by tests/integration/test_statements.py; the notifier's store
+(persistence/notifications.py) builds its statements from these Table objects.
+"""
 
 from __future__ import annotations
 
@@ -14,20 +23,60 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import Label
 
 from persistence.types import Doc, MoneyType
 
 Stamp = DateTime(timezone=True)
-#: 64-bit identity keys; SQLite only auto-increments an INTEGER primary key.
-BigId = BigInteger().with_variant(Integer, "sqlite")
+#: 64-bit identity keys.
+BigId = BigInteger()
+
+#: field -> (table, the normalised value's expression) that billing_account.search matches
+#: (persistence/accounts.py), each indexed twice by migration 0004: GIN trigrams for
+#: values containing the query, text_pattern_ops B-trees for exact matches and prefixes.
+SEARCH_EXPRESSIONS: dict[str, tuple[str, str]] = {
+    "name": ("billing_accounts", "lower(name)"),
+    "email": ("billing_accounts", "lower(email)"),
+    "phone": ("billing_accounts", "regexp_replace(phone, '[^0-9]+', '', 'g')"),
+    "postal_code": (
+        "billing_accounts",
+        "regexp_replace(upper(billing_address ->> 'postal_code'), '[^0-9A-Z]+', '', 'g')",
+    ),
+    "order_id": ("orders", "lower(id)"),
+}
+
+
+def _search_indexes(table: str) -> tuple[Index, ...]:
+    """Migration 0004's indexes on `table`, under its names."""
+    indexes: list[Index] = []
+    for field, (on, expression) in SEARCH_EXPRESSIONS.items():
+        if on != table:
+            continue
+        name = f"ix_{table}_{'id' if field == 'order_id' else field}"
+        value: Label[str] = literal_column(f"({expression})", String).label(
+            field
+        )  # labelled for postgresql_ops
+        indexes.append(
+            Index(
+                f"{name}_trgm",
+                value,
+                postgresql_using="gin",
+                postgresql_ops={field: "gin_trgm_ops"},
+            )
+        )
+        indexes.append(Index(f"{name}_prefix", value, postgresql_ops={field: "text_pattern_ops"}))
+    return tuple(indexes)
 
 
 class Base(DeclarativeBase):
+    metadata = MetaData()
     type_annotation_map = {dict[str, Any]: Doc, Decimal: MoneyType(), datetime: Stamp}
 
 
@@ -109,6 +158,7 @@ class CatalogRow(Base):
 
 class AccountRow(Base):
     __tablename__ = "billing_accounts"
+    __table_args__ = _search_indexes("billing_accounts")
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(254))
@@ -121,8 +171,6 @@ class AccountRow(Base):
     notification_opt_outs: Mapped[list[str]] = mapped_column(
         Doc, server_default=text("'[]'"), comment="notification kinds the customer opted out of"
     )
-    # Migration 0004: search by trigram (GIN) indexes on lower(name), lower(email), the phone's
-    # digits and the billing postal code; see persistence/accounts.py.
     version: Mapped[int] = mapped_column(
         Integer, server_default=text("1"), comment="one step per billing_account.update"
     )
@@ -135,7 +183,7 @@ class AccountRow(Base):
 
 class NotificationRow(Base):
     """A customer e-mail the notifier owes for one event: unique per (event, kind), written
-    before any send. The notifier reads and writes it with its own SQL (notifier/store.py)."""
+    before any send, by the notifier's store (persistence/notifications.py)."""
 
     __tablename__ = "notifications"
     __table_args__ = (
@@ -171,6 +219,7 @@ class OrderRow(Base):
     """The order aggregate: queryable columns plus the document of lines, delivery and payment."""
 
     __tablename__ = "orders"
+    __table_args__ = _search_indexes("orders")
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
     status: Mapped[str] = mapped_column(String(20))
@@ -245,7 +294,7 @@ class RefundRow(Base):
     requested_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(String(300))
-    retry_of: Mapped[str | None] = mapped_column(String(80), comment="the failed refund it retries")
+    retry_of: Mapped[str | None] = mapped_column(String(80))  # the failed refund it retries
     command_id: Mapped[str] = mapped_column(String(200))
 
 
@@ -291,20 +340,17 @@ class AppeasementRow(Base):
             "offered_by",
             "created_at",
             postgresql_where=text("status IN ('pending', 'granted')"),
-            sqlite_where=text("status IN ('pending', 'granted')"),
         ),
         Index(
             "ix_appeasements_order",
             "order_id",
             postgresql_where=text("status IN ('pending', 'granted')"),
-            sqlite_where=text("status IN ('pending', 'granted')"),
         ),
         Index("ix_appeasements_account", "account_id", "created_at"),
         Index(
             "ix_appeasements_pending_expiry",
             "expires_at",
             postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
         ),
     )
     id: Mapped[str] = mapped_column(String(80), primary_key=True)

@@ -1,36 +1,22 @@
-"""Column types that keep money exact on every backend."""
+"""Column types of the schema (persistence/tables.py and the migrations)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import JSON, Dialect, Numeric, String, TypeDecorator
+from sqlalchemy import Numeric
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeEngine
 
 
-class MoneyType(TypeDecorator[Decimal]):
-    """NUMERIC(28, 6) on PostgreSQL; a decimal string where the backend has no exact numeric."""
+class MoneyType(Numeric[Decimal]):
+    """Money and rates: NUMERIC(28, 6), read as Decimal. A named type because the migrations
+    already applied (0001, 0006) build their columns with it."""
 
-    impl = Numeric(28, 6)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric(28, 6, asdecimal=True))
-        return dialect.type_descriptor(String(40))
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None or dialect.name == "postgresql":
-            return value
-        return format(value, "f")
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return value if isinstance(value, Decimal) else Decimal(value)
+    def __init__(self) -> None:
+        super().__init__(28, 6, asdecimal=True)
 
 
-#: JSON documents: JSONB on PostgreSQL.
-Doc = JSON().with_variant(JSONB(), "postgresql")
+#: JSON documents.
+Doc = JSONB

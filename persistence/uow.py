@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError
 
 from persistence.accounts import SqlAccountViews, SqlAuditTrail, SqlBillingAccounts
 from persistence.appeasements import SqlAppeasements
-from persistence.journal import AuditLog, DeadLetters, Inbox, Journal
+from persistence.journal import DeadLetters, Inbox, Journal
 from persistence.outbox import Outbox
 from persistence.repositories import (
     ReferenceCache,
@@ -74,5 +74,4 @@ class SqlUnitOfWork:
         self.inbox = Inbox(sql)
         self.outbox = Outbox(sql)
         self.dead_letters = DeadLetters(sql)
-        self.audit = AuditLog(sql)
         self.journal = Journal(sql)

@@ -8,11 +8,18 @@ from sqlalchemy import Connection, create_engine, pool
 from persistence.tables import Base
 
 config = context.config
+#: The schema's description in code: `alembic check` (`ordercare db check`) compares it with
+#: what these migrations build.
 target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        compare_server_default=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

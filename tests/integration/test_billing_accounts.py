@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from actors.logs import JsonFormatter
-from persistence.accounts import SEARCH_EXPRESSIONS
 from persistence.engine import make_engine
 from persistence.repositories import ReferenceCache
+from persistence.tables import SEARCH_EXPRESSIONS
 from persistence.uow import SqlUnitOfWork
 from services.accounts.records import SearchTerm
 from services.accounts.search import CANDIDATES, FIELDS

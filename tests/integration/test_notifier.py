@@ -19,6 +19,7 @@ from actors.settings import Settings
 from actors.topology import declare
 from notifier.main import Notifier
 from notifier.settings import NotifierSettings
+from persistence.notifications import open_notification_store
 from tests import servers
 from tests.notifier_events import cloudevent, order_created, order_delivered, order_shipped
 from tests.sendgrid_standin import API_KEY, HANG, SendGridStandIn, running, status
@@ -55,7 +56,12 @@ class Running:
             "notifier_retry_cap_seconds": 0.1, "notifier_senders": 2,
             "sendgrid_timeout_seconds": 2.0, "notifier_sending_lease_seconds": 5.0, **overrides,
         })  # fmt: skip
-        self.notifier = Notifier(self.notifier_settings)
+        store = open_notification_store(
+            settings.database_url,
+            settings.events_exchange,
+            senders=self.notifier_settings.notifier_senders,
+        )
+        self.notifier = Notifier(self.notifier_settings, store)
         self.notifier.start()
         wait_for(self._consuming, what="the notifier to consume its queue")
 

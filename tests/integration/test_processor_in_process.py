@@ -1,10 +1,11 @@
-"""The message processor, run in process over in-memory SQLite: outcomes, duplicates, dead letters."""
+"""The message processor, run in process (in-process broker, this test's PostgreSQL database):
+outcomes, duplicates, dead letters."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -87,8 +88,8 @@ def dead_letters(published: list[OutboundMessage]) -> list[OutboundMessage]:
 class Care:
     """OrderCare in process, with the mug in the catalogue and Ada's billing account."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.app = EmbeddedOrderCare(settings or Settings())
+    def __init__(self, database_url: str, settings: Settings | None = None) -> None:
+        self.app = EmbeddedOrderCare(settings or Settings(), database_url)
         self.count = 0
 
     def send(
@@ -125,10 +126,22 @@ class Care:
 
 
 @pytest.fixture
-def care() -> Iterator[Care]:
-    app = Care().seed()
-    yield app
-    app.app.engine.dispose()
+def make_care(database_url: str) -> Iterator[Callable[[Settings], Care]]:
+    """OrderCare in process with these settings, on this test's database."""
+    made: list[Care] = []
+
+    def make(settings: Settings) -> Care:
+        made.append(Care(database_url, settings))
+        return made[-1]
+
+    yield make
+    for app in made:
+        app.app.close()
+
+
+@pytest.fixture
+def care(make_care: Callable[[Settings], Care]) -> Care:
+    return make_care(Settings()).seed()
 
 
 # --- outcomes --------------------------------------------------------------------------
@@ -328,8 +341,10 @@ def oversized(message_id: str = "cmd-big") -> bytes:
     return raw
 
 
-def test_an_oversized_message_is_rejected_as_too_large_and_only_its_head_is_kept() -> None:
-    small = Care(Settings(max_message_bytes=1024))
+def test_an_oversized_message_is_rejected_as_too_large_and_only_its_head_is_kept(
+    make_care: Callable[[Settings], Care],
+) -> None:
+    small = make_care(Settings(max_message_bytes=1024))
     raw = oversized() + b" " * 10_000
 
     published = small.send(raw, "order.cancel")
@@ -344,8 +359,10 @@ def test_an_oversized_message_is_rejected_as_too_large_and_only_its_head_is_kept
     assert all(len(m.body) < 4096 for m in published)
 
 
-def test_an_oversized_message_without_readable_ids_is_only_dead_lettered() -> None:
-    small = Care(Settings(max_message_bytes=1024))
+def test_an_oversized_message_without_readable_ids_is_only_dead_lettered(
+    make_care: Callable[[Settings], Care],
+) -> None:
+    small = make_care(Settings(max_message_bytes=1024))
 
     published = small.send(b"x" * 20_000, "order.cancel")
 
@@ -355,8 +372,10 @@ def test_an_oversized_message_without_readable_ids_is_only_dead_lettered() -> No
     assert dead.properties["headers"]["x-original-size"] == 20_000
 
 
-def test_a_message_at_the_size_limit_is_processed() -> None:
-    small = Care(Settings(max_message_bytes=1024))
+def test_a_message_at_the_size_limit_is_processed(
+    make_care: Callable[[Settings], Care],
+) -> None:
+    small = make_care(Settings(max_message_bytes=1024))
     payload = {"actor": AGENT, "order_id": "ord_ghost", "reason": "customer_request"}
     raw = envelope("cmd-fits", "order.cancel", payload)
     raw = raw[:-1] + b" " * (1024 - len(raw)) + b"}"
@@ -654,7 +673,7 @@ CARD = "4111 1111 1111 1111"
 def stored_raw(care: Care, message_id: str) -> bytes:
     with care.app.engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT raw FROM inbox WHERE message_id = ?", (message_id,)
+            "SELECT raw FROM inbox WHERE message_id = %s", (message_id,)
         ).all()
     [(raw,)] = rows
     return bytes(raw)
@@ -702,8 +721,10 @@ def test_an_unnamed_message_with_a_card_and_deep_nesting_is_dead_lettered_masked
     assert "4111111111111111" not in m.digits(dead.body)
 
 
-def test_a_card_cut_in_two_by_the_size_limit_leaves_no_digits_to_complete_it() -> None:
-    small = Care(Settings(max_message_bytes=1024))
+def test_a_card_cut_in_two_by_the_size_limit_leaves_no_digits_to_complete_it(
+    make_care: Callable[[Settings], Care],
+) -> None:
+    small = make_care(Settings(max_message_bytes=1024))
     head = b'{"specversion": "1.0", "id": "cmd-cut", "source": "s", "type": "order.cancel", "x": "'
     raw = head + b"a" * (4096 - len(head) - 15) + CARD.replace(" ", "").encode() + b"0" * 2000
 
