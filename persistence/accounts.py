@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from persistence.documents import read_payment
 from persistence.repositories import (
     REFUND_SELECT,
     SqlAccounts,
@@ -33,7 +34,6 @@ from services.accounts.records import (
 )
 from services.audit.model import AuditRecord
 from services.ledger import CreditMemo, Invoice, LedgerView
-from services.orders.model import PaymentFacts
 
 #: field -> (table, the normalised value's expression): what 0004's trigram indexes cover.
 SEARCH_EXPRESSIONS: dict[str, tuple[str, str]] = {
@@ -220,7 +220,11 @@ class SqlAccountViews:
     # --- the account's documents -------------------------------------------------------
 
     def orders(self, account_id: str, limit: int) -> tuple[list[OrderSummary], int]:
-        payment = "doc -> 'payment'" if self.sql.postgres else "json_extract(doc, '$.payment')"
+        payment = (
+            "doc -> 'v', doc -> 'payment'"
+            if self.sql.postgres
+            else "json_extract(doc, '$.v'), json_extract(doc, '$.payment')"
+        )
         key = {"id": account_id, "limit": limit}
         rows = self.sql.all(
             f"SELECT id, status, version, currency, total, {payment}, created_at, updated_at "
@@ -253,7 +257,7 @@ class SqlAccountViews:
         for i, o, c, n, t, at in invoices:
             found[o]["invoices"].append(Invoice(i, o, c, money_of(n, c), money_of(t, c), stamp(at)))
         for i, o, inv, c, lines, settle_to, at in memos:
-            memo = CreditMemo(i, o, inv, c, credit_lines(lines), settle_to, stamp(at))
+            memo = CreditMemo(i, o, inv, c, credit_lines(i, lines), settle_to, stamp(at))
             found[o]["memos"].append(memo)
         for row in refunds:
             found[row[1]]["refunds"].append(refund_from_row(row))
@@ -291,9 +295,8 @@ class SqlAccountViews:
 
 
 def _order(row: tuple[Any, ...]) -> OrderSummary:
-    id_, status, version, currency, total, payment, created_at, updated_at = row
-    authorized, captured, refunded, reference = doc(payment)
-    facts = PaymentFacts(Decimal(authorized), Decimal(captured), Decimal(refunded), reference)
+    id_, status, version, currency, total, v, payment, created_at, updated_at = row
+    facts = read_payment(doc(v), doc(payment), f"order {id_}")
     return OrderSummary(
         id_, status, version, currency, dec(total), facts, _aware(created_at), _aware(updated_at)
     )
