@@ -237,8 +237,12 @@ def _shipment_doc(s: Shipment) -> Doc:
 
 
 def _charge_doc(c: Charge) -> Doc:
-    d: Doc = {"charge_id": c.charge_id, "kind": c.kind, "description": c.description}
-    d["net"] = str(c.net)
+    d: Doc = {
+        "charge_id": c.charge_id,
+        "kind": c.kind,
+        "description": c.description,
+        "net": str(c.net),
+    }
     if c.tax_class != "standard":
         d["tax_class"] = c.tax_class
     if c.reference is not None:
@@ -524,8 +528,12 @@ def credit_memo_document(lines: tuple[CreditLine, ...] | list[CreditLine]) -> Do
     """A credit memo's lines at the current version (the `credit_memos.lines` column)."""
     out = []
     for x in lines:
-        d: Doc = {"reason": x.reason, "description": x.description}
-        d["net"], d["tax"] = str(x.net), str(x.tax)
+        d: Doc = {
+            "reason": x.reason,
+            "description": x.description,
+            "net": str(x.net),
+            "tax": str(x.tax),
+        }
         if x.line_id is not None:
             d["line_id"] = x.line_id
         out.append(d)
@@ -575,7 +583,7 @@ V1_RETURN_LINE = (
     "line_id", "sku", "quantity", "reason", "received", "refunded", "restocking_fee", "refused",
     "missing", "awaiting", "credited_in_advance", "advance_left",
 )  # fmt: skip
-#: A version 1 return was an object already; three of its keys had other names.
+#: A version 1 return was an object already; two of its keys had other names.
 V1_RETURN_KEYS = {
     "id": "return_id",
     "status": "status",
