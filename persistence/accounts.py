@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from persistence.documents import read_payment
 from persistence.repositories import (
     REFUND_SELECT,
     SqlAccounts,
@@ -33,7 +34,6 @@ from services.accounts.records import (
 )
 from services.audit.model import AuditRecord
 from services.ledger import CreditMemo, Invoice, LedgerView
-from services.orders.model import PaymentFacts
 
 _ACCOUNT = (
     "SELECT id, name, email, phone, billing_address, locale, status, version, "
@@ -187,7 +187,8 @@ class SqlAccountViews:
     def orders(self, account_id: str, limit: int) -> tuple[list[OrderSummary], int]:
         key = {"id": account_id, "limit": limit}
         rows = self.sql.all(
-            "SELECT id, status, version, currency, total, doc -> 'payment', created_at, updated_at "
+            "SELECT id, status, version, currency, total, doc -> 'v', doc -> 'payment', created_at, "
+            "updated_at "
             "FROM orders WHERE account_id = %(id)s ORDER BY created_at DESC, id DESC "
             "LIMIT %(limit)s",
             key,
@@ -217,7 +218,7 @@ class SqlAccountViews:
         for i, o, c, n, t, at in invoices:
             found[o]["invoices"].append(Invoice(i, o, c, money_of(n, c), money_of(t, c), at))
         for i, o, inv, c, lines, settle_to, at in memos:
-            memo = CreditMemo(i, o, inv, c, credit_lines(lines), settle_to, at)
+            memo = CreditMemo(i, o, inv, c, credit_lines(i, lines), settle_to, at)
             found[o]["memos"].append(memo)
         for row in refunds:
             found[row[1]]["refunds"].append(refund_from_row(row))
@@ -246,9 +247,8 @@ class SqlAccountViews:
 
 
 def _order(row: tuple[Any, ...]) -> OrderSummary:
-    id_, status, version, currency, total, payment, created_at, updated_at = row
-    authorized, captured, refunded, reference = payment
-    facts = PaymentFacts(Decimal(authorized), Decimal(captured), Decimal(refunded), reference)
+    id_, status, version, currency, total, v, payment, created_at, updated_at = row
+    facts = read_payment(v, payment, f"order {id_}")
     return OrderSummary(id_, status, version, currency, total, facts, created_at, updated_at)
 
 

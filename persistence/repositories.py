@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from persistence.documents import credit_memo_document, read_credit_memo
 from persistence.mapping import order_from_row, order_to_doc
 from persistence.sql import Sql, jsonb
 from services.accounts.model import Account
@@ -159,7 +160,6 @@ class SqlLedger:
         )
 
     def add_credit_memo(self, memo: CreditMemo, command_id: str) -> None:
-        lines = [[x.reason, x.description, str(x.net), str(x.tax), x.line_id] for x in memo.lines]
         self.sql.run(
             "INSERT INTO credit_memos (id, order_id, invoice_id, currency, net, tax, total, lines, "
             "settle_to, issued_at, command_id) VALUES (%(id)s, %(order_id)s, %(invoice_id)s, "
@@ -172,7 +172,7 @@ class SqlLedger:
                 "net": memo.net,
                 "tax": memo.tax,
                 "total": memo.total,
-                "lines": jsonb({"lines": lines}),
+                "lines": jsonb(credit_memo_document(memo.lines)),
                 "settle_to": memo.settle_to,
                 "at": memo.issued_at,
                 "cmd": command_id,
@@ -235,7 +235,7 @@ class SqlLedger:
                 for i, c, n, t, at in invoices
             ),
             credit_memos=tuple(
-                CreditMemo(i, order_id, inv, c, credit_lines(lines), settle_to, at)
+                CreditMemo(i, order_id, inv, c, credit_lines(i, lines), settle_to, at)
                 for i, inv, c, lines, settle_to, at in memos
             ),
             refunds=tuple(refund_from_row(row) for row in refunds),
@@ -275,9 +275,9 @@ def _rate(value: Decimal) -> Decimal:
     return trimmed.quantize(Decimal(1)) if trimmed == trimmed.to_integral() else trimmed
 
 
-def credit_lines(stored: dict[str, Any]) -> tuple[CreditLine, ...]:
-    lines = stored["lines"]
-    return tuple(CreditLine(a, b, Decimal(n), Decimal(t), lid) for a, b, n, t, lid in lines)
+def credit_lines(memo_id: str, stored: dict[str, Any]) -> tuple[CreditLine, ...]:
+    """The `credit_memos.lines` column of any version this release reads."""
+    return read_credit_memo(stored, f"credit memo {memo_id}")
 
 
 def money_of(value: Decimal, currency: str) -> Decimal:

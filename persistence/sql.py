@@ -100,14 +100,3 @@ def _multi(head: str, values: str, keys: tuple[str, ...], count: int) -> str:
 def jsonb(value: Any) -> str:
     """A document parameter (cast with `::jsonb` in the statement)."""
     return orjson.dumps(value).decode()
-
-
-def doc(value: Any) -> Any:
-    """Kept for persistence/mapping.py until its rewrite lands: psycopg returns jsonb parsed."""
-    return value
-
-
-def stamp(value: Any) -> Any:
-    """Kept for persistence/mapping.py until its rewrite lands: psycopg returns timestamptz
-    as an aware datetime."""
-    return value

@@ -246,9 +246,9 @@ def copy_accounts(conn: psycopg.Connection[Any], everyone: list[Person]) -> None
             )
 
 
-ORDER_DOC = orjson.dumps({"lines": [], "shipments": [], "delivery": {"method": "standard",
-    "country": "DE", "fee": "4.95", "address": None, "pickup_location_id": None},
-    "tax_rates": {}, "payment": ["4.95", "4.95", "0", None], "invoices": []}).decode()  # fmt: skip
+ORDER_DOC = orjson.dumps({"v": 2, "lines": [], "delivery": {"method": "standard", "country": "DE",
+    "fee": "4.95"}, "tax_rates": {}, "payment": {"authorized": "4.95", "captured": "4.95",
+    "refunded": "0"}}).decode()  # fmt: skip
 
 
 def order_numbers(count: int, seed: int = 7) -> list[str]:

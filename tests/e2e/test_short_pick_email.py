@@ -110,7 +110,7 @@ def test_a_short_pick_settles_the_line_and_emails_the_customer_exactly_once(shop
     assert (money["direction"], money["refund_due"]) == ("decrease", "71.28")
     with shop.engine.connect() as conn:
         memo_reasons = conn.execute(text("SELECT lines FROM credit_memos")).scalars().all()
-    assert [line[0] for line in memo_reasons[0]["lines"]] == ["short_pick"]
+    assert [line["reason"] for line in memo_reasons[0]["lines"]] == ["short_pick"]
     # And exactly one e-mail reaches SendGrid, with the German template and the facts
     wait_for(shop.sent, 30, "the item_short e-mail to be sent")
     [mail] = shop.sendgrid.accepted

@@ -80,7 +80,7 @@ def test_an_amendment_swaps_a_line_issues_a_credit_memo_and_requests_a_refund(
     ]  # fmt: skip
     [memo] = query(pipeline, "SELECT total, lines FROM credit_memos WHERE order_id = 'ord_1001'")
     assert str(memo[0]) == "41.530000"
-    assert memo[1]["lines"][0][0] == "cheaper_replacement"
+    assert memo[1]["lines"][0]["reason"] == "cheaper_replacement"
     assert query(pipeline, "SELECT amount, status FROM refunds")[0][1] == "requested"
 
 
