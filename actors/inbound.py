@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 
 from actors import metrics
+from actors.body_screen import CardNumber, Refused, screen, try_json_object
 from actors.failures import is_infrastructure
 from actors.outbound import (
     Cause,
@@ -30,26 +31,16 @@ from actors.outbound import (
     to_exchange,
     to_reply,
 )
-from actors.screening import (
-    KEPT_PREFIX_BYTES,
-    MAX_CONTAINERS,
-    MAX_DEPTH,
-    head_attributes,
-    kept_copy,
-    plausible_reply_queue,
-    printable,
-    too_deep,
-    written,
-)
+from actors.screening import kept_copy, plausible_reply_queue, printable, written
 from actors.settings import Settings
-from contracts.common import NOTE_MAX_LENGTH, Actor, Inbound, QueryData
+from contracts.common import Actor, Inbound, QueryData
 from contracts.envelope import Envelope
 from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, RejectionCode
 from contracts.registry import COMMANDS, QUERIES
 from persistence.journal import InboxEntry
 from persistence.outbox import OutboundMessage
 from persistence.uow import SqlUnitOfWork
-from services.accounts.cards import CardScan, mask_cut_tail
+from services.accounts.cards import CardScan
 from services.context import Change, Context
 from services.errors import Rejected
 from services.registry import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
@@ -152,7 +143,7 @@ class InboundProcessor:
         is lost, nothing reaches `.XQ`."""
         msg, _refused = self._screen(msg)
         detail = f"{type(exc).__name__} after {msg.attempt + 1} attempts"
-        ids = _readable_ids(_try_json_object(msg.body) if msg.size is None else None)
+        ids = _readable_ids(try_json_object(msg.body) if msg.size is None else None)
         try:
             self._dead_letter(msg, "handler_error", detail, CardScan(), answer=ids)
         except Exception as again:
@@ -178,44 +169,22 @@ class InboundProcessor:
     def _process(
         self, msg: InboundMessage, refused_reply_to: str | None
     ) -> tuple[str, str, float | None]:
-        """Cheap checks first (size, then JSON, nesting depth, card numbers, NUL), each
-        linear in the body, then the envelope, its type and the command's schema."""
+        """Screen the bytes first (actors/body_screen.py: cheap, each linear in the body),
+        then the envelope, its type and the command's schema."""
         scan = CardScan()
         limit = self.settings.max_message_bytes
-        if msg.length > limit:
-            detail = f"{msg.length} bytes exceeds the {limit}-byte limit"
-            # Only the first bytes are ever read or kept (the consumer passes no more).
-            msg = replace(msg, body=mask_cut_tail(msg.body[:KEPT_PREFIX_BYTES]), size=msg.length)
-            doc = head_attributes(msg.body)
-            return self._unreadable(msg, "too_large", detail, scan, code="too_large", doc=doc)
-        if (containers := msg.body.count(b"{") + msg.body.count(b"[")) > MAX_CONTAINERS:
-            detail = (
-                f"{containers} '{{' and '[' characters exceed the limit of {MAX_CONTAINERS} "
-                "objects and arrays"
-            )
-            # Not parsed, so kept like an over-size body: its first bytes only.
-            msg = replace(msg, body=mask_cut_tail(msg.body[:KEPT_PREFIX_BYTES]), size=msg.length)
-            return self._unreadable(msg, "too_complex", detail, scan, doc=head_attributes(msg.body))
-        try:
-            doc = orjson.loads(msg.body)
-        except orjson.JSONDecodeError as exc:
-            return self._unreadable(msg, "not_json", _not_json(msg.body, exc), scan)
+        screened = screen(msg.body, msg.length, msg.routing_key, limit, scan)
+        if isinstance(screened, Refused):
+            if screened.kept is not None:
+                msg = replace(msg, body=screened.kept, size=msg.length)
+            else:
+                msg = replace(msg, parsed=screened.parsed)  # None when not JSON
+            return self._unreadable(msg, screened.reason, screened.detail, scan,
+                                    code=screened.code, doc=screened.doc, errors=screened.errors)  # fmt: skip
+        doc = screened.doc
         msg = replace(msg, parsed=doc)
-        if not isinstance(doc, dict):
-            problem = "the body is JSON but not an object"
-            return self._unreadable(msg, "not_an_envelope", problem, scan, code="not_an_envelope")
-        if too_deep(msg.body):
-            problem = f"objects and arrays nest deeper than {MAX_DEPTH} levels"
-            return self._unreadable(msg, "too_deep", problem, scan, doc=doc)
-        if b"\\u0000" in msg.body and (where := _nul_at(doc)) is not None:
-            # Before the card check: a refusal stores the message's attributes as text.
-            problem = f"{where} contains a NUL character, which no text field may hold"
-            error = FieldError(
-                loc=where, message="NUL characters are not allowed", type="string_nul"
-            )
-            return self._unreadable(msg, "nul_character", problem, scan, doc=doc, errors=[error])
-        if (found := _card_number_in(msg, doc, scan)) is not None:
-            return self._refuse_card(msg, doc, found, scan)
+        if isinstance(screened, CardNumber):
+            return self._refuse_card(msg, doc, screened.where, scan)
         try:
             env = Envelope.model_validate(doc)
         except ValidationError as exc:
@@ -626,32 +595,6 @@ def _shown_type(message_type: str, scan: CardScan) -> str:
     return message_type if known else scan.mask(message_type)
 
 
-#: Messages checked for card numbers: the billing-account flow's (by routing key or type).
-_CARD_GUARDED = "billing_account."
-
-
-def _card_number_in(msg: InboundMessage, doc: dict[str, Any], scan: CardScan) -> str | None:
-    """Where a card number is: anywhere but in identifiers in a billing-account message;
-    in the free text of any other (`data.note`, which agents type and every audit row and
-    event may carry). Identifiers, codes and tracking numbers are not searched: long digit
-    runs pass the Luhn check one time in ten. A note over its length limit is refused for
-    that by the schema (and masked wherever it is kept), not searched here."""
-    if _card_guarded(msg, doc):
-        return scan.find(doc)
-    data = doc.get("data")
-    note = data.get("note") if isinstance(data, dict) else None
-    if isinstance(note, str) and len(note) <= NOTE_MAX_LENGTH:
-        return scan.find(note, "data.note")
-    return None
-
-
-def _card_guarded(msg: InboundMessage, doc: dict[str, Any]) -> bool:
-    declared = doc.get("type")
-    return msg.routing_key.startswith(_CARD_GUARDED) or (
-        isinstance(declared, str) and declared.startswith(_CARD_GUARDED)
-    )
-
-
 def _system(source: str) -> Actor:
     """A partner system acting with no person named: its envelope source is the actor."""
     return Actor(id=source[:64], role="system")
@@ -696,45 +639,8 @@ def _summary(exc: ValidationError, prefix: str | None = None) -> str:
     return f"{len(errors)} fields failed validation ({fields}); see errors"
 
 
-def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> str:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return (
-            f"the body is not UTF-8 text (byte {bad.start} is 0x{body[bad.start]:02x}), so not JSON"
-        )
-    return f"the body is not JSON: {exc}"[:300]
-
-
 def _first_line(exc: DataError) -> str:
     return str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "out of range"
-
-
-def _nul_at(value: Any) -> str | None:
-    """The path of the first key or string holding a NUL character (PostgreSQL text cannot);
-    iterative, and the path is put together only for the one found."""
-    stack: list[tuple[Any, Any]] = [(None, value)]
-    while stack:
-        trail, item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return _path(trail)
-        elif isinstance(item, dict):
-            for key in item:
-                if "\x00" in key:
-                    return _path(trail) + " (a key)"
-            stack.extend(((trail, k), v) for k, v in reversed(item.items()))
-        elif isinstance(item, list):
-            stack.extend(((trail, n), v) for n, v in reversed(list(enumerate(item))))
-    return None
-
-
-def _path(trail: Any) -> str:
-    parts: list[str] = []
-    while trail is not None:
-        trail, step = trail
-        parts.append(printable(str(step)))
-    return ".".join(reversed(parts)) or "(root)"
 
 
 def _sent_at(env: Envelope) -> float | None:
@@ -743,14 +649,6 @@ def _sent_at(env: Envelope) -> float | None:
         return None
     sent = env.time if env.time.tzinfo else env.time.replace(tzinfo=UTC)
     return sent.timestamp()
-
-
-def _try_json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 def _readable_ids(doc: dict[str, Any] | None) -> _Ids | None:

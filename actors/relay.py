@@ -13,6 +13,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+import tenacity
+
 from actors import metrics
 from actors.publisher import BatchPublisher, BatchResult, PublishError
 from persistence.outbox import OutboundMessage, OutboxStore
@@ -23,6 +25,9 @@ log = logging.getLogger("ordercare.relay")
 RETRY_DELAY_SECONDS = 5.0
 #: How long a row waits that made the broker close the connection when published alone.
 REFUSED_DELAY_SECONDS = 300.0
+#: After a failed pass (broker or database down): the first pause, doubling up to the longest.
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
 
 
 class Relay:
@@ -48,21 +53,34 @@ class Relay:
         self._publisher: BatchPublisher | None = None
 
     def run(self) -> None:
-        """Relay until `stop()`; connection failures back off and retry."""
-        backoff = 0.5
+        """Relay until `stop()`; a failed pass backs off (0.5 s doubling to 30 s, cut short by
+        `stop()`) and is tried again; a pass that succeeds starts the backoff afresh."""
+        retrying = tenacity.Retrying(
+            wait=tenacity.wait_exponential(
+                multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS
+            ),
+            sleep=self._pause,
+            before_sleep=self._pass_failed,
+        )
         while not self.stopping.is_set():
-            try:
-                claimed = self.drain_once()
-                if claimed < self.batch:
-                    # Nothing, or a part batch: let rows gather (a batch costs about as much
-                    # as a message), then look again. Idle latency is at most poll_seconds.
-                    self.stopping.wait(self.poll_seconds if claimed == 0 else self.linger_seconds)
-                backoff = 0.5
-            except Exception:
-                log.exception("relay pass failed; retrying", extra={"backoff_s": backoff})
-                self._drop_publisher()
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+            claimed = retrying(self._pass)
+            if claimed is not None and claimed < self.batch:
+                # Nothing, or a part batch: let rows gather (a batch costs about as much
+                # as a message), then look again. Idle latency is at most poll_seconds.
+                self.stopping.wait(self.poll_seconds if claimed == 0 else self.linger_seconds)
+        self._drop_publisher()
+
+    def _pass(self) -> int | None:
+        """One batch, or None when stopped while backing off."""
+        return None if self.stopping.is_set() else self.drain_once()
+
+    def _pause(self, seconds: float) -> None:
+        self.stopping.wait(seconds)  # stop() cuts it short
+
+    def _pass_failed(self, state: tenacity.RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        log.error("relay pass failed; retrying", exc_info=failure,
+                  extra={"backoff_s": state.upcoming_sleep})  # fmt: skip
         self._drop_publisher()
 
     def stop(self) -> None:

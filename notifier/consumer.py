@@ -13,6 +13,7 @@ from typing import Any
 
 import pika
 import pika.exceptions
+import tenacity
 
 from notifier.kinds import MAILINGS
 from notifier.settings import NotifierSettings
@@ -42,41 +43,63 @@ class Consumer:
         self.settings = settings
         self.handle = handle
         self.stopping = stopping
-        self.backoff = FIRST_BACKOFF_SECONDS
 
     def run(self) -> None:
+        """Connect, backing off while that fails (0.5 s doubling to 30 s, cut short by
+        `stopping`), and consume until the connection is lost. A loss counts as the first
+        failure: it waits 0.5 s, and a connect failing after it waits 1 s, then 2 s..."""
+        first_backoff = FIRST_BACKOFF_SECONDS
         while not self.stopping.is_set():
+            connected = self._connecting(first_backoff)(self._connect)
+            if connected is None:
+                break  # stopped while backing off
+            connection, channel = connected
             try:
-                self._consume()
-            except pika.exceptions.AMQPError as exc:
-                log.warning("cannot consume (broker down, or the events exchange not declared "
-                            "yet: `ordercare broker setup`); retrying",
-                            extra={"error": type(exc).__name__, "detail": str(exc)[:300],
-                                   "backoff_s": self.backoff})  # fmt: skip
-            except Exception:
-                log.exception("consumer failed; reconnecting", extra={"backoff_s": self.backoff})
-            self.stopping.wait(self.backoff)
-            self.backoff = min(self.backoff * 2, MAX_BACKOFF_SECONDS)
+                self._consume(connection, channel)
+            except Exception as exc:
+                _failed(exc, FIRST_BACKOFF_SECONDS)
+            finally:
+                _close(connection)  # unacked deliveries go back to the queue
+            self.stopping.wait(FIRST_BACKOFF_SECONDS)
+            first_backoff = 2 * FIRST_BACKOFF_SECONDS
 
-    def _consume(self) -> None:
-        """One connection's life, until it breaks or the notifier stops."""
+    def _connecting(self, first_backoff: float) -> tenacity.Retrying:
+        return tenacity.Retrying(
+            wait=tenacity.wait_exponential(multiplier=first_backoff, max=MAX_BACKOFF_SECONDS),
+            sleep=self._pause_for,
+            before_sleep=lambda state: _failed(
+                state.outcome.exception() if state.outcome else None, state.upcoming_sleep
+            ),
+        )
+
+    def _pause_for(self, seconds: float) -> None:
+        self.stopping.wait(seconds)  # stopping cuts it short
+
+    def _connect(self) -> tuple[Any, Any] | None:
+        """A connection and a channel ready to consume, or None once stopping."""
+        if self.stopping.is_set():
+            return None
         connection = pika.BlockingConnection(pika.URLParameters(self.settings.amqp_url))
         try:
             channel = connection.channel()
             if self.settings.notifier_declare:
                 declare(channel, self.settings)
             channel.basic_qos(prefetch_count=self.settings.notifier_prefetch)
-            self.backoff = FIRST_BACKOFF_SECONDS  # connected: the next loss starts afresh
-            log.info("consuming", extra={"queue": self.settings.notifier_queue})
-            for method, _props, body in channel.consume(
-                self.settings.notifier_queue, inactivity_timeout=0.25
-            ):
-                if self.stopping.is_set():
-                    break
-                if method is not None:
-                    self._deliver(connection, channel, method.delivery_tag, body)
-        finally:
-            _close(connection)  # unacked deliveries go back to the queue
+        except BaseException:
+            _close(connection)
+            raise
+        return connection, channel
+
+    def _consume(self, connection: Any, channel: Any) -> None:
+        """One connection's life, until it breaks or the notifier stops."""
+        log.info("consuming", extra={"queue": self.settings.notifier_queue})
+        for method, _props, body in channel.consume(
+            self.settings.notifier_queue, inactivity_timeout=0.25
+        ):
+            if self.stopping.is_set():
+                break
+            if method is not None:
+                self._deliver(connection, channel, method.delivery_tag, body)
 
     def _deliver(self, connection: Any, channel: Any, tag: int, body: bytes) -> None:
         """Ack after the rows committed; on a database error, requeue and pause."""
@@ -95,6 +118,16 @@ class Consumer:
             if self.stopping.is_set():
                 return
             connection.sleep(0.25)
+
+
+def _failed(exc: BaseException | None, backoff: float) -> None:
+    if isinstance(exc, pika.exceptions.AMQPError):
+        log.warning("cannot consume (broker down, or the events exchange not declared "
+                    "yet: `ordercare broker setup`); retrying",
+                    extra={"error": type(exc).__name__, "detail": str(exc)[:300],
+                           "backoff_s": backoff})  # fmt: skip
+    else:
+        log.error("consumer failed; reconnecting", exc_info=exc, extra={"backoff_s": backoff})
 
 
 def _close(connection: Any) -> None:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import tenacity
+
 from notifier import metrics
 from notifier.kinds import SkipReason
 from notifier.mail import Mail, Mailer, SendResult
@@ -22,6 +24,10 @@ from notifier.retry import Decision, RetryPolicy, decide
 from notifier.store import Claimed, NotificationStore
 
 log = logging.getLogger("ordercare.notifier")
+
+#: After a failed pass (database down): the first pause, doubling up to the longest.
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
 
 
 class Sender:
@@ -42,20 +48,28 @@ class Sender:
         self.clock = clock
 
     def run(self) -> None:
-        """Send until stopped; a failing pass (database down) is logged and tried again."""
-        backoff = 0.5
+        """Send until stopped; a failing pass (database down) is logged and tried again after
+        a backoff (0.5 s doubling to 30 s, cut short by `stopping`); a pass that succeeds
+        starts the backoff afresh."""
+        retrying = tenacity.Retrying(
+            wait=tenacity.wait_exponential(
+                multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS
+            ),
+            sleep=self._pause,
+            before_sleep=_pass_failed,
+        )
         while not self.stopping.is_set():
-            try:
-                claimed = self.send_due()
-                backoff = 0.5
-            except Exception:
-                log.exception("sender pass failed; retrying", extra={"backoff_s": backoff})
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            if claimed < self.batch:
+            claimed = retrying(self._pass)
+            if claimed is not None and claimed < self.batch:
                 self.wake.wait(self.poll_seconds)
                 self.wake.clear()
+
+    def _pass(self) -> int | None:
+        """One pass, or None when stopped while backing off."""
+        return None if self.stopping.is_set() else self.send_due()
+
+    def _pause(self, seconds: float) -> None:
+        self.stopping.wait(seconds)  # stopping cuts it short
 
     def send_due(self) -> int:
         """One pass: claim a batch and send it; returns how many rows were claimed."""
@@ -109,6 +123,12 @@ class Sender:
             log.error("notification failed", extra=extra)
         else:
             log.info(f"notification {outcome}", extra=extra)
+
+
+def _pass_failed(state: tenacity.RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome else None
+    log.error("sender pass failed; retrying", exc_info=failure,
+              extra={"backoff_s": state.upcoming_sleep})  # fmt: skip
 
 
 def _mail_or_skip(c: Claimed) -> Mail | SkipReason:

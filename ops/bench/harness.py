@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import selectors
 import signal
 import socket
@@ -16,13 +15,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 import pika
 import psycopg
 
+# Run as a script: the repository root on the path for tests/ (not installed).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from actors import demo_story
+from tests.processes import Process, ProcessDied, Processes
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -40,75 +43,28 @@ class BenchError(RuntimeError):
 # --- subprocesses --------------------------------------------------------------------------
 
 
-class Proc:
-    """A long-running child in its own process group; stopped with SIGTERM, then SIGKILL."""
+class Procs(Processes):
+    """Every child started by the benchmark (tests/processes.py: one wrapper for tests and
+    benchmarks), run from the repository root with a fresh log; `stop_all` runs on exit,
+    errors and Ctrl-C; `check` raises BenchError when one died."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        self._log_file: TextIO = log.open("w")
-        self.popen = subprocess.Popen(
-            list(argv),
-            cwd=ROOT,
-            env=dict(env),
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
+    def start(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log: Path,
+        *,
+        name: str | None = None,
+        cwd: Path | None = ROOT,
+        append: bool = False,
+    ) -> Process:
+        return super().start(argv, env, log, name=name, cwd=cwd, append=append)
 
     def check(self) -> None:
-        if not self.alive():
-            raise BenchError(
-                f"{self.name} exited with {self.popen.returncode}; last log lines:\n{self.tail()}"
-            )
-
-    def tail(self, lines: int = 15) -> str:
         try:
-            text = self.log.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(text[-lines:])
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout)
-        # Children of a dead leader may linger in the group: make sure they go too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(5)
-        self._log_file.close()
-
-
-class Procs:
-    """Every child started by the benchmark; `stop_all` runs on exit, errors and Ctrl-C."""
-
-    def __init__(self) -> None:
-        self.running: list[Proc] = []
-
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> Proc:
-        proc = Proc(name, argv, env, log)
-        self.running.append(proc)
-        return proc
-
-    def check(self) -> None:
-        for proc in self.running:
-            proc.check()
-
-    def stop(self, proc: Proc) -> None:
-        proc.stop()
-        if proc in self.running:
-            self.running.remove(proc)
-
-    def stop_all(self) -> None:
-        while self.running:
-            self.stop(self.running[-1])
+            super().check()
+        except ProcessDied as died:
+            raise BenchError(str(died)) from None
 
 
 def run_checked(argv: Sequence[str], env: Mapping[str, str], what: str) -> str:

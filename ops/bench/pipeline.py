@@ -265,7 +265,6 @@ class Bench:
         env = dict(self.env, BENCH_DONE_SOCKET=str(sock))
         try:
             self.procs.start(
-                "dramatiq",
                 [
                     str(VENV_BIN / "dramatiq"),
                     "bare_actors",
@@ -326,13 +325,12 @@ class Bench:
     def _start_processes(self, procs: int, tag: str) -> None:
         ordercare = str(VENV_BIN / "ordercare")
         self.procs.start(
-            "relay",
             [ordercare, "relay", "--metrics-port", "0"],
             self.env,
             self.workdir / f"relay-{tag}.log",
+            name="relay",
         )
         self.procs.start(
-            "worker",
             [
                 ordercare,
                 "worker",
@@ -346,6 +344,7 @@ class Bench:
             # `ordercare worker` wipes and refills this folder (multiprocess metrics).
             dict(self.env, PROMETHEUS_MULTIPROC_DIR=str(self.workdir / "metrics")),
             self.workdir / f"worker-{tag}.log",
+            name="worker",
         )
 
     def _burst(

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 from actors.settings import Settings
+from tests import processes as children
+from tests.processes import Process
 
 ORDERCARE = str(Path(sys.executable).parent / "ordercare")
 
@@ -25,47 +24,28 @@ def environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-class Process:
-    """A command in its own process group, its output kept for the failure report."""
-
-    def __init__(self, args: list[str], settings: Settings, log: Path) -> None:
-        self.args = args
-        self.log: IO[bytes] = log.open("ab")
-        self.popen = subprocess.Popen([ORDERCARE, *args], env=environment(settings), stdout=self.log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-
-    def kill(self) -> None:
-        """SIGKILL the whole group: no shutdown hook runs, unacked messages stay unacked."""
-        os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)  # the parent stops its children gracefully
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-
 class Processes:
+    """`ordercare ...` commands started as a user starts them, each logged to `folder`."""
+
     def __init__(self, settings: Settings, folder: Path) -> None:
         self.settings = settings
         self.folder = folder
-        self.running: list[Process] = []
+        self.children = children.Processes()
 
-    def start(self, *args: str) -> Process:
-        process = Process(list(args), self.settings, self.folder / f"{args[0]}.log")
-        self.running.append(process)
-        return process
+    @property
+    def running(self) -> list[Process]:
+        return self.children.running
+
+    def start(self, *args: str, env: Mapping[str, str] | None = None) -> Process:
+        """`ordercare *args`, with the test's settings in its environment unless `env`."""
+        return self.children.start([ORDERCARE, *args], env or environment(self.settings),
+                                   self.folder / f"{args[0]}.log", name=args[0])  # fmt: skip
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-4000:] for p in self.folder.glob("*.log"))
 
     def stop_all(self) -> None:
-        for process in self.running:
-            process.stop()
+        self.children.stop_all()
 
 
 @pytest.fixture

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,8 +16,9 @@ from sqlalchemy import Engine, create_engine, text
 from actors.settings import Settings
 from actors.topology import declare
 from tests import servers
-from tests.e2e.conftest import ORDERCARE, environment
+from tests.e2e.conftest import ORDERCARE, Processes, environment
 from tests.notifier_events import cloudevent, order_created
+from tests.processes import Process
 from tests.sendgrid_standin import API_KEY, HANG, SendGridStandIn, running
 from tests.servers import wait_for
 
@@ -43,30 +41,9 @@ def notifier_environment(settings: Settings, sendgrid: SendGridStandIn) -> dict[
     }
 
 
-class NotifierProcess:
-    """`ordercare notifier` in its own process group, its output kept for a failure report."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log.open("ab")
-        self.popen = subprocess.Popen([ORDERCARE, "notifier", "--metrics-port", "0"], env=env,
-                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)  # fmt: skip
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hook runs."""
-        os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
-
-    def stop(self) -> int:
-        """SIGTERM, and the exit code."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-        return self.popen.returncode
+def start_notifier(processes: Processes, env: dict[str, str]) -> Process:
+    """`ordercare notifier`, its log in the test's folder (a restart appends to it)."""
+    return processes.start("notifier", "--metrics-port", "0", env=env)
 
 
 @pytest.fixture
@@ -120,13 +97,13 @@ def consuming(settings: Settings) -> bool:
 
 
 def test_a_notifier_killed_mid_send_sends_the_email_exactly_once_after_a_restart(
-    settings: Settings, sendgrid: SendGridStandIn, engine: Engine, tmp_path: Path
+    settings: Settings, sendgrid: SendGridStandIn, engine: Engine, processes: Processes
 ) -> None:
     # Given a running notifier, and SendGrid hanging on the next request
     given_ada_and_the_events_exchange(settings, engine)
     env = notifier_environment(settings, sendgrid)
-    first = NotifierProcess(env, tmp_path / "notifier.log")
-    wait_for(lambda: consuming(settings), 30, "the notifier to consume")
+    first = start_notifier(processes, env)
+    first.wait_ready(lambda: consuming(settings), 30, "the notifier to consume")
     sendgrid.script(HANG)
     # When an order is confirmed and the notifier is SIGKILLed while SendGrid holds the send
     event = cloudevent(order_created())
@@ -135,22 +112,17 @@ def test_a_notifier_killed_mid_send_sends_the_email_exactly_once_after_a_restart
     first.kill()
     assert notification(engine, event["id"]) == {"status": "sending", "attempts": 1}
     # Then a restarted notifier sends it again once its lease is over: one e-mail in the end
-    second = NotifierProcess(env, tmp_path / "notifier.log")
-    try:
-        sent = wait_for(lambda: (notification(engine, event["id"]) or {}).get("status") == "sent",
-                        30, "the notification to be sent")  # fmt: skip
-        assert sent
-        assert notification(engine, event["id"]) == {"status": "sent", "attempts": 2}
-        assert [m.to for m in sendgrid.accepted] == [["ada@example.com"]]
-        with engine.connect() as conn:
-            types = conn.execute(text("SELECT routing_key FROM outbox")).scalars().all()
-        assert types == ["customer.notified"]
-    finally:
-        # And SIGTERM stops it cleanly
-        code = second.stop()
-        if code != 0:
-            print((tmp_path / "notifier.log").read_text(errors="replace")[-4000:])
-    assert code == 0
+    second = start_notifier(processes, env)
+    sent = wait_for(lambda: (notification(engine, event["id"]) or {}).get("status") == "sent",
+                    30, "the notification to be sent")  # fmt: skip
+    assert sent
+    assert notification(engine, event["id"]) == {"status": "sent", "attempts": 2}
+    assert [m.to for m in sendgrid.accepted] == [["ada@example.com"]]
+    with engine.connect() as conn:
+        types = conn.execute(text("SELECT routing_key FROM outbox")).scalars().all()
+    assert types == ["customer.notified"]
+    # And SIGTERM stops it cleanly (the processes fixture prints the log on a failure)
+    assert second.stop() == 0
 
 
 def test_the_notifier_refuses_to_start_on_a_database_without_its_migrations(

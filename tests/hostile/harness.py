@@ -35,8 +35,9 @@ from psycopg import sql
 
 from actors.settings import Settings
 from actors.topology import declare
-from tests.e2e.conftest import Process, Processes, environment
+from tests.e2e.conftest import Processes, environment
 from tests.hostile.generator import Generator, Group, Hostile, seeding
+from tests.processes import Process
 
 OUTCOME_TYPES = frozenset({"command.accepted", "command.rejected"})
 MB = 1024.0

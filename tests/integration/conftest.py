@@ -10,6 +10,7 @@ from typing import Any
 import dramatiq
 import orjson
 import pika
+import psycopg
 import pytest
 
 from actors.bootstrap import BrokerReplier, Runtime, build_broker, register_actors
@@ -83,3 +84,32 @@ def outcome_docs(messages: list[tuple[Any, bytes]]) -> list[dict[str, Any]]:
 
 def outcome_ids(messages: list[tuple[Any, bytes]]) -> set[str]:
     return {d["data"]["command_id"] for d in outcome_docs(messages)}
+
+
+def run(
+    pipeline: Pipeline, doc: dict[str, Any], **props: Any
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Publish a command; its outcome and the domain events it caused, by type, once the
+    outcome and every event it lists (`event_ids`) have arrived."""
+    pipeline.publish(doc, **props)
+
+    def caused(msgs: list[tuple[Any, bytes]]) -> list[dict[str, Any]]:
+        docs = [orjson.loads(b) for _p, b in msgs]
+        return [d for d in docs if d.get("causationid") == doc["id"]]
+
+    def complete(msgs: list[tuple[Any, bytes]]) -> bool:
+        docs = caused(msgs)
+        outcome = next((d for d in docs if d["type"].startswith("command.")), None)
+        wanted = set(outcome["data"].get("event_ids", [])) if outcome else {"?"}
+        return wanted <= {d["id"] for d in docs}
+
+    docs = caused(pipeline.events.collect(complete))
+    [outcome] = [d for d in docs if d["type"].startswith("command.")]
+    return outcome, {d["type"]: d for d in docs if not d["type"].startswith("command.")}
+
+
+def query(pipeline: Pipeline, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """Rows from the pipeline's database, read with a connection of the test's own."""
+    url = pipeline.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type,unused-ignore]

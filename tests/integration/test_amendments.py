@@ -7,12 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-import psycopg
 
 from tests import messages as m
 from tests.servers import Listener
 
-from .conftest import Pipeline
+from .conftest import Pipeline, query, run
 
 
 def seed(pipeline: Pipeline, order_id: str = "ord_1001", **payment: str) -> None:
@@ -25,33 +24,6 @@ def seed(pipeline: Pipeline, order_id: str = "ord_1001", **payment: str) -> None
 def send(pipeline: Pipeline, doc: dict[str, Any], **props: Any) -> dict[str, Any]:
     """Publish to the type's own exchange; the outcome."""
     return run(pipeline, doc, **props)[0]
-
-
-def run(
-    pipeline: Pipeline, doc: dict[str, Any], **props: Any
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Publish; the outcome and the domain events the command caused, by type."""
-    pipeline.publish(doc, **props)
-
-    def caused(msgs: list[tuple[Any, bytes]]) -> list[dict[str, Any]]:
-        docs = [orjson.loads(b) for _p, b in msgs]
-        return [d for d in docs if d.get("causationid") == doc["id"]]
-
-    def complete(msgs: list[tuple[Any, bytes]]) -> bool:
-        docs = caused(msgs)
-        outcome = next((d for d in docs if d["type"].startswith("command.")), None)
-        wanted = set(outcome["data"].get("event_ids", [])) if outcome else {"?"}
-        return wanted <= {d["id"] for d in docs}
-
-    docs = caused(pipeline.events.collect(complete))
-    [outcome] = [d for d in docs if d["type"].startswith("command.")]
-    return outcome, {d["type"]: d for d in docs if not d["type"].startswith("command.")}
-
-
-def query(pipeline: Pipeline, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    url = pipeline.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type,unused-ignore]
 
 
 def test_an_amendment_swaps_a_line_issues_a_credit_memo_and_requests_a_refund(

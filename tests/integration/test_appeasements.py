@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import psycopg
 
 from tests import messages as m
 from tests.servers import Listener
 
-from .conftest import Pipeline
+from .conftest import Pipeline, query, run
 
 SUPERVISOR = {"id": "supervisor-sam", "role": "supervisor"}
 
@@ -26,36 +25,9 @@ def seed(pipeline: Pipeline) -> None:
         assert outcome["type"] == "command.accepted", outcome
 
 
-def run(
-    pipeline: Pipeline, doc: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Publish; the outcome and the events the command caused, by type."""
-    pipeline.publish(doc)
-
-    def caused(msgs: list[tuple[Any, bytes]]) -> list[dict[str, Any]]:
-        docs = [orjson.loads(b) for _p, b in msgs]
-        return [d for d in docs if d.get("causationid") == doc["id"]]
-
-    def complete(msgs: list[tuple[Any, bytes]]) -> bool:
-        docs = caused(msgs)
-        outcome = next((d for d in docs if d["type"].startswith("command.")), None)
-        wanted = set(outcome["data"].get("event_ids", [])) if outcome else {"?"}
-        return wanted <= {d["id"] for d in docs}
-
-    docs = caused(pipeline.events.collect(complete))
-    [outcome] = [d for d in docs if d["type"].startswith("command.")]
-    return outcome, {d["type"]: d for d in docs if not d["type"].startswith("command.")}
-
-
 def offer(actor: dict[str, str] = m.AGENT, **data: Any) -> dict[str, Any]:
     data = {"reason": "late_delivery", "ticket": "ZD-4411", **data}
     return m.appeasement("appeasement.offer", actor, **data)
-
-
-def query(pipeline: Pipeline, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    url = pipeline.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type,unused-ignore]
 
 
 def audit_trail(pipeline: Pipeline, entity_type: str, entity_id: str) -> list[dict[str, Any]]:

@@ -19,8 +19,8 @@ from services.accounts.search import CANDIDATES, FIELDS
 from tests import messages as m
 from tests.servers import Listener
 
-from .conftest import Pipeline
-from .test_amendments import query, run, send
+from .conftest import Pipeline, query, run
+from .test_amendments import send
 
 VISA = "4111 1111 1111 1111"
 LONDON = {"name": "Ada Lovelace", "line1": "12 St James's Square", "city": "London",

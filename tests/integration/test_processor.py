@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -19,6 +19,7 @@ from persistence.outbox import OutboundMessage
 from persistence.repositories import ReferenceCache
 from persistence.uow import SqlUnitOfWork
 from tests import messages as m
+from tests.servers import wait_for
 
 
 class Replies:
@@ -70,21 +71,41 @@ def ada(processor: InboundProcessor) -> InboundProcessor:
 
 
 def in_parallel(*calls: Callable[[], None]) -> None:
+    """Run each call in its own thread, all released together by a barrier."""
     start = threading.Barrier(len(calls))
+
+    def after_the_barrier(call: Callable[[], None]) -> Callable[[], None]:
+        def go() -> None:
+            start.wait()
+            call()
+
+        return go
+
+    join(*start_threads([after_the_barrier(c) for c in calls]))
+
+
+def start_threads(
+    calls: Sequence[Callable[[], None]],
+) -> tuple[list[threading.Thread], list[BaseException]]:
+    """Each call in a thread of its own, started; what any of them raises is collected."""
     errors: list[BaseException] = []
 
-    def run(call: Callable[[], None]) -> None:
-        start.wait()
+    def collecting(call: Callable[[], None]) -> None:
         try:
             call()
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    threads = [threading.Thread(target=collecting, args=(c,)) for c in calls]
     for t in threads:
         t.start()
+    return threads, errors
+
+
+def join(threads: list[threading.Thread], errors: list[BaseException]) -> None:
     for t in threads:
         t.join(30)
+    assert not any(t.is_alive() for t in threads), "a call did not finish"
     assert not errors, errors
 
 
@@ -136,15 +157,51 @@ def test_two_cancels_of_one_order_at_once_apply_one_at_a_time(
 ) -> None:
     deliver(ada, m.order("ord_1001"))
     one, two = m.cancel("ord_1001"), m.cancel("ord_1001")
-    in_parallel(lambda: deliver(ada, one), lambda: deliver(ada, two))
-    results = sorted(
-        o["data"].get("code", o["type"])
+    # Both cancels are in flight together: each waits on the order's row lock, held by the
+    # test, until both wait; only then may they go (one after the other would never start
+    # the second while the first waits, and the test would time out)
+    behind_the_order_lock(engine, "ord_1001", lambda: deliver(ada, one), lambda: deliver(ada, two))
+    results = {
+        o["data"]["command_id"]: o["data"].get("code", o["type"])
         for o in outcomes(engine)
         if o["data"]["command_type"] == "order.cancel"
-    )
-    assert results == ["command.accepted", "not_allowed_in_state"]
+    }
+    assert sorted(results.values()) == ["command.accepted", "not_allowed_in_state"], results
+    assert set(results) == {one["id"], two["id"]}
+    assert count(engine, "SELECT count(*) FROM orders WHERE status = 'cancelled'") == 1
+    assert count(engine, "SELECT version FROM orders WHERE id = 'ord_1001'") == 2
     assert count(engine, "SELECT count(*) FROM credit_memos") == 1
     assert count(engine, "SELECT count(*) FROM refunds") == 1
+    assert count(engine, "SELECT count(*) FROM audit_log WHERE action = 'order.cancelled'") == 1
+
+
+def behind_the_order_lock(engine: Engine, order_id: str, *calls: Callable[[], None]) -> None:
+    """Run each call in its own thread while a connection of the test's own holds the order's
+    row lock; release it once every call is waiting for that lock, so all contend at once."""
+    with engine.connect() as holder:
+        holder.execute(text("SELECT 1 FROM orders WHERE id = :id FOR UPDATE"), {"id": order_id})
+        threads, errors = start_threads(calls)
+        wait_for(
+            lambda: waiting_for_locks(engine) == len(calls),
+            20,
+            f"{len(calls)} transactions to wait on the order's row lock",
+        )
+        holder.rollback()
+    join(threads, errors)
+
+
+def waiting_for_locks(engine: Engine) -> int:
+    """How many sessions of this database wait for a lock (on the holder's, or in the queue
+    behind another waiter)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND cardinality(pg_blocking_pids(pid)) > 0"
+                )
+            ).scalar_one()
+        )
 
 
 def test_a_command_written_against_another_version_is_refused_with_version_conflict(

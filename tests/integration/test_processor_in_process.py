@@ -524,21 +524,6 @@ def test_a_nul_character_in_any_text_is_refused_with_its_path(care: Care) -> Non
     assert [e["loc"] for e in rejected["errors"]] == ["data.note"]
 
 
-def test_debug_logging_never_prints_a_payload(caplog: pytest.LogCaptureFixture) -> None:
-    import logging
-
-    from actors.logs import configure_logging
-
-    configure_logging("DEBUG")
-    try:
-        logging.getLogger("actors.bootstrap.ordercare.commands").debug(
-            "Received args=%r", ("ada@example.com",)
-        )
-        assert "ada@example.com" not in caplog.text
-    finally:
-        configure_logging("INFO")
-
-
 def test_an_unknown_type_on_the_warehouse_exchange_is_an_unknown_type(care: Care) -> None:
     raw = envelope("wh-1", "warehouse.returned", {"order_id": "ord_ada_1"})
 

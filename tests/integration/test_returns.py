@@ -17,8 +17,8 @@ from notifier.render import plain_text
 from tests import messages as m
 from tests.servers import Listener
 
-from .conftest import Pipeline
-from .test_amendments import query, run, seed, send
+from .conftest import Pipeline, query, run
+from .test_amendments import seed, send
 
 ORDER = "ord_1001"
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from actors.sweep import due_commands
 from tests import messages as m
 
-from .conftest import Pipeline
-from .test_amendments import query, run, seed
+from .conftest import Pipeline, query, run
+from .test_amendments import seed
 
 
 def exchange_a_tee_for_the_hoodie(pipeline: Pipeline, order_id: str) -> None:

@@ -743,34 +743,69 @@ DO: dict[Action, Callable[[Order], object]] = {
     ),
 }
 
-LINE_ACTIONS = [a for a, rule in EDIT_RULES.items() if rule.line_states is not None]
-ORDER_ACTIONS = [a for a, rule in EDIT_RULES.items() if rule.line_states is None]
+OPEN, PARTLY, SHIPPED, DELIVERED = "open", "partially_shipped", "shipped", "delivered"
+
+#: Where each action is allowed, written out from README.md's edit-rules section and the
+#: issue's words, not read from EDIT_RULES: (line states, order states); None for an action
+#: on the order, not a line. A wrong entry in services/orders/rules.py disagrees with this.
+EXPECTED_RULES: dict[Action, tuple[frozenset[str] | None, frozenset[str]]] = {
+    # lines can be added until the whole order is dispatched
+    "add_line": (None, frozenset({OPEN, PARTLY})),
+    # only a line none of whose units has shipped can be removed or replaced
+    "remove_line": (frozenset({OPEN}), frozenset({OPEN, PARTLY})),
+    "replace_line": (frozenset({OPEN}), frozenset({OPEN, PARTLY})),
+    # only units not yet shipped can grow, shrink, be cancelled, be short, wait or ship
+    "increase_quantity": (frozenset({OPEN, PARTLY}), frozenset({OPEN, PARTLY})),
+    "reduce_quantity": (frozenset({OPEN, PARTLY}), frozenset({OPEN, PARTLY})),
+    "cancel_units": (frozenset({OPEN, PARTLY}), frozenset({OPEN, PARTLY})),
+    "short_pick": (frozenset({OPEN, PARTLY}), frozenset({OPEN, PARTLY})),
+    "backorder": (frozenset({OPEN, PARTLY}), frozenset({OPEN, PARTLY})),
+    "ship": (frozenset({OPEN, PARTLY}), frozenset({OPEN, PARTLY})),
+    # the address changes until the first shipment; method and pickup until dispatch
+    "change_address": (None, frozenset({OPEN})),
+    "change_method": (None, frozenset({OPEN, PARTLY})),
+    "change_pickup": (None, frozenset({OPEN, PARTLY})),
+    # only shipped units can be returned
+    "return_units": (
+        frozenset({PARTLY, SHIPPED, DELIVERED}),
+        frozenset({PARTLY, SHIPPED, DELIVERED}),
+    ),
+}
+LINE_ACTIONS = [a for a, (lines, _orders) in EXPECTED_RULES.items() if lines is not None]
+ORDER_ACTIONS = [a for a, (lines, _orders) in EXPECTED_RULES.items() if lines is None]
 
 
-def test_every_action_of_the_table_has_a_way_to_be_tried() -> None:
-    assert set(DO) == set(EDIT_RULES)
+def expected_allowed(action: Action, order_state: str, line_state: str | None = None) -> bool:
+    lines, orders = EXPECTED_RULES[action]
+    return order_state in orders and (lines is None or line_state in lines)
+
+
+def test_every_action_of_the_table_has_a_way_to_be_tried_and_an_expectation() -> None:
+    assert set(DO) == set(EDIT_RULES) == set(EXPECTED_RULES)
 
 
 @pytest.mark.parametrize("order_state", STATES)
 @pytest.mark.parametrize("line_state", STATES)
 @pytest.mark.parametrize("action", LINE_ACTIONS)
-def test_the_aggregate_allows_a_line_change_exactly_where_the_edit_rules_table_does(
+def test_the_aggregate_allows_a_line_change_exactly_where_the_edit_rules_say(
     action: Action, line_state: str, order_state: str
 ) -> None:
     order = order_in(order_state, line_state)
-    expected = allowed(action, order_state, line_state)
+    expected = expected_allowed(action, order_state, line_state)
 
+    assert allowed(action, order_state, line_state) == expected
     assert_the_table_decides(action, order, order.line("l1"), expected)
 
 
 @pytest.mark.parametrize("order_state", STATES)
 @pytest.mark.parametrize("action", ORDER_ACTIONS)
-def test_the_aggregate_allows_an_order_change_exactly_where_the_edit_rules_table_does(
+def test_the_aggregate_allows_an_order_change_exactly_where_the_edit_rules_say(
     action: Action, order_state: str
 ) -> None:
     order = order_in(order_state)
-    expected = allowed(action, order_state)
+    expected = expected_allowed(action, order_state)
 
+    assert allowed(action, order_state) == expected
     assert_the_table_decides(action, order, None, expected)
 
 
