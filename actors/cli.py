@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,9 +157,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     tune_malloc()  # before Dramatiq forks: its processes inherit it
     # Before anything imports prometheus_client: worker processes write to this folder.
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
-        prefix="ordercare-metrics-"
-    )
+    from actors.metrics_dirs import make_metrics_dir
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = given or str(make_metrics_dir())  # ours: removed on exit, below
     os.makedirs(metrics_dir, exist_ok=True)
     for stale in Path(metrics_dir).glob("*.db"):  # a previous run's values, never other files
         stale.unlink()
@@ -183,7 +184,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if port:
         argv += ["--fork-function", "actors.metrics_server:serve_forever"]
     parsed = make_argument_parser().parse_args(argv)  # type: ignore[no-untyped-call]
-    return int(dramatiq_main(parsed) or 0)  # type: ignore[no-untyped-call]
+    try:  # Dramatiq's parent returns once its processes stopped (SIGTERM and SIGINT too)
+        return int(dramatiq_main(parsed) or 0)  # type: ignore[no-untyped-call]
+    finally:
+        if not given:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
