@@ -137,7 +137,15 @@ def _parser() -> argparse.ArgumentParser:
         "ORDERCARE_DATABASE_URL's server)",
     )
     demo.set_defaults(run=_demo)
+    _operator_parsers(sub)
     return parser
+
+
+def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """dead-letters, outbox, inbox, doctor: kept in actors/cli_ops.py."""
+    from actors.cli_ops import add_operator_parsers
+
+    add_operator_parsers(sub)
 
 
 def _schema_is_current(settings: Settings) -> bool:
