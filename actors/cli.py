@@ -202,8 +202,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
     if not _schema_is_current(settings):
         return 1
-    from actors.relay_main import run_relay
+    from actors.relay_main import declare_topology, run_relay
 
+    # Once now: a relay pointed at a wrong broker would otherwise say nothing until the
+    # outbox had a row. A failure here is one line (cli_errors) and exit 1.
+    declare_topology(settings)
     tune_malloc()
 
     port = settings.relay_metrics_port if args.metrics_port is None else args.metrics_port

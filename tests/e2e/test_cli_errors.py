@@ -25,7 +25,7 @@ class Case:
     hidden: str = ""  # what the line must not show
 
 
-def cases(tmp: Path, vhost: str) -> dict[str, Case]:
+def cases(tmp: Path, vhost: str, database_url: str) -> dict[str, Case]:
     (tmp / "bad.json").write_text('{"type": "order.get",\n  "data": ')
     (tmp / "list.json").write_text("[1, 2]")
     amqp = servers.AMQP_HOST
@@ -55,6 +55,12 @@ def cases(tmp: Path, vhost: str) -> dict[str, Case]:
             ["relay"], {"ORDERCARE_DATABASE_URL": "postgresql+psycopg://ops:s3cret@127.0.0.1:1/ordercare"},
             names=("127.0.0.1:1", "database ordercare", "ops:***@"), hidden="s3cret",
         ),
+        "relay, broker down": Case(
+            ["relay", "--metrics-port", "0"],
+            {"ORDERCARE_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F",
+             "ORDERCARE_DATABASE_URL": database_url},
+            names=("127.0.0.1:1", "cannot reach RabbitMQ"),
+        ),
         "database missing": Case(
             ["relay"],
             {"ORDERCARE_DATABASE_URL": f"{servers.sqlalchemy_url('oc_no_such_db')}"},
@@ -65,15 +71,15 @@ def cases(tmp: Path, vhost: str) -> dict[str, Case]:
 
 CASES = [
     "missing file", "malformed JSON", "a JSON array", "a folder", "wrong password", "wrong vhost",
-    "broker down", "postgres:// URL", "database down", "database missing",
+    "broker down", "relay, broker down", "postgres:// URL", "database down", "database missing",
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_a_failure_is_one_line_naming_what_where_and_what_to_do(
-    name: str, tmp_path: Path, vhost: str
+    name: str, tmp_path: Path, vhost: str, database_url: str
 ) -> None:
-    case = cases(tmp_path, vhost)[name]
+    case = cases(tmp_path, vhost, database_url)[name]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERCARE_")}
     env.update(case.env)
     done = subprocess.run([ORDERCARE, *case.args], check=False, env=env, capture_output=True, text=True,
