@@ -163,6 +163,7 @@ def _schema_is_current(settings: Settings) -> bool:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if not _schema_is_current(settings):
         return 1
+    _declare_topology(settings)  # a wrong broker: one line and exit 1, before any fork
     tune_malloc()  # before Dramatiq forks: its processes inherit it
     # Before anything imports prometheus_client: worker processes write to this folder.
     from actors.metrics_dirs import make_metrics_dir
@@ -199,14 +200,29 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _declare_topology(settings: Settings) -> None:
+    """Connect and declare what topology.py declares; a failure is the caller's one line.
+    Imports neither actors.metrics nor prometheus_client: `_worker` must set
+    PROMETHEUS_MULTIPROC_DIR first."""
+    import pika
+
+    from actors.topology import declare
+
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        declare(connection.channel(), settings)
+    finally:
+        connection.close()
+
+
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
     if not _schema_is_current(settings):
         return 1
-    from actors.relay_main import declare_topology, run_relay
+    from actors.relay_main import run_relay
 
     # Once now: a relay pointed at a wrong broker would otherwise say nothing until the
     # outbox had a row. A failure here is one line (cli_errors) and exit 1.
-    declare_topology(settings)
+    _declare_topology(settings)
     tune_malloc()
 
     port = settings.relay_metrics_port if args.metrics_port is None else args.metrics_port

@@ -61,6 +61,12 @@ def cases(tmp: Path, vhost: str, database_url: str) -> dict[str, Case]:
              "ORDERCARE_DATABASE_URL": database_url},
             names=("127.0.0.1:1", "cannot reach RabbitMQ"),
         ),
+        "worker, wrong vhost": Case(
+            ["worker", "--processes", "1", "--metrics-port", "0"],
+            {"ORDERCARE_AMQP_URL": f"amqp://guest:guest@{amqp}/no-such-vhost",
+             "ORDERCARE_DATABASE_URL": database_url},
+            names=(amqp, "vhost no-such-vhost"),
+        ),
         "database missing": Case(
             ["relay"],
             {"ORDERCARE_DATABASE_URL": f"{servers.sqlalchemy_url('oc_no_such_db')}"},
@@ -71,7 +77,8 @@ def cases(tmp: Path, vhost: str, database_url: str) -> dict[str, Case]:
 
 CASES = [
     "missing file", "malformed JSON", "a JSON array", "a folder", "wrong password", "wrong vhost",
-    "broker down", "relay, broker down", "postgres:// URL", "database down", "database missing",
+    "broker down", "relay, broker down", "worker, wrong vhost",
+    "postgres:// URL", "database down", "database missing",
 ]  # fmt: skip
 
 
