@@ -100,7 +100,7 @@ def _settings(exc: BaseException) -> CliFailure | None:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    if isinstance(exc, ValidationError) and exc.title == "Settings":
+    if isinstance(exc, ValidationError) and exc.title in {"Settings", "NotifierSettings"}:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
         message = str(first["msg"]).removeprefix("Value error, ")

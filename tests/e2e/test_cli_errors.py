@@ -67,6 +67,11 @@ def cases(tmp: Path, vhost: str, database_url: str) -> dict[str, Case]:
              "ORDERCARE_DATABASE_URL": database_url},
             names=(amqp, "vhost no-such-vhost"),
         ),
+        "notifier, malformed JSON setting": Case(
+            ["notifier", "--metrics-port", "0"],
+            {"ORDERCARE_NOTIFIER_TEMPLATES": "{bad", "ORDERCARE_DATABASE_URL": database_url},
+            names=("notifier_templates", "invalid setting"), code=2,
+        ),
         "database missing": Case(
             ["relay"],
             {"ORDERCARE_DATABASE_URL": f"{servers.sqlalchemy_url('oc_no_such_db')}"},
@@ -78,7 +83,7 @@ def cases(tmp: Path, vhost: str, database_url: str) -> dict[str, Case]:
 CASES = [
     "missing file", "malformed JSON", "a JSON array", "a folder", "wrong password", "wrong vhost",
     "broker down", "relay, broker down", "worker, wrong vhost",
-    "postgres:// URL", "database down", "database missing",
+    "notifier, malformed JSON setting", "postgres:// URL", "database down", "database missing",
 ]  # fmt: skip
 
 
