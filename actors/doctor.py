@@ -5,18 +5,21 @@ reachable; each exchange and queue actors/topology.py declares exists with the t
 arguments it declares (checked by declaring it passively, then again as topology.py does:
 a declaration equal to what exists changes nothing, a different one is refused, and
 nothing missing is created); each queue's type (quorum expected); the configured user's
-permissions, as far as they can be seen without RabbitMQ's management plugin (configure:
-the declarations above; write: a publish to the default exchange that no queue receives);
-risky settings. Bindings and the permissions to read queues and write to named exchanges
-are not visible over AMQP without changing something, so they are reported unchecked.
+permissions as far as AMQP shows them (configure: the declarations above; write: a
+publish to the default exchange that no queue receives);
+bindings and the user's permissions from RabbitMQ's management API when it answers
+(ORDERCARE_MANAGEMENT_URL, by default the broker's host on port 15672); risky settings.
+Without the management API, bindings and the permissions to read queues and write to named
+exchanges are reported unchecked: AMQP cannot see them without changing something.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from actors.cli_errors import amqp_place, database_place, explain
 from actors.settings import Settings
@@ -112,8 +115,97 @@ def _broker(settings: Settings) -> list[Result]:
         results += _permissions(broker)
     finally:
         broker.connection.close()
-    results.append(("warn", "bindings not checked: AMQP cannot list them without the "
-                            "management plugin (`ordercare broker setup` declares them)"))  # fmt: skip
+    results += _management(settings)
+    return results
+
+
+def _management_base(settings: Settings) -> str | None:
+    """The management API's address: the setting, else the broker's host on port 15672."""
+    if settings.management_url == "off":
+        return None
+    if settings.management_url:
+        return settings.management_url.rstrip("/")
+    host = urlsplit(settings.amqp_url).hostname or "localhost"
+    return f"http://{host if ':' not in host else f'[{host}]'}:15672"
+
+
+def _management(settings: Settings) -> list[Result]:
+    """Bindings and the user's permissions, from the management API when it answers."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+    from urllib.parse import quote
+
+    amqp = urlsplit(settings.amqp_url)
+    user, password = unquote(amqp.username or "guest"), unquote(amqp.password or "guest")
+    vhost = unquote(amqp.path[1:]) if len(amqp.path) > 1 else "/"
+    base = _management_base(settings)
+    unchecked = ("bindings, and the permissions to read queues and write to named exchanges, "
+                 "not checked")  # fmt: skip
+    if base is None:
+        return [("warn", f"{unchecked}: ORDERCARE_MANAGEMENT_URL is off")]
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def get(path: str) -> Any:
+        url, auth = base + path, {"Authorization": f"Basic {token}"}
+        request = urllib.request.Request(url, headers=auth)  # noqa: S310 (http(s), checked)
+        with urllib.request.urlopen(request, timeout=3) as answer:  # noqa: S310
+            return json.loads(answer.read())
+
+    if not base.startswith(("http://", "https://")):
+        return [("fail", f"ORDERCARE_MANAGEMENT_URL {base} is not an http(s) URL")]
+    try:
+        bindings = get(f"/api/bindings/{quote(vhost, safe='')}")
+        permissions = get(f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}")
+    except urllib.error.HTTPError as exc:
+        return [("warn", f"{unchecked}: the management API at {base} answered {exc.code}")]
+    except (OSError, ValueError) as exc:
+        return [("warn", f"{unchecked}: no management API at {base} ({exc}); it is the "
+                         "rabbitmq_management plugin")]  # fmt: skip
+    return _bindings(settings, bindings) + _granted(settings, user, vhost, permissions)
+
+
+def _bindings(settings: Settings, bindings: list[dict[str, Any]]) -> list[Result]:
+    have = {(b.get("source"), b.get("destination"), b.get("routing_key")) for b in bindings}
+    wanted = [(settings.unrouted_queue, settings.unrouted_queue, "")]
+    wanted += [(exchange, queue, "#") for queue, exchange in settings.inbound_queues.items()]
+    results: list[Result] = []
+    for source, queue, key in wanted:
+        if (source, queue, key) in have:
+            results.append(("ok", f"binding {source} -> {queue} ({key or 'fanout'})"))
+        else:
+            results.append(("fail", f"binding {source} -> {queue} ({key or 'fanout'}) is "
+                                    "missing: run `ordercare broker setup`"))  # fmt: skip
+    return results
+
+
+def _granted(
+    settings: Settings, user: str, vhost: str, permissions: dict[str, Any]
+) -> list[Result]:
+    """What a worker and a relay do, against the user's regular expressions (RabbitMQ
+    matches them unanchored, as re.search does)."""
+    inbound = list(settings.inbound_queues)
+    retries = [f"{q}.DQ" for q in inbound] + [f"{q}.XQ" for q in inbound]
+    exchanges = [settings.events_exchange, settings.unrouted_queue, *inbound]
+    queues = [*inbound, *retries, settings.dead_letter_queue, settings.unrouted_queue]
+    needs = {
+        "configure": sorted(set(exchanges + queues)),
+        "write": ["amq.default", settings.events_exchange, *queues],
+        "read": [*inbound, *retries, *exchanges],
+    }
+    results: list[Result] = []
+    for kind, names in needs.items():
+        pattern = str(permissions.get(kind, "^$"))
+        try:
+            missing = [n for n in names if re.search(pattern, n) is None]
+        except re.error:
+            missing = names
+        if missing:
+            results.append(("fail", f"permissions: {user} may not {kind} {', '.join(missing)} "
+                                    f"on vhost {vhost} ({kind} is '{pattern}')"))  # fmt: skip
+        else:
+            results.append(("ok", f"permissions: {user} may {kind} what OrderCare needs"))
     return results
 
 
@@ -191,8 +283,7 @@ def _permissions(broker: _Broker) -> list[Result]:
 
     _, refused = broker.attempt(publish)
     if refused is None:
-        return [("ok", "permissions: configure on OrderCare's exchanges and queues (declared "
-                       "above), write on the default exchange (replies, retries)")]  # fmt: skip
+        return [("ok", "permissions: may publish to the default exchange (replies, retries)")]
     return [("fail", f"permissions: may not publish to the default exchange (replies and "
                      f"retries need it): {_refusal(refused)}")]  # fmt: skip
 

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
 
     log_level: str = "INFO"
+    #: RabbitMQ's management API, for `ordercare doctor` (bindings, permissions): empty for
+    #: http://<the AMQP host>:15672, `off` to not ask.
+    management_url: str = ""
 
     #: Roles that may override a catalogue unit price on an amendment (JSON list).
     price_override_roles: frozenset[Role] = frozenset({"supervisor", "manager"})

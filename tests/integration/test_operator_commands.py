@@ -4,10 +4,13 @@ environment pointing at this test's database, vhost and names."""
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pika
@@ -250,3 +253,68 @@ def test_doctor_fails_when_the_user_may_not_publish_and_when_servers_are_down(
     assert code == 1
     assert "fail  database 127.0.0.1:1 database x" in out
     assert "fail  broker 127.0.0.1:1 vhost /: cannot reach RabbitMQ" in out
+
+
+class ManagementStandIn:
+    """RabbitMQ's management API as doctor asks it: bindings and one user's permissions."""
+
+    def __init__(self, bindings: list[dict[str, str]], permissions: dict[str, str]) -> None:
+        self.paths: list[str] = []
+        self.auth: list[str | None] = []
+        answers = {"bindings": bindings, "permissions": permissions}
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stand_in.paths.append(self.path)
+                stand_in.auth.append(self.headers.get("Authorization"))
+                body = json.dumps(answers[self.path.split("/")[2]]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_doctor_checks_bindings_and_permissions_with_the_management_api(
+    settings: Settings, cli: Cli, vhost: str
+) -> None:
+    _declared(settings)
+    bindings = [{"source": e, "destination": q, "routing_key": "#"}
+                for q, e in settings.inbound_queues.items()]  # fmt: skip
+    bindings.append({"source": settings.unrouted_queue, "destination": settings.unrouted_queue,
+                     "routing_key": ""})  # fmt: skip
+    everything = {"configure": ".*", "write": ".*", "read": ".*"}
+    api = ManagementStandIn(bindings, everything)
+    try:
+        cli.use(settings, ORDERCARE_MANAGEMENT_URL=api.url)
+        code, out, _err = cli("doctor")
+        assert code == 0, out
+        assert f"ok    binding {settings.commands_exchange} -> {settings.commands_queue} (#)" in out
+        assert "ok    permissions: guest may write what OrderCare needs" in out
+        assert api.paths == [f"/api/bindings/{vhost}", f"/api/permissions/{vhost}/guest"]
+        assert api.auth[0] == "Basic " + base64.b64encode(b"guest:guest").decode()
+    finally:
+        api.close()
+
+    api = ManagementStandIn(bindings[1:], {**everything, "write": "^amq\\.default$"})
+    try:
+        cli.use(settings, ORDERCARE_MANAGEMENT_URL=api.url)
+        code, out, _err = cli("doctor")
+        assert code == 1
+        assert (f"fail  binding {settings.commands_exchange} -> {settings.commands_queue} (#) "
+                "is missing: run `ordercare broker setup`") in out  # fmt: skip
+        assert f"fail  permissions: guest may not write {settings.events_exchange}," in out
+    finally:
+        api.close()
