@@ -150,13 +150,16 @@ def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _schema_is_current(settings: Settings) -> bool:
     """Refuse to start against a database that is missing or behind this code's migrations."""
+    from actors.cli_errors import CliFailure, database_place
     from persistence.database import current_and_head
 
     current, head = current_and_head(settings.database_url)  # unreachable: one line in main
     if current != head:
-        print(f"the database is at migration {current or '(none)'}, this code needs {head}: "
-              "run `ordercare db upgrade`", file=sys.stderr)  # fmt: skip
-        return False
+        raise CliFailure(
+            f"the database is at migration {current or '(none)'}, this code needs {head}",
+            database_place(settings.database_url),
+            "run `ordercare db upgrade`",
+        )
     return True
 
 

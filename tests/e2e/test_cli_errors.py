@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,7 @@ class Case:
     hidden: str = ""  # what the line must not show
 
 
-def cases(tmp: Path, vhost: str, database_url: str) -> dict[str, Case]:
+def cases(tmp: Path, vhost: str, database_url: str, empty: str) -> dict[str, Case]:
     (tmp / "bad.json").write_text('{"type": "order.get",\n  "data": ')
     (tmp / "list.json").write_text("[1, 2]")
     amqp = servers.AMQP_HOST
@@ -72,6 +74,10 @@ def cases(tmp: Path, vhost: str, database_url: str) -> dict[str, Case]:
             {"ORDERCARE_NOTIFIER_TEMPLATES": "{bad", "ORDERCARE_DATABASE_URL": database_url},
             names=("notifier_templates", "invalid setting"), code=2,
         ),
+        "database not migrated": Case(
+            ["sweep", "--once"], {"ORDERCARE_DATABASE_URL": servers.sqlalchemy_url(empty)},
+            names=(f"database {empty}", "migration (none)", "ordercare db upgrade"),
+        ),
         "database missing": Case(
             ["relay"],
             {"ORDERCARE_DATABASE_URL": f"{servers.sqlalchemy_url('oc_no_such_db')}"},
@@ -80,18 +86,27 @@ def cases(tmp: Path, vhost: str, database_url: str) -> dict[str, Case]:
     }  # fmt: skip
 
 
+@pytest.fixture
+def empty_database() -> Iterator[str]:
+    """A database with no migration applied."""
+    name = f"oc_empty_{uuid.uuid4().hex[:8]}"
+    servers.admin(f'CREATE DATABASE "{name}"')
+    yield name
+    servers.drop_database(name)
+
+
 CASES = [
     "missing file", "malformed JSON", "a JSON array", "a folder", "wrong password", "wrong vhost",
     "broker down", "relay, broker down", "worker, wrong vhost",
-    "notifier, malformed JSON setting", "postgres:// URL", "database down", "database missing",
+    "notifier, malformed JSON setting", "postgres:// URL", "database not migrated", "database down", "database missing",
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_a_failure_is_one_line_naming_what_where_and_what_to_do(
-    name: str, tmp_path: Path, vhost: str, database_url: str
+    name: str, tmp_path: Path, vhost: str, database_url: str, empty_database: str
 ) -> None:
-    case = cases(tmp_path, vhost, database_url)[name]
+    case = cases(tmp_path, vhost, database_url, empty_database)[name]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERCARE_")}
     env.update(case.env)
     done = subprocess.run([ORDERCARE, *case.args], check=False, env=env, capture_output=True, text=True,
