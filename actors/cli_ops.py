@@ -74,7 +74,11 @@ def add_operator_parsers(sub: Any) -> None:
         "show", parents=[json_flag], help="a command's outcome and when it was received"
     )
     inbox_show.add_argument("command_id", metavar="COMMAND_ID", help="the CloudEvents id")
-    inbox_show.add_argument("--source", help="the CloudEvents source (several may share an id)")
+    inbox_show.add_argument(
+        "--source",
+        help="the CloudEvents source: several may share an id, and with it the look-up uses "
+        "the inbox's key (without it, the whole inbox is scanned)",
+    )
     inbox_show.set_defaults(run=_inbox_show)
 
     doctor = sub.add_parser(
