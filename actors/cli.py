@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,11 +25,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     run: Callable[[argparse.Namespace, Settings], int] = args.run
-    return run(args, Settings())
+    return _reported(lambda settings: run(args, settings))
+
+
+def _reported(run: Callable[[Settings], int]) -> int:
+    """Run a command; a failure the user can fix is one line on stderr and exit 2 (usage,
+    configuration) or 1 (run time), never a traceback (actors/cli_errors.py)."""
+    from actors.cli_errors import Servers, explain
+
+    servers = None
+    try:
+        settings = Settings()
+        servers = Servers(settings.amqp_url, settings.database_url)
+        return run(settings)
+    except Exception as exc:
+        failure = explain(exc, servers)
+        if failure is None:
+            raise
+        print(failure.line(), file=sys.stderr)
+        return failure.code
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"ordercare {version('ordercare')}"
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "ordercare (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ordercare", description=__doc__)
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(metavar="COMMAND")
 
     worker = sub.add_parser("worker", help="run Dramatiq worker processes for the commands queue")
@@ -109,37 +137,42 @@ def _parser() -> argparse.ArgumentParser:
         "ORDERCARE_DATABASE_URL's server)",
     )
     demo.set_defaults(run=_demo)
+    _operator_parsers(sub)
     return parser
+
+
+def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """dead-letters, outbox, inbox, doctor: kept in actors/cli_ops.py."""
+    from actors.cli_ops import add_operator_parsers
+
+    add_operator_parsers(sub)
 
 
 def _schema_is_current(settings: Settings) -> bool:
     """Refuse to start against a database that is missing or behind this code's migrations."""
-    from sqlalchemy.exc import OperationalError
-
+    from actors.cli_errors import CliFailure, database_place
     from persistence.database import current_and_head
 
-    try:
-        current, head = current_and_head(settings.database_url)
-    except OperationalError as exc:
-        print(
-            f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}", file=sys.stderr
-        )
-        return False
+    current, head = current_and_head(settings.database_url)  # unreachable: one line in main
     if current != head:
-        print(f"the database is at migration {current or '(none)'}, this code needs {head}: "
-              "run `ordercare db upgrade`", file=sys.stderr)  # fmt: skip
-        return False
+        raise CliFailure(
+            f"the database is at migration {current or '(none)'}, this code needs {head}",
+            database_place(settings.database_url),
+            "run `ordercare db upgrade`",
+        )
     return True
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if not _schema_is_current(settings):
         return 1
+    _declare_topology(settings)  # a wrong broker: one line and exit 1, before any fork
     tune_malloc()  # before Dramatiq forks: its processes inherit it
     # Before anything imports prometheus_client: worker processes write to this folder.
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
-        prefix="ordercare-metrics-"
-    )
+    from actors.metrics_dirs import make_metrics_dir
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = given or str(make_metrics_dir())  # ours: removed on exit, below
     os.makedirs(metrics_dir, exist_ok=True)
     for stale in Path(metrics_dir).glob("*.db"):  # a previous run's values, never other files
         stale.unlink()
@@ -163,7 +196,26 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if port:
         argv += ["--fork-function", "actors.metrics_server:serve_forever"]
     parsed = make_argument_parser().parse_args(argv)  # type: ignore[no-untyped-call]
-    return int(dramatiq_main(parsed) or 0)  # type: ignore[no-untyped-call]
+    try:  # Dramatiq's parent returns once its processes stopped (SIGTERM and SIGINT too)
+        return int(dramatiq_main(parsed) or 0)  # type: ignore[no-untyped-call]
+    finally:
+        if not given:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _declare_topology(settings: Settings) -> None:
+    """Connect and declare what topology.py declares; a failure is the caller's one line.
+    Imports neither actors.metrics nor prometheus_client: `_worker` must set
+    PROMETHEUS_MULTIPROC_DIR first."""
+    import pika
+
+    from actors.topology import declare
+
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        declare(connection.channel(), settings)
+    finally:
+        connection.close()
 
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
@@ -171,6 +223,9 @@ def _relay(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     from actors.relay_main import run_relay
 
+    # Once now: a relay pointed at a wrong broker would otherwise say nothing until the
+    # outbox had a row. A failure here is one line (cli_errors) and exit 1.
+    _declare_topology(settings)
     tune_malloc()
 
     port = settings.relay_metrics_port if args.metrics_port is None else args.metrics_port
@@ -180,18 +235,11 @@ def _relay(args: argparse.Namespace, settings: Settings) -> int:
 def _notifier(args: argparse.Namespace, settings: Settings) -> int:
     if not _schema_is_current(settings):
         return 1
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
-
     from actors.logs import configure_logging
     from notifier.main import run
     from notifier.settings import NotifierSettings
 
-    try:
-        notifier_settings = NotifierSettings()
-    except (ValidationError, SettingsError) as exc:
-        print(f"invalid notifier settings: {exc}", file=sys.stderr)
-        return 1
+    notifier_settings = NotifierSettings()  # invalid: one line in main (cli_errors)
     configure_logging(settings.log_level)
     tune_malloc()
     return run(notifier_settings, _notification_store, args.metrics_port)

@@ -12,6 +12,7 @@ import orjson
 import pika
 import pika.exceptions
 
+from actors.cli_errors import USAGE, CliFailure, amqp_place
 from actors.settings import Settings
 
 
@@ -24,9 +25,38 @@ def complete_envelope(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+#: Exit code when nobody answered: 1 means the command was rejected.
+NOT_ANSWERED = 2
+
+
+def read_command(file: Path) -> dict[str, Any]:
+    """The JSON object in `file`; a CliFailure naming the file and the place when it is not."""
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CliFailure(
+            "malformed JSON",
+            f"{file} line {exc.lineno} column {exc.colno}",
+            f"{exc.msg}; fix the file",
+            USAGE,
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise CliFailure("not UTF-8 text", str(file), "save it as UTF-8 JSON", USAGE) from exc
+    if not isinstance(doc, dict):
+        raise CliFailure(
+            f"the file holds a JSON {type(doc).__name__ if doc is not None else 'null'}, "
+            "not an object",
+            str(file),
+            "write one CloudEvent as a JSON object (see ops/examples/)",
+            USAGE,
+        )
+    return doc
+
+
 def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
-    """Publish to the type's exchange with a reply queue; print the outcome. 0 accepted, 1 not."""
-    doc = complete_envelope(json.loads(file.read_text()))
+    """Publish to the type's exchange with a reply queue; print the outcome. 0 accepted, 1 not,
+    2 not answered (or not publishable)."""
+    doc = complete_envelope(read_command(file))
     connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     try:
         channel = connection.channel()
@@ -49,17 +79,20 @@ def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
                 mandatory=True,
             )
         except pika.exceptions.UnroutableError:
-            print(
-                f"no queue is bound to {exchange}: start `ordercare worker` "
-                "or run `ordercare broker setup`"
-            )
-            return 2
+            raise CliFailure(
+                "no queue is bound to the exchange",
+                f"{exchange} on {amqp_place(settings.amqp_url)}",
+                "start `ordercare worker` or run `ordercare broker setup`",
+                NOT_ANSWERED,
+            ) from None
         for method, _props, body in channel.consume(reply_to, inactivity_timeout=timeout):
             if method is None:
-                print(
-                    f"no outcome within {timeout}s for command {doc['id']}: is a worker and a relay running?"
+                raise CliFailure(
+                    f"no outcome within {timeout}s for command {doc['id']}",
+                    amqp_place(settings.amqp_url),
+                    "is a worker and a relay running? (`ordercare doctor` checks the setup)",
+                    NOT_ANSWERED,
                 )
-                return 2
             outcome = json.loads(body)
             print(json.dumps(outcome, indent=2))
             return 0 if outcome.get("type") == "command.accepted" else 1

@@ -134,7 +134,7 @@ def story(run: str) -> list[Step]:
 def _setup(order_id: str, account_id: str, create: dict[str, Any]) -> list[Step]:
     return [
         Step(
-            "The storefront loads five SKUs into the catalogue",
+            "The storefront loads six SKUs into the catalogue",
             catalog_upsert(),
             "catalog.upsert",
             "accepted",

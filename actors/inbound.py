@@ -143,7 +143,10 @@ class InboundProcessor:
         is lost, nothing reaches `.XQ`."""
         msg, _refused = self._screen(msg)
         detail = f"{type(exc).__name__} after {msg.attempt + 1} attempts"
-        ids = _readable_ids(try_json_object(msg.body) if msg.size is None else None)
+        # The consumer passes every delivery's size (actors/broker.py): a body is whole when
+        # its length is that size, and only a whole one is read for the ids to answer.
+        whole = len(msg.body) == msg.length
+        ids = _readable_ids(try_json_object(msg.body) if whole else None)
         try:
             self._dead_letter(msg, "handler_error", detail, CardScan(), answer=ids)
         except Exception as again:

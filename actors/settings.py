@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from actors.cli_errors import check_database_url
 from contracts.common import Role
 from contracts.registry import ORIGINS, Origin
 from services.policy import (
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/ordercare"
 
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_url(cls, url: str) -> str:
+        """postgres:// or postgresql:// would fail later, deep in SQLAlchemy: say so now."""
+        return check_database_url(url)
+
     #: Exchange names (CONTRACT.md); queues are named after the exchange they drain.
     commands_exchange: str = "ordercare.commands"
     warehouse_exchange: str = "ordercare.warehouse"
@@ -92,6 +99,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
 
     log_level: str = "INFO"
+    #: RabbitMQ's management API, for `ordercare doctor` (bindings, permissions): empty for
+    #: http://<the AMQP host>:15672, `off` to not ask.
+    management_url: str = ""
 
     #: Roles that may override a catalogue unit price on an amendment (JSON list).
     price_override_roles: frozenset[Role] = frozenset({"supervisor", "manager"})

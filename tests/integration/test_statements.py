@@ -27,6 +27,7 @@ from actors.demo import EmbeddedBus, tell_story
 from actors.embedded import EmbeddedOrderCare
 from actors.settings import Settings
 from persistence.journal import Inbox
+from persistence.operations import Operations
 from persistence.outbox import OutboundMessage, OutboxStore
 from persistence.repositories import ReferenceCache
 from persistence.sql import Sql
@@ -136,6 +137,22 @@ def _the_rest(care: EmbeddedOrderCare) -> None:
     with store.claim(10) as claim:
         claim.defer(claim.ids, 0)
     store.backlog()
+    _operator_commands(care)
+
+
+def _operator_commands(care: EmbeddedOrderCare) -> None:
+    """What `ordercare dead-letters|outbox|inbox` read and delete (the story leaves dead
+    letters and inbox rows behind)."""
+    now = datetime.now(UTC)
+    with care.engine.connect() as conn, conn.begin():
+        ops = Operations(Sql(conn))
+        [newest] = ops.dead_letters(reason=None, limit=1)
+        assert ops.dead_letter(newest.id) is not None
+        assert newest.id in ops.dead_letter_ids(newest.reason)
+        ops.remove_dead_letter(newest.id)
+        ops.purge_dead_letters(now)
+        ops.outbox_backlog(now)
+        assert ops.inbox("cmd-1", "statements")
 
 
 def _line_of(name: str, text: str) -> int:
