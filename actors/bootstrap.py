@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -17,6 +19,7 @@ from dramatiq.middleware import (
 )
 from sqlalchemy import Engine
 
+from actors import health
 from actors.broker import CloudEventsBroker, publish_reply, unwrap
 from actors.failures import is_infrastructure, retry_policy
 from actors.inbound import InboundMessage, InboundProcessor, Replier
@@ -87,6 +90,40 @@ class Topology(Middleware):
         declare(broker.channel, self.settings)
 
 
+class Liveness(Middleware):
+    """The worker process's heartbeat file (actors/health.py), read by `/livez` and
+    `/readyz` on the metrics port: written every few seconds, held back by a worker thread
+    whose message has run past its TimeLimit, and carrying whether the consumers are
+    attached. Only under `ordercare worker` (which sets PROMETHEUS_MULTIPROC_DIR)."""
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder and health.WORKER is None:
+            health.WORKER = health.WorkerHeartbeat(Path(folder))
+            health.WORKER.start()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        if health.WORKER is not None:
+            health.WORKER.started(threading.get_ident())
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if health.WORKER is not None:
+            health.WORKER.finished(threading.get_ident())
+
+    after_skip_message = after_process_message
+
+    def before_process_stop(self, broker: dramatiq.Broker) -> None:
+        if health.WORKER is not None:
+            health.WORKER.stop()
+
+
 def build_broker(settings: Settings) -> CloudEventsBroker:
     """The Dramatiq broker with only the middleware OrderCare uses."""
     middleware: list[Middleware] = [
@@ -99,6 +136,7 @@ def build_broker(settings: Settings) -> CloudEventsBroker:
             retry_when=retry_policy(settings.max_retries),
         ),
         Topology(settings),
+        Liveness(),
     ]
     # Confirms on Dramatiq's own publishes: a retry is re-enqueued, then the original acked;
     # without a confirm, a broker failover in between would lose the command.

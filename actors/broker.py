@@ -23,6 +23,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _Rabbit
 from dramatiq.common import q_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
+from actors import health
 from actors.outbound import ReplyRefused, amqp_properties
 from actors.screening import (
     KEPT_PREFIX_BYTES,
@@ -69,6 +70,14 @@ class CloudEventsConsumer(_RabbitmqConsumer):
 
     broker: CloudEventsBroker
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        _attached(self.queue_name, True)
+
+    def close(self) -> None:
+        _attached(self.queue_name, False)
+        super().close()  # type: ignore[no-untyped-call]
+
     def __next__(self) -> _RabbitmqMessage | None:
         try:
             method, properties, body = next(self.iterator)
@@ -77,6 +86,7 @@ class CloudEventsConsumer(_RabbitmqConsumer):
             pika.exceptions.AMQPConnectionError,
             pika.exceptions.AMQPChannelError,
         ) as e:
+            _attached(self.queue_name, False)
             if getattr(e, "reply_code", None) == 404:  # the queue is gone: declare it again
                 self.broker.queues_pending.add(q_name(self.queue_name))
             raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
@@ -97,6 +107,12 @@ class CloudEventsConsumer(_RabbitmqConsumer):
         canonical = q_name(self.queue_name)
         actor = self.broker.raw_actors.get(canonical, "ordercare.no-such-actor")
         return wrap(actor, canonical, method, properties, body, self.broker.settings)
+
+
+def _attached(queue: str, attached: bool) -> None:
+    """Tell the process's heartbeat (readiness) whether this queue has a consumer."""
+    if health.WORKER is not None:
+        health.WORKER.consuming(queue, attached)
 
 
 #: Control characters JSON escapes as \\u00XX (tab, line feed and carriage return take two).

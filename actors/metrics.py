@@ -71,6 +71,17 @@ OUTBOX_AGE = Gauge(
     multiprocess_mode="max",
 )
 
+SWEEP_LAST_SUCCESS = Gauge(
+    "ordercare_sweep_last_success_timestamp_seconds",
+    "Unix time the sweeper last finished a round (0 until its first).",
+    multiprocess_mode="max",
+)
+SWEEP_COMMANDS = Counter(
+    "ordercare_sweep_commands_total",
+    "Commands the sweeper sent for due deadlines (what it expired), by command type.",
+    ["type"],
+)
+
 #: Message types that may appear as a label; anything else is counted as "unknown".
 KNOWN_TYPES: set[str] = set()
 
@@ -95,6 +106,40 @@ def count_money(events: Iterable[object]) -> None:
             MONEY.labels("increased", currency).inc(float(data.difference))
         if data.authorization_released:
             MONEY.labels("released", currency).inc(float(data.authorization_released))
+
+
+#: Every reason a message is dead-lettered for (actors/inbound.py, actors/body_screen.py).
+DEAD_LETTER_REASONS = (
+    "not_json",
+    "not_an_envelope",
+    "too_large",
+    "too_complex",
+    "too_deep",
+    "nul_character",
+    "card_number",
+    "handler_error",
+)
+RELAY_FAILURE_REASONS = ("reply_queue_gone", "unroutable", "nacked", "unencodable", "refused")
+
+
+def export_worker_zeros() -> None:
+    """Export every labelled counter an alert reads at 0 from process start: a series that
+    first appears at 1 has no increase(), so the first one after a restart would not alert."""
+    from typing import get_args
+
+    from contracts.outcomes import RejectionCode
+
+    for code in get_args(RejectionCode):
+        REJECTIONS.labels(code)
+    for reason in DEAD_LETTER_REASONS:
+        DEAD_LETTERS.labels(reason)
+    for kind in ("infrastructure", "unexpected"):
+        RETRIES.labels(kind)
+
+
+def export_relay_zeros() -> None:
+    for reason in RELAY_FAILURE_REASONS:
+        RELAY_FAILED.labels(reason)
 
 
 def register_types(types: Iterable[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,10 +40,15 @@ class Consumer:
     """Consumes until `stopping` is set, reconnecting as often as it takes."""
 
     def __init__(self, settings: NotifierSettings, handle: Callable[[bytes], object],
-                 stopping: threading.Event) -> None:  # fmt: skip
+                 stopping: threading.Event,
+                 beat: Callable[..., None] = lambda at=None: None) -> None:  # fmt: skip
         self.settings = settings
         self.handle = handle
         self.stopping = stopping
+        #: Called at least every second while the thread is alive (liveness).
+        self.beat = beat
+        #: Whether a consumer is attached to the queue (readiness).
+        self.consuming = False
 
     def run(self) -> None:
         """Connect, backing off while that fails (0.5 s doubling to 30 s, cut short by
@@ -50,6 +56,7 @@ class Consumer:
         failure: it waits 0.5 s, and a connect failing after it waits 1 s, then 2 s..."""
         first_backoff = FIRST_BACKOFF_SECONDS
         while not self.stopping.is_set():
+            self.beat()
             connected = self._connecting(first_backoff)(self._connect)
             if connected is None:
                 break  # stopped while backing off
@@ -73,6 +80,7 @@ class Consumer:
         )
 
     def _pause_for(self, seconds: float) -> None:
+        self.beat(time.time() + seconds)  # backing off, not wedged: back by then
         self.stopping.wait(seconds)  # stopping cuts it short
 
     def _connect(self) -> tuple[Any, Any] | None:
@@ -93,13 +101,18 @@ class Consumer:
     def _consume(self, connection: Any, channel: Any) -> None:
         """One connection's life, until it breaks or the notifier stops."""
         log.info("consuming", extra={"queue": self.settings.notifier_queue})
-        for method, _props, body in channel.consume(
-            self.settings.notifier_queue, inactivity_timeout=0.25
-        ):
-            if self.stopping.is_set():
-                break
-            if method is not None:
-                self._deliver(connection, channel, method.delivery_tag, body)
+        try:
+            for method, _props, body in channel.consume(
+                self.settings.notifier_queue, inactivity_timeout=0.25
+            ):
+                self.consuming = True
+                self.beat()
+                if self.stopping.is_set():
+                    break
+                if method is not None:
+                    self._deliver(connection, channel, method.delivery_tag, body)
+        finally:
+            self.consuming = False
 
     def _deliver(self, connection: Any, channel: Any, tag: int, body: bytes) -> None:
         """Ack after the rows committed; on a database error, requeue and pause."""
@@ -117,6 +130,7 @@ class Consumer:
         for _ in range(8):
             if self.stopping.is_set():
                 return
+            self.beat()
             connection.sleep(0.25)
 
 

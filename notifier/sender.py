@@ -36,6 +36,7 @@ class Sender:
     def __init__(self, store: NotificationStore, mailer: Mailer, policy: RetryPolicy, *,
                  batch: int, poll_seconds: float, lease_seconds: float,
                  stopping: threading.Event, wake: threading.Event,
+                 beat: Callable[..., None] = lambda at=None: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
         self.store = store
         self.mailer = mailer
@@ -46,6 +47,9 @@ class Sender:
         self.stopping = stopping
         self.wake = wake
         self.clock = clock
+        #: Called on every pass and while backing off (liveness): a sender stuck longer
+        #: than a SendGrid timeout in one pass stops beating.
+        self.beat = beat
 
     def run(self) -> None:
         """Send until stopped; a failing pass (database down) is logged and tried again after
@@ -59,6 +63,7 @@ class Sender:
             before_sleep=_pass_failed,
         )
         while not self.stopping.is_set():
+            self.beat()
             claimed = retrying(self._pass)
             if claimed is not None and claimed < self.batch:
                 self.wake.wait(self.poll_seconds)
@@ -69,6 +74,7 @@ class Sender:
         return None if self.stopping.is_set() else self.send_due()
 
     def _pause(self, seconds: float) -> None:
+        self.beat(time.time() + seconds)  # backing off, not wedged: back by then
         self.stopping.wait(seconds)  # stopping cuts it short
 
     def send_due(self) -> int:

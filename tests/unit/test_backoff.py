@@ -62,9 +62,16 @@ class OutboxFake:
         yield type("Claim", (), {"ids": []})()
 
 
+class Publisher:
+    """Connected at once (the relay connects before each pass); publishes nothing here."""
+
+    def close(self) -> None:
+        pass
+
+
 def relay_run(script: list[bool], stop_after: int) -> tuple[Waits, Passes]:
     passes, waits = Passes(script), Waits(stop_after)
-    relay = Relay(cast(Any, OutboxFake(passes)), cast(Any, None), poll_seconds=0.05)
+    relay = Relay(cast(Any, OutboxFake(passes)), cast(Any, Publisher), poll_seconds=0.05)
     relay.stopping = waits
     relay.run()
     return waits, passes
@@ -83,12 +90,20 @@ def test_a_good_relay_pass_starts_the_backoff_afresh() -> None:
     assert waits.timeouts == [0.5, 1.0, 2.0, 0.05, 0.5, 1.0]  # 0.05: the idle poll
 
 
-def test_a_failed_relay_pass_is_logged_with_its_backoff(caplog: pytest.LogCaptureFixture) -> None:
-    relay_run([], stop_after=2)
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG", "ordercare.relay")
+    relay_run([False, False, False, True, True, True], stop_after=5)
 
-    failed = [r for r in caplog.records if r.getMessage() == "relay pass failed; retrying"]
-    assert [r.__dict__["backoff_s"] for r in failed] == [0.5, 1.0]
-    assert all(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in failed)
+    started = [r for r in caplog.records if r.getMessage().startswith("relay pass failed (")]
+    assert len(started) == 1 and started[0].levelname == "ERROR"
+    assert started[0].__dict__["backoff_s"] == 0.5
+    assert started[0].exc_info and isinstance(started[0].exc_info[1], RuntimeError)
+    again = [r for r in caplog.records if r.getMessage() == "relay pass failed again"]
+    assert [r.levelname for r in again] == ["DEBUG", "DEBUG"]
+    ended = [r for r in caplog.records if r.getMessage() == "relay recovered"]
+    assert len(ended) == 1 and "outage_s" in ended[0].__dict__
 
 
 class NotificationsFake:
