@@ -50,3 +50,5 @@ def export_zeros() -> None:
             NOTIFICATIONS.labels(kind, outcome)
     for cause in ("rate_limited", "server_error", "timeout", "connection_error"):
         RETRIES.labels(cause)
+    for event_type in [*sorted(MAILINGS), "other"]:
+        EVENTS.labels(event_type, "invalid")
