@@ -85,12 +85,12 @@ class Relay:
         outbox is empty, so a relay that cannot reach its broker says so at once."""
         if self.stopping.is_set():
             return None
-        self._publisher_or_connect()
+        self._publisher_or_connect().publish_batch([])  # raises when the connection is lost
         claimed = self.drain_once()
         self.connected = True
         if self._outage_since is not None:
-            log.warning("relay recovered", extra={
-                "outage_s": round(time.monotonic() - self._outage_since, 1)})  # fmt: skip
+            took = round(time.monotonic() - self._outage_since, 1)
+            log.warning(f"relay recovered after {took} s", extra={"outage_s": took})
             self._outage_since = None
         return claimed
 
