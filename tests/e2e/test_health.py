@@ -9,8 +9,11 @@ import time
 import urllib.error
 import urllib.request
 
+import pika
+
 from actors.health import STALE_SECONDS
 from actors.settings import Settings
+from actors.topology import declare
 from actors.version import build_version
 from tests.e2e.conftest import ORDERCARE, Processes, environment
 from tests.e2e.test_processes import free_port
@@ -118,3 +121,29 @@ def test_the_sweeper_exports_its_last_run_and_health(processes: Processes) -> No
     assert 'ordercare_sweep_commands_total{type="appeasement.expire"} 0.0' in body
     assert len(heartbeats(body, "sweep")) == 1
     assert get(port, "/livez") == (200, "ok\n")
+
+
+def test_the_notifier_is_ready_once_its_consumer_is_attached(
+    settings: Settings, processes: Processes
+) -> None:
+    from tests.e2e.test_notifier_process import notifier_environment
+    from tests.sendgrid_standin import running
+
+    port = free_port()
+    with running() as sendgrid:
+        env = notifier_environment(settings, sendgrid)
+        processes.start("notifier", "--metrics-port", str(port), env=env)
+        # The events exchange is not declared yet: the consumer cannot attach.
+        status, why = wait_for(lambda: (a := get(port, "/readyz"))[0] and a, 30, "/readyz")
+        assert status == 503 and "broker: no consumer attached" in why
+        assert get(port, "/livez") == (200, "ok\n")  # backing off is not wedged
+
+        connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+        try:
+            declare(connection.channel(), settings)
+        finally:
+            connection.close()
+        wait_for(lambda: get(port, "/readyz")[0] == 200, 40, "the notifier's /readyz")
+        body = get(port, "/metrics")[1]
+        assert len(heartbeats(body, "notifier")) == 1
+        assert 'ordercare_notifications_total{kind="shipped",outcome="failed"} 0.0' in body
