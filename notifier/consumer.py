@@ -17,6 +17,7 @@ import pika.exceptions
 import tenacity
 
 from notifier.kinds import MAILINGS
+from notifier.outage import Outage
 from notifier.settings import NotifierSettings
 
 log = logging.getLogger("ordercare.notifier")
@@ -49,6 +50,7 @@ class Consumer:
         self.beat = beat
         #: Whether a consumer is attached to the queue (readiness).
         self.consuming = False
+        self.outage = Outage(log, "notifier consumer")
 
     def run(self) -> None:
         """Connect, backing off while that fails (0.5 s doubling to 30 s, cut short by
@@ -64,7 +66,7 @@ class Consumer:
             try:
                 self._consume(connection, channel)
             except Exception as exc:
-                _failed(exc, FIRST_BACKOFF_SECONDS)
+                self._failed(exc, FIRST_BACKOFF_SECONDS)
             finally:
                 _close(connection)  # unacked deliveries go back to the queue
             self.stopping.wait(FIRST_BACKOFF_SECONDS)
@@ -74,7 +76,7 @@ class Consumer:
         return tenacity.Retrying(
             wait=tenacity.wait_exponential(multiplier=first_backoff, max=MAX_BACKOFF_SECONDS),
             sleep=self._pause_for,
-            before_sleep=lambda state: _failed(
+            before_sleep=lambda state: self._failed(
                 state.outcome.exception() if state.outcome else None, state.upcoming_sleep
             ),
         )
@@ -82,6 +84,18 @@ class Consumer:
     def _pause_for(self, seconds: float) -> None:
         self.beat(time.time() + seconds)  # backing off, not wedged: back by then
         self.stopping.wait(seconds)  # stopping cuts it short
+
+    def _failed(self, exc: BaseException | None, backoff: float) -> None:
+        if isinstance(exc, pika.exceptions.AMQPError):
+            params = pika.URLParameters(self.settings.amqp_url)
+            self.outage.failed(
+                f"cannot consume from {params.host}:{params.port} (broker down, or the events "
+                f"exchange not declared yet: `ordercare broker setup`): "
+                f"{type(exc).__name__}: {str(exc)[:300]}"
+            )
+        else:
+            self.outage.failed(f"{type(exc).__name__}: {exc}", exc)
+        log.debug("consumer retrying", extra={"backoff_s": backoff})
 
     def _connect(self) -> tuple[Any, Any] | None:
         """A connection and a channel ready to consume, or None once stopping."""
@@ -105,7 +119,9 @@ class Consumer:
             for method, _props, body in channel.consume(
                 self.settings.notifier_queue, inactivity_timeout=0.25
             ):
-                self.consuming = True
+                if not self.consuming:
+                    self.consuming = True
+                    self.outage.recovered()
                 self.beat()
                 if self.stopping.is_set():
                     break
@@ -132,16 +148,6 @@ class Consumer:
                 return
             self.beat()
             connection.sleep(0.25)
-
-
-def _failed(exc: BaseException | None, backoff: float) -> None:
-    if isinstance(exc, pika.exceptions.AMQPError):
-        log.warning("cannot consume (broker down, or the events exchange not declared "
-                    "yet: `ordercare broker setup`); retrying",
-                    extra={"error": type(exc).__name__, "detail": str(exc)[:300],
-                           "backoff_s": backoff})  # fmt: skip
-    else:
-        log.error("consumer failed; reconnecting", exc_info=exc, extra={"backoff_s": backoff})
 
 
 def _close(connection: Any) -> None:

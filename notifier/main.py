@@ -15,6 +15,7 @@ from notifier import metrics
 from notifier.consumer import Consumer
 from notifier.intake import EventIntake
 from notifier.mail import Mailer
+from notifier.outage import Outage
 from notifier.retry import RetryPolicy
 from notifier.sender import Sender
 from notifier.sendgrid_mailer import SendGridMailer
@@ -67,6 +68,7 @@ class Notifier:
         self.consumer = Consumer(
             settings, self.intake.accept, self.stopping, self._beat("notifier-consumer")
         )
+        outage = Outage(log, "notifier senders")
         self.senders = [
             Sender(
                 self.store,
@@ -78,6 +80,7 @@ class Notifier:
                 stopping=self.stopping,
                 wake=self.wake,
                 beat=self._beat(f"notifier-sender-{n}"),
+                outage=outage,
             )
             for n in range(settings.notifier_senders)
         ]

@@ -6,6 +6,7 @@ wait instead of sleeping and stops the loop after a set number of waits."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
@@ -141,6 +142,18 @@ def test_the_sender_backs_off_doubling_to_30_seconds_and_resets_after_a_good_pas
     assert waits.timeouts == [*DOUBLING, 0.5]
     assert polls == [0.01]  # the good pass: the idle poll, on the wake event
     assert passes.calls == 10
+
+
+def test_the_senders_log_an_outage_once_when_it_starts_and_once_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Five failing passes, a good one, then failing again until stopped: two outages.
+    sender_run([False] * 5 + [True], stop_after=6)
+
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert [level for level, _ in lines] == ["ERROR", "WARNING", "ERROR"]
+    assert lines[0][1] == "sender failing: RuntimeError: database down; retrying until it works"
+    assert lines[1][1].startswith("sender working again after ")
 
 
 def test_a_connect_failing_consumer_backs_off_and_a_lost_connection_counts_as_a_first_failure(
