@@ -18,11 +18,13 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from actors import health
 from actors.broker import CloudEventsBroker, publish_reply, unwrap
 from actors.failures import is_infrastructure, retry_policy
 from actors.inbound import InboundMessage, InboundProcessor, Replier
+from actors.logs import Outage, describe
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
@@ -31,6 +33,10 @@ from persistence.repositories import ReferenceCache
 from persistence.uow import SqlUnitOfWork
 
 log = logging.getLogger("ordercare.worker")
+#: This worker process's outages met by handlers: one line when the first message fails for
+#: one, one when a message goes through again (the consumers' own is in actors/broker.py).
+DATABASE_OUTAGE = Outage(log, "database")
+REPLY_OUTAGE = Outage(log, "broker (publishing a reply)")
 
 #: Dramatiq's name of the actor that drains the commands queue (each inbound queue's actor
 #: is named after its queue).
@@ -178,10 +184,17 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
         try:
             runtime.processor.process(msg)
         except Exception as exc:
-            if is_infrastructure(exc) or attempt < max_retries:
+            if is_infrastructure(exc):
+                database = isinstance(exc, SQLAlchemyError)
+                (DATABASE_OUTAGE if database else REPLY_OUTAGE).failed(describe(exc))
+                raise  # Dramatiq retries it, backing off; its per-message line is filtered
+            if attempt < max_retries:
                 raise
             log.exception("giving up on a message", extra={"attempts": attempt + 1})
             runtime.processor.give_up(msg, exc)
+        else:
+            DATABASE_OUTAGE.recovered()
+            REPLY_OUTAGE.recovered()
 
     actors = {}
     for queue, exchange in runtime.settings.inbound_queues.items():

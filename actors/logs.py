@@ -58,6 +58,9 @@ def configure_logging(level: str = "INFO") -> None:
         if not any(isinstance(f, ReconnectNoise) for f in handler.filters):
             handler.addFilter(ReconnectNoise())
     logging.getLogger("pika").setLevel(logging.WARNING)
+    # "Retrying message … in N ms", per message and retry: an outage's messages are one
+    # `Outage` line; any other error has Dramatiq's "Failed to process message" line.
+    logging.getLogger("dramatiq.middleware.retries.Retries").setLevel(logging.WARNING)
     # Dramatiq's actor logs "Received args=…" at DEBUG: the payload, with personal data.
     logging.getLogger("actors.bootstrap").setLevel(max(root.level, logging.INFO))
 
@@ -105,12 +108,24 @@ _DRAMATIQ_RECONNECTS = ("Consumer encountered a connection error", "Restarting c
 
 
 class ReconnectNoise(logging.Filter):
-    """Drops the lines that repeat per connection attempt and per queue during a broker
-    outage; OrderCare's own `Outage` lines say when it started and ended instead."""
+    """Drops the lines that repeat per connection attempt, per queue or per message during a
+    broker or database outage; OrderCare's own `Outage` lines say when it started and ended
+    instead. Dramatiq's "Failed to process message" stays for every other error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name in _PIKA_ATTEMPTS:
             return False
         if record.name.startswith("dramatiq.worker.ConsumerThread"):
             return not str(record.msg).startswith(_DRAMATIQ_RECONNECTS)
+        if record.name.startswith("dramatiq.worker.WorkerThread") and record.exc_info:
+            from actors.failures import is_infrastructure
+
+            return not is_infrastructure(record.exc_info[1])  # type: ignore[arg-type]
         return True
+
+
+def describe(exc: BaseException | None) -> str:
+    """An error in one line: a database error by its driver's first line, without the SQL."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {text[:300]}"

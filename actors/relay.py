@@ -18,6 +18,7 @@ import tenacity
 
 from actors import metrics
 from actors.health import Heartbeats
+from actors.logs import Outage, describe
 from actors.publisher import BatchPublisher, BatchResult, PublishError
 from persistence.outbox import OutboundMessage, OutboxStore
 
@@ -105,7 +106,7 @@ class Relay:
         self.connected = False
         if self._outage_since is None:  # one line when an outage starts, one when it ends
             self._outage_since = time.monotonic()
-            log.error(f"relay pass failed ({type(failure).__name__}: {failure}); broker "
+            log.error(f"relay pass failed ({describe(failure)}); broker "
                       f"{self.broker_address}; retrying until it works",
                       exc_info=None if _is_outage(failure) else failure,
                       extra={"backoff_s": state.upcoming_sleep})  # fmt: skip
@@ -115,6 +116,11 @@ class Relay:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    @property
+    def in_outage(self) -> bool:
+        """Whether the relay has logged an outage that has not ended."""
+        return self._outage_since is not None
 
     def drain_once(self) -> int:
         """Publish one batch; returns how many rows it claimed."""
@@ -217,15 +223,23 @@ def watch_backlog(
     stopping: threading.Event,
     every: float = 5.0,
     heartbeats: Heartbeats | None = None,
+    outage_logged: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Keep the backlog gauges current (run in a thread)."""
+    """Keep the backlog gauges current (run in a thread). A failure during an outage the
+    relay has already logged (`outage_logged`) adds no line of its own."""
+    outage = Outage(log, "the outbox backlog (database)")
     while not stopping.is_set():
         if heartbeats is not None:
             heartbeats.beat("backlog")
         try:
             count, age = store.backlog()
+        except Exception as exc:
+            if outage_logged():
+                log.debug("could not read the outbox backlog", extra={"error": describe(exc)})
+            else:
+                outage.failed(describe(exc))
+        else:
+            outage.recovered()
             metrics.OUTBOX_BACKLOG.set(count)
             metrics.OUTBOX_AGE.set(age)
-        except Exception:
-            log.exception("could not read the outbox backlog")
         stopping.wait(every)

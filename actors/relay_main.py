@@ -71,7 +71,9 @@ def run_relay(settings: Settings, metrics_port: int) -> int:
                                  lambda: [] if relay.connected else ["broker: not connected"]),
         )  # fmt: skip
     threading.Thread(
-        target=watch_backlog, args=(store, relay.stopping, 5.0, relay.heartbeats), daemon=True
+        target=watch_backlog,
+        args=(store, relay.stopping, 5.0, relay.heartbeats, lambda: relay.in_outage),
+        daemon=True,
     ).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:

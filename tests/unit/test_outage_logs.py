@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from actors.logs import Outage, ReconnectNoise
 
@@ -48,5 +49,11 @@ def test_the_per_attempt_reconnect_lines_are_dropped_and_nothing_else() -> None:
         record("pika.channel", "something else"),
         record("ordercare.worker", "broker unreachable: 127.0.0.1:5672"),
     ]  # fmt: skip
+    outage = record("dramatiq.worker.WorkerThread", "Failed to process message x")
+    outage.exc_info = (OperationalError, OperationalError("SELECT 1", {}, Exception("down")), None)
+    dropped.append(outage)
+    bug = record("dramatiq.worker.WorkerThread", "Failed to process message y")
+    bug.exc_info = (KeyError, KeyError("line_id"), None)
+    kept.append(bug)
     assert [noise.filter(r) for r in dropped] == [False] * len(dropped)
     assert [noise.filter(r) for r in kept] == [True] * len(kept)
