@@ -2,22 +2,14 @@
 
 Worker processes run under Dramatiq's process model, so `ordercare worker` sets
 PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client and serves the
-aggregate of every process from one port.
+aggregate of every process from one port (actors/metrics_server.py, actors/health.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    multiprocess,
-    start_http_server,
-)
+from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -144,13 +136,3 @@ def export_relay_zeros() -> None:
 
 def register_types(types: Iterable[str]) -> None:
     KNOWN_TYPES.update(types)
-
-
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Expose metrics; in multiprocess mode, the aggregate of every worker process."""
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        start_http_server(port, addr=host, registry=registry)
-    else:
-        start_http_server(port, addr=host)
