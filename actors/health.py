@@ -231,6 +231,9 @@ class WorkerHeartbeat:
         self.stopping = threading.Event()
         self._lock = threading.Lock()
 
+    def pid(self) -> int:
+        return int(self.path.stem.rsplit("_", 1)[1])
+
     def started(self, thread: int) -> None:
         with self._lock:
             self.busy[thread] = time.time()
