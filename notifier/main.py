@@ -84,6 +84,8 @@ class Notifier:
             )
             for n in range(settings.notifier_senders)
         ]
+        # Every thread's key exists before any runs: the health probe copies the dict.
+        self._gauge_beat = self._beat("notifier-gauge")
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -116,7 +118,7 @@ class Notifier:
         return beat
 
     def _watch_backlog(self) -> None:
-        beat = self._beat("notifier-gauge")
+        beat = self._gauge_beat
         while not self.stopping.is_set():
             beat()
             try:
