@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -16,10 +18,13 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from actors import health
 from actors.broker import CloudEventsBroker, publish_reply, unwrap
 from actors.failures import is_infrastructure, retry_policy
 from actors.inbound import InboundMessage, InboundProcessor, Replier
+from actors.logs import Outage, describe
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
@@ -28,6 +33,10 @@ from persistence.repositories import ReferenceCache
 from persistence.uow import SqlUnitOfWork
 
 log = logging.getLogger("ordercare.worker")
+#: This worker process's outages met by handlers: one line when the first message fails for
+#: one, one when a message goes through again (the consumers' own is in actors/broker.py).
+DATABASE_OUTAGE = Outage(log, "database")
+REPLY_OUTAGE = Outage(log, "broker (publishing a reply)")
 
 #: Dramatiq's name of the actor that drains the commands queue (each inbound queue's actor
 #: is named after its queue).
@@ -87,6 +96,40 @@ class Topology(Middleware):
         declare(broker.channel, self.settings)
 
 
+class Liveness(Middleware):
+    """The worker process's heartbeat file (actors/health.py), read by `/livez` and
+    `/readyz` on the metrics port: written every few seconds, held back by a worker thread
+    whose message has run past its TimeLimit, and carrying whether the consumers are
+    attached. Only under `ordercare worker` (which sets PROMETHEUS_MULTIPROC_DIR)."""
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder and health.WORKER is None:
+            health.WORKER = health.WorkerHeartbeat(Path(folder))
+            health.WORKER.start()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        if health.WORKER is not None:
+            health.WORKER.started(threading.get_ident())
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if health.WORKER is not None:
+            health.WORKER.finished(threading.get_ident())
+
+    after_skip_message = after_process_message
+
+    def before_process_stop(self, broker: dramatiq.Broker) -> None:
+        if health.WORKER is not None:
+            health.WORKER.stop()
+
+
 def build_broker(settings: Settings) -> CloudEventsBroker:
     """The Dramatiq broker with only the middleware OrderCare uses."""
     middleware: list[Middleware] = [
@@ -99,6 +142,7 @@ def build_broker(settings: Settings) -> CloudEventsBroker:
             retry_when=retry_policy(settings.max_retries),
         ),
         Topology(settings),
+        Liveness(),
     ]
     # Confirms on Dramatiq's own publishes: a retry is re-enqueued, then the original acked;
     # without a confirm, a broker failover in between would lose the command.
@@ -140,10 +184,17 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
         try:
             runtime.processor.process(msg)
         except Exception as exc:
-            if is_infrastructure(exc) or attempt < max_retries:
+            if is_infrastructure(exc):
+                database = isinstance(exc, SQLAlchemyError)
+                (DATABASE_OUTAGE if database else REPLY_OUTAGE).failed(describe(exc))
+                raise  # Dramatiq retries it, backing off; its per-message line is filtered
+            if attempt < max_retries:
                 raise
             log.exception("giving up on a message", extra={"attempts": attempt + 1})
             runtime.processor.give_up(msg, exc)
+        else:
+            DATABASE_OUTAGE.recovered()
+            REPLY_OUTAGE.recovered()
 
     actors = {}
     for queue, exchange in runtime.settings.inbound_queues.items():

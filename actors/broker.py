@@ -11,6 +11,7 @@ forge an internal message.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import time
 import uuid
@@ -23,6 +24,8 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _Rabbit
 from dramatiq.common import q_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
+from actors import health
+from actors.logs import Outage
 from actors.outbound import ReplyRefused, amqp_properties
 from actors.screening import (
     KEPT_PREFIX_BYTES,
@@ -34,6 +37,11 @@ from actors.settings import Settings
 from actors.topology import queue_arguments
 
 tolerate_undecodable_headers()
+
+log = logging.getLogger("ordercare.worker")
+#: This worker process's broker outage: one line when its consumers lose the broker, one
+#: when they are back (Dramatiq's per-queue, per-retry lines are filtered, actors/logs.py).
+BROKER_OUTAGE = Outage(log, "broker")
 
 
 class CloudEventsBroker(RabbitmqBroker):
@@ -69,6 +77,20 @@ class CloudEventsConsumer(_RabbitmqConsumer):
 
     broker: CloudEventsBroker
 
+    def __init__(self, broker: CloudEventsBroker, queue_name: str, *args: Any) -> None:
+        try:
+            super().__init__(broker, queue_name, *args)  # type: ignore[no-untyped-call]
+        except ConnectionClosed as exc:
+            _attached(queue_name, False)
+            _lost(broker, exc)
+            raise
+        _attached(self.queue_name, True)
+        BROKER_OUTAGE.recovered()
+
+    def close(self) -> None:
+        _attached(self.queue_name, False)
+        super().close()  # type: ignore[no-untyped-call]
+
     def __next__(self) -> _RabbitmqMessage | None:
         try:
             method, properties, body = next(self.iterator)
@@ -77,6 +99,8 @@ class CloudEventsConsumer(_RabbitmqConsumer):
             pika.exceptions.AMQPConnectionError,
             pika.exceptions.AMQPChannelError,
         ) as e:
+            _attached(self.queue_name, False)
+            _lost(self.broker, e)
             if getattr(e, "reply_code", None) == 404:  # the queue is gone: declare it again
                 self.broker.queues_pending.add(q_name(self.queue_name))
             raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
@@ -97,6 +121,19 @@ class CloudEventsConsumer(_RabbitmqConsumer):
         canonical = q_name(self.queue_name)
         actor = self.broker.raw_actors.get(canonical, "ordercare.no-such-actor")
         return wrap(actor, canonical, method, properties, body, self.broker.settings)
+
+
+def _attached(queue: str, attached: bool) -> None:
+    """Tell the process's heartbeat (readiness) whether this queue has a consumer."""
+    if health.WORKER is not None:
+        health.WORKER.consuming(queue, attached)
+
+
+def _lost(broker: CloudEventsBroker, exc: BaseException) -> None:
+    params = pika.URLParameters(broker.settings.amqp_url)
+    cause = exc.__cause__ or exc
+    reason = str(cause).strip() or type(cause).__name__
+    BROKER_OUTAGE.failed(f"{params.host}:{params.port} ({type(cause).__name__}: {reason[:200]})")
 
 
 #: Control characters JSON escapes as \\u00XX (tab, line feed and carriage return take two).

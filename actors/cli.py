@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from actors.memory import tune_malloc
 from actors.settings import Settings
 
 if TYPE_CHECKING:
+    from notifier.main import Notifier
     from notifier.settings import NotifierSettings
     from notifier.store import NotificationStore
 
@@ -57,7 +59,9 @@ def _version() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ordercare", description=__doc__)
-    parser.add_argument("--version", action="version", version=_version())
+    from actors.version import build_version
+
+    parser.add_argument("--version", action="version", version=f"ordercare {build_version()}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     worker = sub.add_parser("worker", help="run Dramatiq worker processes for the commands queue")
@@ -90,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--once", action="store_true", help="one round, then exit")
     sweep.add_argument(
         "--interval", type=float, default=60.0, help="seconds between rounds (default 60)"
+    )
+    sweep.add_argument(
+        "--metrics-port", type=int, help="Prometheus port (ORDERCARE_SWEEP_METRICS_PORT); 0: off"
     )
     sweep.set_defaults(run=_sweep)
     db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="TASK")
@@ -174,11 +181,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     metrics_dir = given or str(make_metrics_dir())  # ours: removed on exit, below
     os.makedirs(metrics_dir, exist_ok=True)
-    for stale in Path(metrics_dir).glob("*.db"):  # a previous run's values, never other files
-        stale.unlink()
+    for pattern in ("*.db", "heartbeat_*.json"):  # a previous run's, never other files
+        for stale in Path(metrics_dir).glob(pattern):
+            stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
     os.environ["ORDERCARE_WORKER_METRICS_PORT"] = str(port)
+    processes = args.processes or settings.worker_processes
+    os.environ["ORDERCARE_WORKER_PROCESSES"] = str(processes)  # the health endpoint expects them
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
@@ -189,7 +199,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         "actors.worker",
         "--skip-logging",
         "--processes",
-        str(args.processes or settings.worker_processes),
+        str(processes),
         "--threads",
         str(args.threads or settings.worker_threads),
     ]
@@ -242,7 +252,32 @@ def _notifier(args: argparse.Namespace, settings: Settings) -> int:
     notifier_settings = NotifierSettings()  # invalid: one line in main (cli_errors)
     configure_logging(settings.log_level)
     tune_malloc()
-    return run(notifier_settings, _notification_store, args.metrics_port)
+    return run(notifier_settings, _notification_store, args.metrics_port, _serve_notifier)
+
+
+def _serve_notifier(port: int, host: str, notifier: Notifier) -> None:
+    """The notifier's /metrics, /livez (every thread beating) and /readyz (database at
+    head, consumer attached)."""
+    from actors import health
+
+    def oldest() -> dict[int, float]:
+        beats = dict(notifier.beats)
+        return {os.getpid(): min(beats.values())} if beats else {}
+
+    def live() -> list[str]:
+        now = time.time()
+        return [
+            f"{name}: no heartbeat for {now - at:.0f} s"
+            for name, at in sorted(dict(notifier.beats).items())
+            if now - at > health.STALE_SECONDS
+        ]
+
+    def consumer() -> list[str]:
+        return [] if notifier.consumer.consuming else ["broker: no consumer attached"]
+
+    health.serve(port, host, process="notifier", heartbeats=oldest, live=live,
+                 ready=health.combine(health.database_ready(notifier.settings.database_url),
+                                      consumer))  # fmt: skip
 
 
 def _notification_store(settings: NotifierSettings) -> NotificationStore:
@@ -261,7 +296,9 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     from actors.sweep import run_sweeper
 
     configure_logging(settings.log_level)
-    return run_sweeper(settings, once=args.once, interval=args.interval)
+    return run_sweeper(
+        settings, once=args.once, interval=args.interval, metrics_port=args.metrics_port
+    )
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:

@@ -2,22 +2,14 @@
 
 Worker processes run under Dramatiq's process model, so `ordercare worker` sets
 PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client and serves the
-aggregate of every process from one port.
+aggregate of every process from one port (actors/metrics_server.py, actors/health.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    multiprocess,
-    start_http_server,
-)
+from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -71,6 +63,17 @@ OUTBOX_AGE = Gauge(
     multiprocess_mode="max",
 )
 
+SWEEP_LAST_SUCCESS = Gauge(
+    "ordercare_sweep_last_success_timestamp_seconds",
+    "Unix time the sweeper last finished a round (0 until its first).",
+    multiprocess_mode="max",
+)
+SWEEP_COMMANDS = Counter(
+    "ordercare_sweep_commands_total",
+    "Commands the sweeper sent for due deadlines (what it expired), by command type.",
+    ["type"],
+)
+
 #: Message types that may appear as a label; anything else is counted as "unknown".
 KNOWN_TYPES: set[str] = set()
 
@@ -97,15 +100,39 @@ def count_money(events: Iterable[object]) -> None:
             MONEY.labels("released", currency).inc(float(data.authorization_released))
 
 
+#: Every reason a message is dead-lettered for (actors/inbound.py, actors/body_screen.py).
+DEAD_LETTER_REASONS = (
+    "not_json",
+    "not_an_envelope",
+    "too_large",
+    "too_complex",
+    "too_deep",
+    "nul_character",
+    "card_number",
+    "handler_error",
+)
+RELAY_FAILURE_REASONS = ("reply_queue_gone", "unroutable", "nacked", "unencodable", "refused")
+
+
+def export_worker_zeros() -> None:
+    """Export every labelled counter an alert reads at 0 from process start: a series that
+    first appears at 1 has no increase(), so the first one after a restart would not alert."""
+    from typing import get_args
+
+    from contracts.outcomes import RejectionCode
+
+    for code in get_args(RejectionCode):
+        REJECTIONS.labels(code)
+    for reason in DEAD_LETTER_REASONS:
+        DEAD_LETTERS.labels(reason)
+    for kind in ("infrastructure", "unexpected"):
+        RETRIES.labels(kind)
+
+
+def export_relay_zeros() -> None:
+    for reason in RELAY_FAILURE_REASONS:
+        RELAY_FAILED.labels(reason)
+
+
 def register_types(types: Iterable[str]) -> None:
     KNOWN_TYPES.update(types)
-
-
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Expose metrics; in multiprocess mode, the aggregate of every worker process."""
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        start_http_server(port, addr=host, registry=registry)
-    else:
-        start_http_server(port, addr=host)

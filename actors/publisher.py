@@ -104,10 +104,10 @@ class ConfirmingPublisher:
 
     def publish_batch(self, messages: Sequence[OutboundMessage]) -> BatchResult:
         batch = _Batch(len(messages))
+        if self._error or self._conn is None:  # an empty batch checks just this
+            raise PublishError(f"publisher is closed: {self._error}")
         if not messages:
             return batch.result
-        if self._error or self._conn is None:
-            raise PublishError(f"publisher is closed: {self._error}")
         self._conn.ioloop.add_callback_threadsafe(partial(self._send, batch, messages))
         if not batch.done.wait(self.confirm_timeout):
             raise PublishError(

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import tenacity
 
 from actors import metrics
+from actors.health import Heartbeats
+from actors.logs import Outage, describe
 from actors.publisher import BatchPublisher, BatchResult, PublishError
 from persistence.outbox import OutboundMessage, OutboxStore
 
@@ -42,6 +45,7 @@ class Relay:
         poll_seconds: float = 0.05,
         linger_seconds: float = 0.02,
         dead_letter_queue: str = "ordercare.dead-letters",
+        broker_address: str = "the broker",
     ) -> None:
         self.store = store
         self.connect = connect
@@ -51,6 +55,12 @@ class Relay:
         self.dead_letter_queue = dead_letter_queue
         self.stopping = threading.Event()
         self._publisher: BatchPublisher | None = None
+        #: The relay loop beats once per pass and while it backs off (liveness).
+        self.heartbeats = Heartbeats()
+        #: Whether the last pass reached the broker and the database (readiness).
+        self.connected = False
+        self.broker_address = broker_address
+        self._outage_since: float | None = None
 
     def run(self) -> None:
         """Relay until `stop()`; a failed pass backs off (0.5 s doubling to 30 s, cut short by
@@ -63,6 +73,7 @@ class Relay:
             before_sleep=self._pass_failed,
         )
         while not self.stopping.is_set():
+            self.heartbeats.beat("relay")
             claimed = retrying(self._pass)
             if claimed is not None and claimed < self.batch:
                 # Nothing, or a part batch: let rows gather (a batch costs about as much
@@ -71,20 +82,45 @@ class Relay:
         self._drop_publisher()
 
     def _pass(self) -> int | None:
-        """One batch, or None when stopped while backing off."""
-        return None if self.stopping.is_set() else self.drain_once()
+        """One batch, or None when stopped while backing off. It connects first even when the
+        outbox is empty, so a relay that cannot reach its broker says so at once."""
+        if self.stopping.is_set():
+            return None
+        self._publisher_or_connect().publish_batch([])  # raises when the connection is lost
+        claimed = self.drain_once()
+        self.connected = True
+        if self._outage_since is not None:
+            took = round(time.monotonic() - self._outage_since, 1)
+            log.warning(f"relay recovered after {took} s", extra={"outage_s": took})
+            self._outage_since = None
+        return claimed
 
     def _pause(self, seconds: float) -> None:
+        self.heartbeats.beat(
+            "relay", time.time() + seconds
+        )  # backing off, not wedged: back by then
         self.stopping.wait(seconds)  # stop() cuts it short
 
     def _pass_failed(self, state: tenacity.RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
-        log.error("relay pass failed; retrying", exc_info=failure,
-                  extra={"backoff_s": state.upcoming_sleep})  # fmt: skip
+        self.connected = False
+        if self._outage_since is None:  # one line when an outage starts, one when it ends
+            self._outage_since = time.monotonic()
+            log.error(f"relay pass failed ({describe(failure)}); broker "
+                      f"{self.broker_address}; retrying until it works",
+                      exc_info=None if _is_outage(failure) else failure,
+                      extra={"backoff_s": state.upcoming_sleep})  # fmt: skip
+        else:
+            log.debug("relay pass failed again", extra={"backoff_s": state.upcoming_sleep})
         self._drop_publisher()
 
     def stop(self) -> None:
         self.stopping.set()
+
+    @property
+    def in_outage(self) -> bool:
+        """Whether the relay has logged an outage that has not ended."""
+        return self._outage_since is not None
 
     def drain_once(self) -> int:
         """Publish one batch; returns how many rows it claimed."""
@@ -173,13 +209,37 @@ class Relay:
                 self._publisher = None
 
 
-def watch_backlog(store: OutboxStore, stopping: threading.Event, every: float = 5.0) -> None:
-    """Keep the backlog gauges current (run in a thread)."""
+def _is_outage(exc: BaseException | None) -> bool:
+    """A broker or database that cannot be reached: no traceback helps."""
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, ConnectionError | OSError | PublishError | DBAPIError) or (
+        type(exc).__module__.startswith("pika")
+    )
+
+
+def watch_backlog(
+    store: OutboxStore,
+    stopping: threading.Event,
+    every: float = 5.0,
+    heartbeats: Heartbeats | None = None,
+    outage_logged: Callable[[], bool] = lambda: False,
+) -> None:
+    """Keep the backlog gauges current (run in a thread). A failure during an outage the
+    relay has already logged (`outage_logged`) adds no line of its own."""
+    outage = Outage(log, "the outbox backlog (database)")
     while not stopping.is_set():
+        if heartbeats is not None:
+            heartbeats.beat("backlog")
         try:
             count, age = store.backlog()
+        except Exception as exc:
+            if outage_logged():
+                log.debug("could not read the outbox backlog", extra={"error": describe(exc)})
+            else:
+                outage.failed(describe(exc))
+        else:
+            outage.recovered()
             metrics.OUTBOX_BACKLOG.set(count)
             metrics.OUTBOX_AGE.set(age)
-        except Exception:
-            log.exception("could not read the outbox backlog")
         stopping.wait(every)

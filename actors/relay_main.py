@@ -9,8 +9,9 @@ from types import FrameType
 
 import pika
 
+from actors import health
 from actors.logs import configure_logging
-from actors.metrics import serve
+from actors.metrics import export_relay_zeros
 from actors.publisher import ConfirmingPublisher
 from actors.relay import Relay, watch_backlog
 from actors.settings import Settings
@@ -43,17 +44,37 @@ def build_relay(settings: Settings, store: OutboxStore) -> Relay:
         poll_seconds=settings.relay_poll_seconds,
         linger_seconds=settings.relay_linger_seconds,
         dead_letter_queue=settings.dead_letter_queue,
+        broker_address=_address(settings.amqp_url),
     )
+
+
+def _address(url: str) -> str:
+    """host:port of an AMQP URL, without its credentials."""
+    params = pika.URLParameters(url)
+    return f"{params.host}:{params.port}"
 
 
 def run_relay(settings: Settings, metrics_port: int) -> int:
     configure_logging(settings.log_level)
+    export_relay_zeros()
     engine = make_engine(settings.database_url, pool_size=2)
     store = OutboxStore(engine)
     relay = build_relay(settings, store)
     if metrics_port:
-        serve(metrics_port, settings.metrics_host)
-    threading.Thread(target=watch_backlog, args=(store, relay.stopping), daemon=True).start()
+        health.serve(
+            metrics_port,
+            settings.metrics_host,
+            process="relay",
+            heartbeats=health.own_heartbeat(relay.heartbeats),
+            live=relay.heartbeats.stale,
+            ready=health.combine(health.database_ready(settings.database_url),
+                                 lambda: [] if relay.connected else ["broker: not connected"]),
+        )  # fmt: skip
+    threading.Thread(
+        target=watch_backlog,
+        args=(store, relay.stopping, 5.0, relay.heartbeats, lambda: relay.in_outage),
+        daemon=True,
+    ).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping relay", extra={"signal": signum})

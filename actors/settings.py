@@ -96,6 +96,7 @@ class Settings(BaseSettings):
 
     worker_metrics_port: int = 9464
     relay_metrics_port: int = 9465
+    sweep_metrics_port: int = 9467
     metrics_host: str = "127.0.0.1"
 
     log_level: str = "INFO"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -23,6 +24,7 @@ import orjson
 import pika
 from sqlalchemy import Engine, text
 
+from actors import health, metrics
 from actors.settings import Settings
 
 log = logging.getLogger("ordercare.sweep")
@@ -98,15 +100,30 @@ def sweep_once(engine: Engine, settings: Settings, channel: Any, now: datetime) 
             mandatory=True,
         )
         sent += 1
+        metrics.SWEEP_COMMANDS.labels(envelope["type"]).inc()
         log.info("sent %s for %s", envelope["type"], envelope["id"])
     return sent
 
 
-def run_sweeper(settings: Settings, *, once: bool, interval: float) -> int:
+def run_sweeper(
+    settings: Settings, *, once: bool, interval: float, metrics_port: int | None = None
+) -> int:
     from persistence.engine import make_engine
 
     engine = make_engine(settings.database_url, pool_size=1)
     stopping = threading.Event()
+    beats = health.Heartbeats()
+    beats.beat("sweep")
+    for command_type, _data in COMMANDS.values():
+        metrics.SWEEP_COMMANDS.labels(command_type)  # exported at 0 from the start
+    port = settings.sweep_metrics_port if metrics_port is None else metrics_port
+    connection: Any = None
+    if port and not once:
+        health.serve(port, settings.metrics_host, process="sweep",
+                     heartbeats=health.own_heartbeat(beats), live=beats.stale,
+                     ready=health.combine(health.database_ready(settings.database_url),
+                                          lambda: [] if connection is not None and
+                                          connection.is_open else ["broker: not connected"]))  # fmt: skip
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         stopping.set()
@@ -118,13 +135,18 @@ def run_sweeper(settings: Settings, *, once: bool, interval: float) -> int:
         channel = connection.channel()
         channel.confirm_delivery()
         while True:
+            beats.beat("sweep")
             sent = sweep_once(engine, settings, channel, datetime.now(UTC))
+            metrics.SWEEP_LAST_SUCCESS.set(time.time())
             if once:
                 print(f"sent {sent} command(s) for due deadlines")
                 return 0
-            if stopping.wait(interval):
-                return 0
-            connection.process_data_events(0)
+            deadline = time.monotonic() + interval
+            while (left := deadline - time.monotonic()) > 0:
+                beats.beat("sweep")
+                if stopping.wait(min(left, health.BEAT_SECONDS)):
+                    return 0
+                connection.process_data_events(0)
     finally:
         connection.close()
         engine.dispose()

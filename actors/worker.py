@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
+from actors import metrics
 from actors.bootstrap import BrokerReplier, Runtime, build_broker, register_actors
 from actors.logs import configure_logging
 from actors.settings import Settings
@@ -14,3 +15,4 @@ broker = build_broker(settings)
 dramatiq.set_broker(broker)
 runtime = Runtime(settings, BrokerReplier(broker))
 handle_command = register_actors(broker, runtime)
+metrics.export_worker_zeros()

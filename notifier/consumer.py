@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ import pika.exceptions
 import tenacity
 
 from notifier.kinds import MAILINGS
+from notifier.outage import Outage
 from notifier.settings import NotifierSettings
 
 log = logging.getLogger("ordercare.notifier")
@@ -39,10 +41,16 @@ class Consumer:
     """Consumes until `stopping` is set, reconnecting as often as it takes."""
 
     def __init__(self, settings: NotifierSettings, handle: Callable[[bytes], object],
-                 stopping: threading.Event) -> None:  # fmt: skip
+                 stopping: threading.Event,
+                 beat: Callable[..., None] = lambda at=None: None) -> None:  # fmt: skip
         self.settings = settings
         self.handle = handle
         self.stopping = stopping
+        #: Called at least every second while the thread is alive (liveness).
+        self.beat = beat
+        #: Whether a consumer is attached to the queue (readiness).
+        self.consuming = False
+        self.outage = Outage(log, "notifier consumer")
 
     def run(self) -> None:
         """Connect, backing off while that fails (0.5 s doubling to 30 s, cut short by
@@ -50,6 +58,7 @@ class Consumer:
         failure: it waits 0.5 s, and a connect failing after it waits 1 s, then 2 s..."""
         first_backoff = FIRST_BACKOFF_SECONDS
         while not self.stopping.is_set():
+            self.beat()
             connected = self._connecting(first_backoff)(self._connect)
             if connected is None:
                 break  # stopped while backing off
@@ -57,7 +66,7 @@ class Consumer:
             try:
                 self._consume(connection, channel)
             except Exception as exc:
-                _failed(exc, FIRST_BACKOFF_SECONDS)
+                self._failed(exc, FIRST_BACKOFF_SECONDS)
             finally:
                 _close(connection)  # unacked deliveries go back to the queue
             self.stopping.wait(FIRST_BACKOFF_SECONDS)
@@ -67,13 +76,26 @@ class Consumer:
         return tenacity.Retrying(
             wait=tenacity.wait_exponential(multiplier=first_backoff, max=MAX_BACKOFF_SECONDS),
             sleep=self._pause_for,
-            before_sleep=lambda state: _failed(
+            before_sleep=lambda state: self._failed(
                 state.outcome.exception() if state.outcome else None, state.upcoming_sleep
             ),
         )
 
     def _pause_for(self, seconds: float) -> None:
+        self.beat(time.time() + seconds)  # backing off, not wedged: back by then
         self.stopping.wait(seconds)  # stopping cuts it short
+
+    def _failed(self, exc: BaseException | None, backoff: float) -> None:
+        if isinstance(exc, pika.exceptions.AMQPError):
+            params = pika.URLParameters(self.settings.amqp_url)
+            self.outage.failed(
+                f"cannot consume from {params.host}:{params.port} (broker down, or the events "
+                f"exchange not declared yet: `ordercare broker setup`): "
+                f"{type(exc).__name__}: {str(exc)[:300]}"
+            )
+        else:
+            self.outage.failed(f"{type(exc).__name__}: {exc}", exc)
+        log.debug("consumer retrying", extra={"backoff_s": backoff})
 
     def _connect(self) -> tuple[Any, Any] | None:
         """A connection and a channel ready to consume, or None once stopping."""
@@ -93,13 +115,20 @@ class Consumer:
     def _consume(self, connection: Any, channel: Any) -> None:
         """One connection's life, until it breaks or the notifier stops."""
         log.info("consuming", extra={"queue": self.settings.notifier_queue})
-        for method, _props, body in channel.consume(
-            self.settings.notifier_queue, inactivity_timeout=0.25
-        ):
-            if self.stopping.is_set():
-                break
-            if method is not None:
-                self._deliver(connection, channel, method.delivery_tag, body)
+        try:
+            for method, _props, body in channel.consume(
+                self.settings.notifier_queue, inactivity_timeout=0.25
+            ):
+                if not self.consuming:
+                    self.consuming = True
+                    self.outage.recovered()
+                self.beat()
+                if self.stopping.is_set():
+                    break
+                if method is not None:
+                    self._deliver(connection, channel, method.delivery_tag, body)
+        finally:
+            self.consuming = False
 
     def _deliver(self, connection: Any, channel: Any, tag: int, body: bytes) -> None:
         """Ack after the rows committed; on a database error, requeue and pause."""
@@ -117,17 +146,8 @@ class Consumer:
         for _ in range(8):
             if self.stopping.is_set():
                 return
+            self.beat()
             connection.sleep(0.25)
-
-
-def _failed(exc: BaseException | None, backoff: float) -> None:
-    if isinstance(exc, pika.exceptions.AMQPError):
-        log.warning("cannot consume (broker down, or the events exchange not declared "
-                    "yet: `ordercare broker setup`); retrying",
-                    extra={"error": type(exc).__name__, "detail": str(exc)[:300],
-                           "backoff_s": backoff})  # fmt: skip
-    else:
-        log.error("consumer failed; reconnecting", exc_info=exc, extra={"backoff_s": backoff})
 
 
 def _close(connection: Any) -> None:

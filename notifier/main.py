@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
@@ -14,6 +15,7 @@ from notifier import metrics
 from notifier.consumer import Consumer
 from notifier.intake import EventIntake
 from notifier.mail import Mailer
+from notifier.outage import Outage
 from notifier.retry import RetryPolicy
 from notifier.sender import Sender
 from notifier.sendgrid_mailer import SendGridMailer
@@ -61,7 +63,12 @@ class Notifier:
         self.wake = threading.Event()
         self.store = store
         self.intake = EventIntake(self.store, settings.notifier_templates, self.wake)
-        self.consumer = Consumer(settings, self.intake.accept, self.stopping)
+        #: Each thread's last beat (Unix time), by thread name: liveness.
+        self.beats: dict[str, float] = {}
+        self.consumer = Consumer(
+            settings, self.intake.accept, self.stopping, self._beat("notifier-consumer")
+        )
+        outage = Outage(log, "notifier senders")
         self.senders = [
             Sender(
                 self.store,
@@ -72,9 +79,13 @@ class Notifier:
                 lease_seconds=settings.notifier_sending_lease_seconds,
                 stopping=self.stopping,
                 wake=self.wake,
+                beat=self._beat(f"notifier-sender-{n}"),
+                outage=outage,
             )
-            for _ in range(settings.notifier_senders)
+            for n in range(settings.notifier_senders)
         ]
+        # Every thread's key exists before any runs: the health probe copies the dict.
+        self._gauge_beat = self._beat("notifier-gauge")
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -98,8 +109,18 @@ class Notifier:
         self.store.close()
         log.info("notifier stopped")
 
+    def _beat(self, name: str) -> Callable[..., None]:
+        def beat(at: float | None = None) -> None:
+            """`at`: a thread about to wait says when it will be back."""
+            self.beats[name] = time.time() if at is None else at
+
+        beat()  # a thread that never starts is stale from the beginning
+        return beat
+
     def _watch_backlog(self) -> None:
+        beat = self._gauge_beat
         while not self.stopping.is_set():
+            beat()
             try:
                 metrics.OLDEST_UNSENT.set(self.store.oldest_unsent_age(datetime.now(UTC)))
             except Exception:
@@ -111,18 +132,24 @@ def run(
     settings: NotifierSettings,
     open_store: Callable[[NotifierSettings], NotificationStore],
     metrics_port: int | None = None,
+    serve: Callable[[int, str, Notifier], object] | None = None,
 ) -> int:
     """Run the notifier on the store `open_store` gives until SIGTERM or SIGINT; returns the
-    exit code."""
+    exit code. `serve(port, host, notifier)` serves its metrics and health endpoints (by
+    default metrics only)."""
     if not settings.sendgrid_api_key.get_secret_value():
         log.error("ORDERCARE_SENDGRID_API_KEY is not set: refusing to start")
         return 1
     if not settings.notifier_templates:
         log.warning("ORDERCARE_NOTIFIER_TEMPLATES is empty: every e-mail is recorded as skipped")
     port = settings.notifier_metrics_port if metrics_port is None else metrics_port
-    if port:
-        metrics.serve(port, settings.metrics_host)
+    metrics.export_zeros()
     notifier = Notifier(settings, open_store(settings))
+    if port:
+        if serve is None:
+            metrics.serve(port, settings.metrics_host)
+        else:
+            serve(port, settings.metrics_host, notifier)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping notifier", extra={"signal": signum})

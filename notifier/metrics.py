@@ -40,3 +40,15 @@ def type_label(event_type: object) -> str:
 
 def serve(port: int, host: str = "127.0.0.1") -> None:
     start_http_server(port, addr=host)
+
+
+def export_zeros() -> None:
+    """Every series an alert reads at 0 from process start (a series first seen at 1 has no
+    increase()): each kind's failed, sent and skipped_no_template, and each retry cause."""
+    for kind in sorted({m.kind for m in MAILINGS.values()}):
+        for outcome in ("sent", "failed", "skipped_no_template"):
+            NOTIFICATIONS.labels(kind, outcome)
+    for cause in ("rate_limited", "server_error", "timeout", "connection_error"):
+        RETRIES.labels(cause)
+    for event_type in [*sorted(MAILINGS), "other"]:
+        EVENTS.labels(event_type, "invalid")

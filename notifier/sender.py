@@ -20,6 +20,7 @@ import tenacity
 from notifier import metrics
 from notifier.kinds import SkipReason
 from notifier.mail import Mail, Mailer, SendResult
+from notifier.outage import Outage
 from notifier.retry import Decision, RetryPolicy, decide
 from notifier.store import Claimed, NotificationStore
 
@@ -36,6 +37,8 @@ class Sender:
     def __init__(self, store: NotificationStore, mailer: Mailer, policy: RetryPolicy, *,
                  batch: int, poll_seconds: float, lease_seconds: float,
                  stopping: threading.Event, wake: threading.Event,
+                 beat: Callable[..., None] = lambda at=None: None,
+                 outage: Outage | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
         self.store = store
         self.mailer = mailer
@@ -46,6 +49,11 @@ class Sender:
         self.stopping = stopping
         self.wake = wake
         self.clock = clock
+        #: Called on every pass and while backing off (liveness): a sender stuck longer
+        #: than a SendGrid timeout in one pass stops beating.
+        self.beat = beat
+        #: Shared by a notifier's senders: one line per outage, not per sender and retry.
+        self.outage = outage or Outage(log, "sender")
 
     def run(self) -> None:
         """Send until stopped; a failing pass (database down) is logged and tried again after
@@ -56,9 +64,10 @@ class Sender:
                 multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS
             ),
             sleep=self._pause,
-            before_sleep=_pass_failed,
+            before_sleep=self._pass_failed,
         )
         while not self.stopping.is_set():
+            self.beat()
             claimed = retrying(self._pass)
             if claimed is not None and claimed < self.batch:
                 self.wake.wait(self.poll_seconds)
@@ -66,9 +75,19 @@ class Sender:
 
     def _pass(self) -> int | None:
         """One pass, or None when stopped while backing off."""
-        return None if self.stopping.is_set() else self.send_due()
+        if self.stopping.is_set():
+            return None
+        claimed = self.send_due()
+        self.outage.recovered()
+        return claimed
+
+    def _pass_failed(self, state: tenacity.RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        self.outage.failed(f"{type(failure).__name__}: {failure}", failure)
+        log.debug("sender pass failed again", extra={"backoff_s": state.upcoming_sleep})
 
     def _pause(self, seconds: float) -> None:
+        self.beat(time.time() + seconds)  # backing off, not wedged: back by then
         self.stopping.wait(seconds)  # stopping cuts it short
 
     def send_due(self) -> int:
@@ -123,12 +142,6 @@ class Sender:
             log.error("notification failed", extra=extra)
         else:
             log.info(f"notification {outcome}", extra=extra)
-
-
-def _pass_failed(state: tenacity.RetryCallState) -> None:
-    failure = state.outcome.exception() if state.outcome else None
-    log.error("sender pass failed; retrying", exc_info=failure,
-              extra={"backoff_s": state.upcoming_sleep})  # fmt: skip
 
 
 def _mail_or_skip(c: Claimed) -> Mail | SkipReason:

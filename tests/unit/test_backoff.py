@@ -6,6 +6,7 @@ wait instead of sleeping and stops the loop after a set number of waits."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
@@ -62,9 +63,20 @@ class OutboxFake:
         yield type("Claim", (), {"ids": []})()
 
 
+class Publisher:
+    """Connected at once (the relay connects and checks the connection before each pass);
+    publishes nothing here."""
+
+    def publish_batch(self, messages: list[Any]) -> Any:
+        assert messages == []
+
+    def close(self) -> None:
+        pass
+
+
 def relay_run(script: list[bool], stop_after: int) -> tuple[Waits, Passes]:
     passes, waits = Passes(script), Waits(stop_after)
-    relay = Relay(cast(Any, OutboxFake(passes)), cast(Any, None), poll_seconds=0.05)
+    relay = Relay(cast(Any, OutboxFake(passes)), cast(Any, Publisher), poll_seconds=0.05)
     relay.stopping = waits
     relay.run()
     return waits, passes
@@ -83,12 +95,20 @@ def test_a_good_relay_pass_starts_the_backoff_afresh() -> None:
     assert waits.timeouts == [0.5, 1.0, 2.0, 0.05, 0.5, 1.0]  # 0.05: the idle poll
 
 
-def test_a_failed_relay_pass_is_logged_with_its_backoff(caplog: pytest.LogCaptureFixture) -> None:
-    relay_run([], stop_after=2)
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG", "ordercare.relay")
+    relay_run([False, False, False, True, True, True], stop_after=5)
 
-    failed = [r for r in caplog.records if r.getMessage() == "relay pass failed; retrying"]
-    assert [r.__dict__["backoff_s"] for r in failed] == [0.5, 1.0]
-    assert all(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in failed)
+    started = [r for r in caplog.records if r.getMessage().startswith("relay pass failed (")]
+    assert len(started) == 1 and started[0].levelname == "ERROR"
+    assert started[0].__dict__["backoff_s"] == 0.5
+    assert started[0].exc_info and isinstance(started[0].exc_info[1], RuntimeError)
+    again = [r for r in caplog.records if r.getMessage() == "relay pass failed again"]
+    assert [r.levelname for r in again] == ["DEBUG", "DEBUG"]
+    ended = [r for r in caplog.records if r.getMessage().startswith("relay recovered after ")]
+    assert len(ended) == 1 and "outage_s" in ended[0].__dict__
 
 
 class NotificationsFake:
@@ -122,6 +142,18 @@ def test_the_sender_backs_off_doubling_to_30_seconds_and_resets_after_a_good_pas
     assert waits.timeouts == [*DOUBLING, 0.5]
     assert polls == [0.01]  # the good pass: the idle poll, on the wake event
     assert passes.calls == 10
+
+
+def test_the_senders_log_an_outage_once_when_it_starts_and_once_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Five failing passes, a good one, then failing again until stopped: two outages.
+    sender_run([False] * 5 + [True], stop_after=6)
+
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert [level for level, _ in lines] == ["ERROR", "WARNING", "ERROR"]
+    assert lines[0][1] == "sender failing: RuntimeError: database down; retrying until it works"
+    assert lines[1][1].startswith("sender working again after ")
 
 
 def test_a_connect_failing_consumer_backs_off_and_a_lost_connection_counts_as_a_first_failure(
