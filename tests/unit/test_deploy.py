@@ -163,7 +163,9 @@ def test_every_manifest_is_valid_kubernetes(doc: dict[str, Any]) -> None:
         assert (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS, "no schema for this kind"
     except kubernetes_validate.ValidationError as exc:
         where = ".".join(str(p) for p in exc.path)
-        pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {where}: {exc.message}")
+        pytest.fail(
+            f"{doc['kind']}/{doc['metadata']['name']}: {where}: {exc.message}", pytrace=False
+        )
 
 
 def test_kustomization_applies_every_manifest_but_the_examples_and_custom_resources() -> None:
