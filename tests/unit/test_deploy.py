@@ -44,7 +44,17 @@ CUSTOM_KINDS = {("monitoring.coreos.com/v1", "PodMonitor")}
 #: `ordercare` subcommands. Those that run until stopped need a Deployment and a unit; a new
 #: subcommand fails `test_every_subcommand_is_classified` until it is put in one of the two.
 LONG_RUNNING = {"worker", "relay", "notifier", "sweep"}
-ONE_SHOT = {"db", "broker", "publish", "schema", "demo"}
+ONE_SHOT = {
+    "db",
+    "broker",
+    "publish",
+    "schema",
+    "demo",
+    "dead-letters",
+    "outbox",
+    "inbox",
+    "doctor",
+}
 #: Per kind: (Settings class, its metrics port field).
 METRICS_PORTS: dict[str, tuple[type[BaseSettings], str]] = {
     "worker": (Settings, "worker_metrics_port"),
