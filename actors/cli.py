@@ -64,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=60.0, help="seconds between rounds (default 60)"
     )
     sweep.set_defaults(run=_sweep)
+
+    prune = sub.add_parser(
+        "prune",
+        help="remove what is past its retention window (inbox, kept bodies, dead letters, "
+        "notifications; the audit log only when ORDERCARE_RETENTION_AUDIT_DAYS is set)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count what is due, change nothing")
+    prune.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    prune.set_defaults(run=_prune)
     db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="TASK")
     db.add_parser(
         "upgrade", help="create the database if missing and apply migrations"
@@ -214,6 +223,16 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     return run_sweeper(settings, once=args.once, interval=args.interval)
+
+
+def _prune(args: argparse.Namespace, settings: Settings) -> int:
+    if not _schema_is_current(settings):
+        return 1
+    from actors.logs import configure_logging
+    from actors.prune import run_prune
+
+    configure_logging(settings.log_level)
+    return run_prune(settings, dry_run=args.dry_run, as_json=args.json)
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:

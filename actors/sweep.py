@@ -7,6 +7,10 @@ through the same pipeline as every other command: per-order locking, idempotency
 A command's id is derived from the deadline, so a sweeper restarted mid-round sends ids the
 inbox has seen; a sent deadline is pushed back by `retry_after`, so it is sent again only if
 its command did not resolve it (a worker was down, the command was refused).
+
+Every `ORDERCARE_PRUNE_INTERVAL_SECONDS` (an hour; 0: never) a round also prunes what is
+past its retention window (actors/prune.py), in small batches, stopping between two batches
+when the sweeper is told to stop.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -23,6 +28,7 @@ import orjson
 import pika
 from sqlalchemy import Engine, text
 
+from actors.prune import prune_once
 from actors.settings import Settings
 
 log = logging.getLogger("ordercare.sweep")
@@ -102,6 +108,13 @@ def sweep_once(engine: Engine, settings: Settings, channel: Any, now: datetime) 
     return sent
 
 
+def _pump(connection: Any, stopping: threading.Event) -> bool:
+    """Between two prune batches: answer the broker's heartbeats (a prune of millions of
+    rows outlasts the heartbeat timeout) and say whether to stop."""
+    connection.process_data_events(0)
+    return stopping.is_set()
+
+
 def run_sweeper(settings: Settings, *, once: bool, interval: float) -> int:
     from persistence.engine import make_engine
 
@@ -117,8 +130,12 @@ def run_sweeper(settings: Settings, *, once: bool, interval: float) -> int:
     try:
         channel = connection.channel()
         channel.confirm_delivery()
+        next_prune = 0.0
         while True:
             sent = sweep_once(engine, settings, channel, datetime.now(UTC))
+            if settings.prune_interval_seconds and time.monotonic() >= next_prune:
+                prune_once(engine, settings, stopping=lambda: _pump(connection, stopping))
+                next_prune = time.monotonic() + settings.prune_interval_seconds
             if once:
                 print(f"sent {sent} command(s) for due deadlines")
                 return 0
