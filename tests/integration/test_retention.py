@@ -178,3 +178,16 @@ def test_the_cli_prints_the_counts_as_json(
     assert main(["prune", "--json"]) == 0
     assert orjson.loads(capsys.readouterr().out)["inbox_deleted"] == 1
     assert counts(engine)["inbox"] == 0
+
+
+def test_the_sweeper_prunes_on_its_schedule(engine: Engine, settings: Settings) -> None:
+    from actors.sweep import run_sweeper
+
+    fill(engine, [400, 1])
+
+    assert run_sweeper(settings.model_copy(update={"prune_interval_seconds": 0}), once=True,
+                       interval=60) == 0  # fmt: skip
+    assert counts(engine)["inbox"] == 2  # 0: the sweeper never prunes
+
+    assert run_sweeper(settings, once=True, interval=60) == 0
+    assert counts(engine)["inbox"] == 1
