@@ -96,7 +96,12 @@ def erase_account(cmd: EraseBillingAccount, ctx: Context, uow: UnitOfWork) -> Ch
     the rows changed per table. An erased account is erased again as a no-op."""
     account = locked(cmd.account_id, uow)
     if is_erased(account):
-        result = {"account_id": account.account_id, "already_erased": True, "erased": {}}
+        result = {
+            "account_id": account.account_id,
+            "already_erased": True,
+            "fields": [],
+            "erased": {},
+        }
         return Change(account.account_id, account.version, result)
     order_ids = tuple(uow.erasure.order_ids(account.account_id))
     orders = [uow.orders.get_for_update(order_id) for order_id in order_ids]
@@ -141,5 +146,11 @@ def erase_account(cmd: EraseBillingAccount, ctx: Context, uow: UnitOfWork) -> Ch
         None,
         {"fields": list(ERASED_FIELDS), "erased": erased},
     )
-    result = {"account_id": account.account_id, "already_erased": False, "erased": erased}
+    fields = [*ERASED_FIELDS, *(["delivery_address"] if changed_orders else [])]
+    result = {
+        "account_id": account.account_id,
+        "already_erased": False,
+        "fields": fields,
+        "erased": erased,
+    }
     return Change(account.account_id, account.version, result, [event], [audit])

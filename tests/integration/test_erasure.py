@@ -116,6 +116,9 @@ def test_an_erased_customer_is_found_in_no_column_of_any_table_and_the_money_is_
     outcome, published = run(pipeline, erase)
 
     assert outcome["type"] == "command.accepted", outcome
+    assert outcome["data"]["result"]["fields"] == [
+        "name", "email", "phone", "billing_address", "delivery_address"
+    ]  # fmt: skip
     erased = outcome["data"]["result"]["erased"]
     assert erased["billing_accounts"] == 1 and erased["orders"] == 1
     assert {"inbox", "dead_letters", "notifications", "audit_log"} <= set(erased)
@@ -138,6 +141,7 @@ def test_an_erased_customer_is_found_in_no_column_of_any_table_and_the_money_is_
     assert second["data"]["result"] == {
         "account_id": "acc_marit",
         "already_erased": True,
+        "fields": [],
         "erased": {},
     }
 

@@ -17,7 +17,8 @@ from actors.settings import Settings
 from persistence.engine import make_engine
 from persistence.retention import RetentionWindows, prune
 
-NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+#: The rows' ages count back from now, as the CLI and the sweeper prune at the real time.
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture

@@ -77,6 +77,7 @@ def test_the_account_and_its_orders_addresses_are_pseudonymised_and_amounts_kept
     assert change.result == {
         "account_id": "acc_ada",
         "already_erased": False,
+        "fields": ["name", "email", "phone", "billing_address", "delivery_address"],
         "erased": {"billing_accounts": 1, "orders": 1, "inbox": 2},
     }
     [audit] = change.audit
@@ -114,7 +115,9 @@ def test_a_second_erase_is_accepted_and_changes_nothing() -> None:
 
     again = erase_account(erase(), context("billing_account.erase", role="manager"), uow)
 
-    assert again.result == {"account_id": "acc_ada", "already_erased": True, "erased": {}}
+    assert again.result == {
+        "account_id": "acc_ada", "already_erased": True, "fields": [], "erased": {}
+    }  # fmt: skip
     assert again.audit == [] and again.events == []
     assert uow.accounts.accounts["acc_ada"] == before
     assert len(uow.erasure.scrubs) == 1
