@@ -137,6 +137,7 @@ def erase_account(cmd: EraseBillingAccount, ctx: Context, uow: UnitOfWork) -> Ch
     erased["orders"] = changed_orders
     erased.update(uow.erasure.scrub(scrub))
 
+    fields = [*ERASED_FIELDS, *(["delivery_address"] if changed_orders else [])]
     state = account.state()
     event = updated_event(account, list(ERASED_FIELDS), state, state)
     audit = AuditEntry(
@@ -144,9 +145,8 @@ def erase_account(cmd: EraseBillingAccount, ctx: Context, uow: UnitOfWork) -> Ch
         account.account_id,
         "billing_account.erased",
         None,
-        {"fields": list(ERASED_FIELDS), "erased": erased},
+        {"fields": fields, "erased": erased},
     )
-    fields = [*ERASED_FIELDS, *(["delivery_address"] if changed_orders else [])]
     result = {
         "account_id": account.account_id,
         "already_erased": False,

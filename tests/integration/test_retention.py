@@ -4,6 +4,7 @@ everything due."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -181,9 +182,12 @@ def test_the_cli_prints_the_counts_as_json(
     assert counts(engine)["inbox"] == 0
 
 
-def test_the_sweeper_prunes_on_its_schedule(engine: Engine, settings: Settings) -> None:
+def test_the_sweeper_prunes_on_its_schedule(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from actors.sweep import run_sweeper
 
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)  # keep pytest's own handlers
     fill(engine, [400, 1])
 
     assert run_sweeper(settings.model_copy(update={"prune_interval_seconds": 0}), once=True,
