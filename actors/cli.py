@@ -99,6 +99,15 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="Prometheus port (ORDERCARE_SWEEP_METRICS_PORT); 0: off"
     )
     sweep.set_defaults(run=_sweep)
+
+    prune = sub.add_parser(
+        "prune",
+        help="remove what is past its retention window (inbox, kept bodies, dead letters, "
+        "notifications; the audit log only when ORDERCARE_RETENTION_AUDIT_DAYS is set)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count what is due, change nothing")
+    prune.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    prune.set_defaults(run=_prune)
     db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="TASK")
     db.add_parser(
         "upgrade", help="create the database if missing and apply migrations"
@@ -299,6 +308,16 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     return run_sweeper(
         settings, once=args.once, interval=args.interval, metrics_port=args.metrics_port
     )
+
+
+def _prune(args: argparse.Namespace, settings: Settings) -> int:
+    if not _schema_is_current(settings):
+        return 1
+    from actors.logs import configure_logging
+    from actors.prune import run_prune
+
+    configure_logging(settings.log_level)
+    return run_prune(settings, dry_run=args.dry_run, as_json=args.json)
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:

@@ -121,6 +121,22 @@ class Settings(BaseSettings):
     #: Hours a pending appeasement waits for a decision before it expires.
     appeasement_pending_hours: int = Field(default=72, ge=1, le=24 * 90)
 
+    #: Retention (README, "Retention and erasure"): days each kind of record is kept.
+    #: Inbox rows are the idempotency record: a command re-sent after this window is new.
+    retention_inbox_days: int = Field(default=30, ge=1, le=3650)
+    #: A rejected command's kept body (inbox.raw) is set to NULL after this many days.
+    retention_raw_body_days: int = Field(default=7, ge=0, le=3650)
+    retention_dead_letter_days: int = Field(default=30, ge=1, le=3650)
+    retention_notification_days: int = Field(default=90, ge=1, le=3650)
+    #: None (the default): the audit log is kept forever.
+    retention_audit_days: int | None = Field(default=None, ge=1, le=36500)
+    #: Rows one prune statement deletes or updates (one short transaction each).
+    prune_batch: int = Field(default=1000, ge=1, le=100_000)
+    #: Seconds to rest between two batches, so commands never queue behind a prune.
+    prune_pause_seconds: float = Field(default=0.05, ge=0)
+    #: Seconds between two prunes inside `ordercare sweep` (0: the sweeper never prunes).
+    prune_interval_seconds: float = Field(default=3600.0, ge=0)
+
     def policy(self) -> Policy:
         """The business rules' configurable part, as the domain sees it."""
         return Policy(

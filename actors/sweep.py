@@ -7,6 +7,10 @@ through the same pipeline as every other command: per-order locking, idempotency
 A command's id is derived from the deadline, so a sweeper restarted mid-round sends ids the
 inbox has seen; a sent deadline is pushed back by `retry_after`, so it is sent again only if
 its command did not resolve it (a worker was down, the command was refused).
+
+Every `ORDERCARE_PRUNE_INTERVAL_SECONDS` (an hour; 0: never) a round also prunes what is
+past its retention window (actors/prune.py), in small batches, stopping between two batches
+when the sweeper is told to stop.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pika
 from sqlalchemy import Engine, text
 
 from actors import health, metrics
+from actors.prune import prune_once
 from actors.settings import Settings
 
 log = logging.getLogger("ordercare.sweep")
@@ -105,6 +110,15 @@ def sweep_once(engine: Engine, settings: Settings, channel: Any, now: datetime) 
     return sent
 
 
+def _pump(connection: Any, stopping: threading.Event, beats: health.Heartbeats) -> bool:
+    """Between two prune batches: beat (a prune of millions of rows takes minutes and the
+    sweeper is not wedged), answer the broker's heartbeats (it outlasts their timeout too)
+    and say whether to stop."""
+    beats.beat("sweep")
+    connection.process_data_events(0)
+    return stopping.is_set()
+
+
 def run_sweeper(
     settings: Settings, *, once: bool, interval: float, metrics_port: int | None = None
 ) -> int:
@@ -134,10 +148,14 @@ def run_sweeper(
     try:
         channel = connection.channel()
         channel.confirm_delivery()
+        next_prune = 0.0
         while True:
             beats.beat("sweep")
             sent = sweep_once(engine, settings, channel, datetime.now(UTC))
             metrics.SWEEP_LAST_SUCCESS.set(time.time())
+            if settings.prune_interval_seconds and time.monotonic() >= next_prune:
+                prune_once(engine, settings, stopping=lambda: _pump(connection, stopping, beats))
+                next_prune = time.monotonic() + settings.prune_interval_seconds
             if once:
                 print(f"sent {sent} command(s) for due deadlines")
                 return 0

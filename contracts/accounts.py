@@ -17,6 +17,7 @@ from contracts.common import (
     Money,
     Published,
     QueryData,
+    ReasonCode,
     Wire,
 )
 from contracts.orders import CreditMemoView, InvoiceView, RefundView
@@ -147,6 +148,24 @@ class UpdateBillingAccount(CommandData):
         if not changes and not self.add_payment_methods and not self.remove_payment_methods:
             raise ValueError("give at least one field to change")
         return self
+
+
+class EraseBillingAccount(CommandData):
+    """Sent by a care manager to honour a customer's request to erase their personal data:
+    the account's name, e-mail, phone and billing address, and every delivery address of its
+    orders, are replaced by a pseudonym wherever OrderCare stores them (the account, the
+    orders, kept command bodies and outcomes, customer e-mails, dead letters, the audit log's
+    before and after values). Amounts, invoices, credit memos, refunds, store credit and the
+    audit rows themselves are kept. The outcome's result counts what was erased per table. A
+    second erase of an erased account is accepted and changes nothing."""
+
+    TYPE: ClassVar[str] = "billing_account.erase"
+
+    account_id: Identifier
+    reason: ReasonCode = Field(
+        description="Required: why the data is erased (e.g. `customer_request`).",
+        examples=["customer_request"],
+    )
 
 
 class SearchBillingAccounts(QueryData):

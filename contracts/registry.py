@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from contracts.accounts import (
     BillingAccountUpdated,
     CreateBillingAccount,
+    EraseBillingAccount,
     GetBillingAccount,
     SearchBillingAccounts,
     UpdateBillingAccount,
@@ -82,6 +83,7 @@ _INBOUND: dict[Origin, tuple[type[Inbound], ...]] = {
         UpsertCatalog,
         CreateBillingAccount,
         UpdateBillingAccount,
+        EraseBillingAccount,
         CreateOrder,
         AmendOrder,
         ChangeDelivery,

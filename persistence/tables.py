@@ -1,4 +1,4 @@
-"""The schema as SQLAlchemy metadata: what migrations 0001-0006 build, exactly.
+"""The schema as SQLAlchemy metadata: what migrations 0001-0008 build, exactly.
 
 This is the schema's one description in code. Alembic's autogenerate compares it with a
 migrated database (`ordercare db check`, run by `ops/run test`; and
@@ -84,6 +84,10 @@ class InboxRow(Base):
     """Every command seen, by (source, id), with the outcome it got: the idempotency record."""
 
     __tablename__ = "inbox"
+    __table_args__ = (
+        Index("ix_inbox_received_at", "received_at"),
+        Index("ix_inbox_raw_received_at", "received_at", postgresql_where=text("raw IS NOT NULL")),
+    )
     source: Mapped[str] = mapped_column(String(200), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
@@ -115,6 +119,7 @@ class DeadLetterRow(Base):
     """An inbound message that could not even be read as an envelope, kept for inspection."""
 
     __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_received_at", "received_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     reason: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(String(1000))
@@ -128,7 +133,10 @@ class AuditRow(Base):
     """Append-only: who changed what, when, why, and the command that did it."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_entity", "entity_type", "entity_id", "id"),
+        Index("ix_audit_log_at", "at"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entity_type: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[str] = mapped_column(String(80))
@@ -189,6 +197,7 @@ class NotificationRow(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "kind", name="uq_notifications_event_kind"),
         Index("ix_notifications_due", "status", "next_attempt_at"),
+        Index("ix_notifications_created_at", "created_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(200))

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 
 from persistence.accounts import SqlAccountViews, SqlAuditTrail, SqlBillingAccounts
 from persistence.appeasements import SqlAppeasements
+from persistence.erasure import SqlErasure
 from persistence.journal import DeadLetters, Inbox, Journal
 from persistence.outbox import Outbox
 from persistence.repositories import (
@@ -71,6 +72,7 @@ class SqlUnitOfWork:
         self.ledger = SqlLedger(sql)
         self.deadlines = SqlDeadlines(sql)
         self.appeasements = SqlAppeasements(sql)
+        self.erasure = SqlErasure(sql)
         self.inbox = Inbox(sql)
         self.outbox = Outbox(sql)
         self.dead_letters = DeadLetters(sql)

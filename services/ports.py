@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.accounts.model import Account
 from services.accounts.records import (
@@ -15,6 +15,7 @@ from services.accounts.records import (
     SearchTerm,
     StoreCreditEntry,
 )
+from services.accounts.scrub import Scrub
 from services.appeasements.model import Appeasement
 from services.audit.model import AuditRecord
 from services.catalog.model import CatalogEntry
@@ -188,6 +189,24 @@ class Appeasements(Protocol):
         ...
 
 
+class Erasure(Protocol):
+    """Finding and replacing one customer's personal data wherever it is stored
+    (billing_account.erase; the account and its orders go through their repositories)."""
+
+    def order_ids(self, account_id: str) -> list[str]:
+        """Every order of the account."""
+        ...
+
+    def audit_values(self, account_id: str, order_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The before and after values of the audit rows about the account and its orders."""
+        ...
+
+    def scrub(self, scrub: Scrub) -> dict[str, int]:
+        """Replace each value by its stand-in in every other place it is stored; the rows
+        changed per table (tables with none left out)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction's view of storage."""
 
@@ -217,3 +236,6 @@ class UnitOfWork(Protocol):
 
     @property
     def appeasements(self) -> Appeasements: ...
+
+    @property
+    def erasure(self) -> Erasure: ...

@@ -7,6 +7,7 @@ from typing import Generic, TypeVar
 
 from contracts.accounts import (
     CreateBillingAccount,
+    EraseBillingAccount,
     GetBillingAccount,
     SearchBillingAccounts,
     UpdateBillingAccount,
@@ -37,6 +38,7 @@ from contracts.returns import (
     ExpireReturn,
     ReturnReceived,
 )
+from services.accounts.erasure import erase_account
 from services.accounts.handlers import (
     create_account,
     get_account,
@@ -82,6 +84,8 @@ COMMAND_HANDLERS: dict[str, Route[CommandHandler]] = {
     UpsertCatalog.TYPE: Route(upsert_catalog, _CATALOGUE),
     CreateBillingAccount.TYPE: Route(create_account, _EVERYONE),
     UpdateBillingAccount.TYPE: Route(update_account, _EVERYONE),
+    # A customer's request to erase their personal data: a care manager's decision.
+    EraseBillingAccount.TYPE: Route(erase_account, _MANAGER),
     CreateOrder.TYPE: Route(create_order, _EVERYONE),
     AmendOrder.TYPE: Route(amend_order, _EVERYONE),
     ChangeDelivery.TYPE: Route(change_delivery, _EVERYONE),

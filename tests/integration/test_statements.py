@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,11 @@ from persistence.journal import Inbox
 from persistence.operations import Operations
 from persistence.outbox import OutboundMessage, OutboxStore
 from persistence.repositories import ReferenceCache
+from persistence.retention import RetentionWindows, prune
 from persistence.sql import Sql
 from persistence.uow import SqlUnitOfWork
 from services.accounts.records import SearchTerm
+from services.accounts.scrub import Scrub
 
 PERSISTENCE = Path(persistence.__file__).parent
 STATEMENT_METHODS = {"one", "all", "run", "insert"}
@@ -103,7 +105,7 @@ def test_every_statement_persistence_writes_runs_on_the_migrated_schema(
 def _the_rest(care: EmbeddedOrderCare) -> None:
     """The reads and writes the story does not make: the helpdesk's account screens, an
     account update, store credit entries, a bare inbox record, the relay's deferral and
-    backlog."""
+    backlog, an erasure's search and replace, and a prune of everything."""
     now = datetime.now(UTC)
     with SqlUnitOfWork(care.engine, ReferenceCache()) as uow:
         account_id, order_id = uow.conn.exec_driver_sql(
@@ -137,7 +139,16 @@ def _the_rest(care: EmbeddedOrderCare) -> None:
     with store.claim(10) as claim:
         claim.defer(claim.ids, 0)
     store.backlog()
-    _operator_commands(care)
+    _operator_commands(care)  # before the prune below removes what they read
+    with SqlUnitOfWork(care.engine, ReferenceCache()) as uow:
+        orders = uow.erasure.order_ids(account_id)
+        assert uow.erasure.audit_values(account_id, orders)
+        scrub = Scrub(account_id, tuple(orders), (("Ada Lovelace", "erased"),), ("Ada Lovelace",))
+        assert uow.erasure.scrub(scrub)
+        uow.commit()
+    windows = RetentionWindows(audit_days=1)
+    for dry_run in (True, False):
+        prune(care.engine, windows, now + timedelta(days=400), batch=10, dry_run=dry_run)
 
 
 def _operator_commands(care: EmbeddedOrderCare) -> None:

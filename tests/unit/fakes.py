@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from contracts.common import Actor
 from services.accounts.model import Account
@@ -20,6 +21,7 @@ from services.accounts.records import (
     SearchTerm,
     StoreCreditEntry,
 )
+from services.accounts.scrub import Scrub
 from services.accounts.search import normalise, tier_of
 from services.appeasements.model import Appeasement
 from services.audit.model import AuditRecord
@@ -330,6 +332,27 @@ class FakeAppeasements:
         return [a for a in self.rows.values() if a.status in ("pending", "granted")]
 
 
+class FakeErasure:
+    """The account's orders from the fake orders; audit values as the test sets them; each
+    scrub recorded, answering `changed`."""
+
+    def __init__(self, orders: FakeOrders) -> None:
+        self.orders = orders
+        self.audit: list[dict[str, Any]] = []
+        self.scrubs: list[Scrub] = []
+        self.changed: dict[str, int] = {}
+
+    def order_ids(self, account_id: str) -> list[str]:
+        return sorted(o.order_id for o in self.orders.orders.values() if o.account_id == account_id)
+
+    def audit_values(self, account_id: str, order_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.audit)
+
+    def scrub(self, scrub: Scrub) -> dict[str, int]:
+        self.scrubs.append(scrub)
+        return dict(self.changed)
+
+
 class FakeUnitOfWork:
     """Everything a handler may touch, in memory."""
 
@@ -349,6 +372,7 @@ class FakeUnitOfWork:
         self.audit_trail = FakeAuditTrail()
         self.deadlines = FakeDeadlines()
         self.appeasements = FakeAppeasements(self.account_views)
+        self.erasure = FakeErasure(self.orders)
 
 
 class CountingIds:

@@ -54,6 +54,7 @@ ONE_SHOT = {
     "outbox",
     "inbox",
     "doctor",
+    "prune",
 }
 #: Per kind: (Settings class, its metrics port field).
 METRICS_PORTS: dict[str, tuple[type[BaseSettings], str]] = {

@@ -26,3 +26,28 @@ def test_the_broker_refuses_what_is_far_over_ordercares_limit_and_passes_what_it
     # few times ours, so a worker never holds a huge body.
     assert ours < broker_limit <= 8 * ours
     assert ours > KEPT_PREFIX_BYTES
+
+
+DEFINITIONS = CONF.parent / "definitions.json"
+
+
+def test_the_queues_kept_for_inspection_are_bounded_by_a_shipped_policy() -> None:
+    """The dead letters and the events nobody was bound to would otherwise grow without
+    limit (issue 12): each has a policy giving it a TTL and a length, dropping the oldest."""
+    import json
+    import re
+
+    settings = Settings()
+    policies = json.loads(DEFINITIONS.read_text())["policies"]
+    for queue in (settings.dead_letter_queue, settings.unrouted_queue):
+        [policy] = [
+            p
+            for p in policies
+            if p["apply-to"] in ("queues", "all") and re.search(p["pattern"], queue)
+        ]
+        definition = policy["definition"]
+        assert definition["overflow"] == "drop-head", queue
+        assert 0 < definition["max-length"] <= 1_000_000, queue
+        days = definition["message-ttl"] / 86_400_000
+        assert 1 <= days <= 31, queue
+        assert not re.search(policy["pattern"], settings.commands_queue)
