@@ -23,7 +23,7 @@ from typing import Any, Literal
 import orjson
 
 from persistence.sql import Sql, jsonb
-from services.accounts.scrub import Scrub
+from services.accounts.scrub import SEARCHABLE_LENGTH, Scrub
 
 Kind = Literal["bytea", "text", "jsonb"]
 
@@ -102,29 +102,42 @@ def _select(target: _Target, searched: Sequence[str]) -> tuple[str, dict[str, An
 
 
 def _replaced(value: Any, kind: Kind, pairs: Sequence[tuple[str, str]]) -> Any:
+    """The value with each personal value replaced. A value of SEARCHABLE_LENGTH characters
+    or more is replaced wherever it occurs; a shorter one (a postal code, a city, a second
+    address line) only where it is a whole string, so "1010" never touches "1010.00" or
+    "SKU-1010", and "CA" never touches "CAD". Keys of documents are never replaced."""
     if value is None:
         return None
+    long = [(old, new) for old, new in pairs if len(old) >= SEARCHABLE_LENGTH]
+    short = {old: new for old, new in pairs if len(old) < SEARCHABLE_LENGTH}
     if kind == "bytea":
         body = bytes(value)
-        for old, new in pairs:
+        for old, new in long:
             for old_form, new_form in zip(_all_forms(old), _all_forms(new), strict=True):
                 body = body.replace(old_form, new_form)
+        for old, new in short.items():
+            for old_form, new_form in zip(_all_forms(old), _all_forms(new), strict=True):
+                body = body.replace(b'"' + old_form + b'"', b'"' + new_form + b'"')
         return body
     if kind == "text":
         text: str = value
-        for old, new in pairs:
+        if text in short:
+            return short[text]
+        for old, new in long:
             text = text.replace(old, new)
         return text
-    return _in_document(value, pairs)
+    return _in_document(value, long, short)
 
 
-def _in_document(doc: Any, pairs: Sequence[tuple[str, str]]) -> Any:
+def _in_document(doc: Any, long: Sequence[tuple[str, str]], short: Mapping[str, str]) -> Any:
     if isinstance(doc, Mapping):
-        return {_in_document(k, pairs): _in_document(v, pairs) for k, v in doc.items()}
+        return {k: _in_document(v, long, short) for k, v in doc.items()}
     if isinstance(doc, list):
-        return [_in_document(item, pairs) for item in doc]
+        return [_in_document(item, long, short) for item in doc]
     if isinstance(doc, str):
-        for old, new in pairs:
+        if doc in short:
+            return short[doc]
+        for old, new in long:
             doc = doc.replace(old, new)
     return doc
 

@@ -27,8 +27,9 @@ from services.ports import UnitOfWork
 
 #: The fields of an address (billing or delivery) that name or locate a person.
 ADDRESS_PERSONAL = ("name", "line1", "line2", "city", "region", "postal_code", "phone")
-#: The fields whose value identifies the customer wherever it appears (a city does not).
-IDENTIFYING = frozenset({"name", "email", "phone", "line1", "line2"})
+#: The values that find a row beyond the customer's own: an e-mail address or a phone
+#: number is one person's; a name or a street line may be another customer's too.
+IDENTIFYING = frozenset({"email", "phone"})
 #: What stands in for every other personal value.
 ERASED = "[erased]"
 ERASED_FIELDS: tuple[AccountField, ...] = ("name", "email", "phone", "billing_address")

@@ -14,8 +14,9 @@ SEARCHABLE_LENGTH = 5
 class Scrub:
     """What the Erasure port replaces: each personal value (longest first) by its stand-in,
     in the rows of the account and its orders, and in any other row holding one of the
-    `searched` values (those that identify the customer: a name, e-mail, phone or street
-    line of at least SEARCHABLE_LENGTH characters; a city or postal code alone does not)."""
+    `searched` values (those that identify the customer alone: an e-mail address or phone
+    number of at least SEARCHABLE_LENGTH characters; a name, street, city or postal code
+    may be another customer's too)."""
 
     account_id: str
     order_ids: tuple[str, ...]

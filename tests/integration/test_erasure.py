@@ -165,3 +165,35 @@ def test_an_agent_may_not_erase(pipeline: Pipeline) -> None:
     finally:
         with_engine.close()
     assert name == "Ada Lovelace"
+
+
+def test_another_customer_of_the_same_name_keeps_every_row(pipeline: Pipeline) -> None:
+    for account_id, email in (("acc_marit", EMAIL), ("acc_twin", "twin@example.org")):
+        account = m.envelope("billing_account.create", {
+            "actor": m.AGENT, "account_id": account_id, "name": NAME, "email": email,
+            "billing_address": {**BILLING, "postal_code": "10437"},
+        })  # fmt: skip
+        assert send(pipeline, account)["type"] == "command.accepted"
+    update = m.update_account("acc_twin", locale="de", note=f"{NAME} asked for a callback")
+    assert send(pipeline, update)["type"] == "command.accepted"
+    twin_audit = query(
+        pipeline, "SELECT note FROM audit_log WHERE entity_id = 'acc_twin' ORDER BY id"
+    )
+    assert any(NAME in (note or "") for (note,) in twin_audit)
+
+    erase = m.envelope(
+        "billing_account.erase",
+        {"actor": m.MANAGER, "account_id": "acc_marit", "reason": "customer_request"},
+    )
+    assert send(pipeline, erase)["type"] == "command.accepted"
+
+    # A name, a street or a postal code may be another customer's too: only the erased
+    # customer's own rows, and rows holding their e-mail or phone, are rewritten.
+    assert (
+        query(pipeline, "SELECT note FROM audit_log WHERE entity_id = 'acc_twin' ORDER BY id")
+        == twin_audit
+    )
+    assert query(pipeline, "SELECT name FROM billing_accounts WHERE id = 'acc_twin'") == [(NAME,)]
+    assert query(pipeline, "SELECT name FROM billing_accounts WHERE id = 'acc_marit'") == [
+        (pseudonym("acc_marit"),)
+    ]
