@@ -40,19 +40,19 @@ class Servers:
 
 
 def masked_url(url: str) -> str:
-    """The URL with any password replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(an unparsable URL)"
-    if parts.password is None:
+    """The URL with any password replaced by `***`. Read off the text itself, not through
+    urlsplit: a password holding `/`, `?` or `#` (which drivers accept) ends urlsplit's
+    netloc early, and it would then see no password at all."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port is not None else ""
-    return parts._replace(netloc=f"{user}:***@{host}{port}").geturl()
+    at = rest.rfind("@")  # the last: masking too much is safe, too little is not
+    if at < 0:
+        return url
+    user, colon, _password = rest[:at].partition(":")
+    if not colon:
+        return url
+    return f"{scheme}://{user}:***@{rest[at + 1 :]}"
 
 
 def amqp_place(url: str) -> str:

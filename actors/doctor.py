@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from actors.cli_errors import amqp_place, database_place, explain
+from actors.cli_errors import amqp_place, database_place, explain, masked_url
 from actors.settings import Settings
 from actors.topology import queue_arguments
 
@@ -125,8 +125,11 @@ def _management_base(settings: Settings) -> str | None:
         return None
     if settings.management_url:
         return settings.management_url.rstrip("/")
-    host = urlsplit(settings.amqp_url).hostname or "localhost"
-    return f"http://{host if ':' not in host else f'[{host}]'}:15672"
+    amqp = urlsplit(settings.amqp_url)
+    host = amqp.hostname or "localhost"
+    # The AMQP user's password goes as Basic auth: over TLS when the broker is (amqps).
+    scheme = "https" if amqp.scheme == "amqps" else "http"
+    return f"{scheme}://{host if ':' not in host else f'[{host}]'}:15672"
 
 
 def _management(settings: Settings) -> list[Result]:
@@ -154,14 +157,16 @@ def _management(settings: Settings) -> list[Result]:
             return json.loads(answer.read())
 
     if not base.startswith(("http://", "https://")):
-        return [("fail", f"ORDERCARE_MANAGEMENT_URL {base} is not an http(s) URL")]
+        return [("fail", f"ORDERCARE_MANAGEMENT_URL {masked_url(base)} is not an http(s) URL")]
     try:
         bindings = get(f"/api/bindings/{quote(vhost, safe='')}")
         permissions = get(f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}")
     except urllib.error.HTTPError as exc:
-        return [("warn", f"{unchecked}: the management API at {base} answered {exc.code}")]
+        return [
+            ("warn", f"{unchecked}: the management API at {masked_url(base)} answered {exc.code}")
+        ]
     except (OSError, ValueError) as exc:
-        return [("warn", f"{unchecked}: no management API at {base} ({exc}); it is the "
+        return [("warn", f"{unchecked}: no management API at {masked_url(base)} ({exc}); it is the "
                          "rabbitmq_management plugin")]  # fmt: skip
     return _bindings(settings, bindings) + _granted(settings, user, vhost, permissions)
 

@@ -51,3 +51,13 @@ def test_the_queues_kept_for_inspection_are_bounded_by_a_shipped_policy() -> Non
         days = definition["message-ttl"] / 86_400_000
         assert 1 <= days <= 31, queue
         assert not re.search(policy["pattern"], settings.commands_queue)
+
+
+def test_a_password_is_masked_whatever_characters_it_holds() -> None:
+    from actors.cli_errors import masked_url
+
+    for password in ("s3cr/et", "p#w", "p?w", "plain"):
+        url = f"postgresql+psycopg://app:{password}@127.0.0.1:5439/ordercare"
+        assert password not in masked_url(url)
+        assert masked_url(url) == "postgresql+psycopg://app:***@127.0.0.1:5439/ordercare"
+    assert masked_url("postgresql+psycopg:///ordercare") == "postgresql+psycopg:///ordercare"
