@@ -80,6 +80,7 @@ def approve_appeasement(cmd: ApproveAppeasement, ctx: Context, uow: UnitOfWork) 
 
 def reject_appeasement(cmd: RejectAppeasement, ctx: Context, uow: UnitOfWork) -> Change:
     appeasement = _decidable(cmd.appeasement_id, "rejected", ctx, uow)
+    appeasement.check_open(ctx.now, "it ends as expired; nothing was granted")
     order = uow.orders.get(appeasement.order_id) if appeasement.order_id else None
     _check_covers(appeasement, _exposure(appeasement, order, appeasement.value, uow), ctx)
     before = audit_state(appeasement)

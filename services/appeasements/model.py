@@ -89,12 +89,13 @@ class Appeasement:
                 role=by.role,
             )
 
-    def check_open(self, now: datetime) -> None:
-        """Refuse an approval at or after the moment the appeasement expires."""
+    def check_open(self, now: datetime, then: str = "offer it again") -> None:
+        """Refuse a decision at or after the moment the appeasement expires: it ends as
+        expired (the sweeper closes it), never approved or rejected late."""
         if self.expires_at is not None and now >= self.expires_at:
             raise ApprovalExpired(
                 f"appeasement {self.appeasement_id} expired at {self.expires_at.isoformat()}: "
-                "offer it again",
+                f"{then}",
                 status="expired",
                 expires_at=self.expires_at.isoformat(),
             )

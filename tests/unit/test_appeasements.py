@@ -568,6 +568,22 @@ def test_approving_after_the_expiry_is_refused_even_before_the_sweeper_ran() -> 
     assert approve(desk, now=NOW + timedelta(hours=71)).result["status"] == "granted"
 
 
+def test_rejecting_after_the_expiry_is_refused_and_the_sweeper_closes_it_as_expired() -> None:
+    desk = ada()
+    store_credit(desk, "25.00")
+    due = NOW + timedelta(hours=72)
+
+    late = refused(desk, lambda: reject(desk, now=due))
+
+    assert isinstance(late, NotAllowedInState)
+    assert late.message == ("appeasement apz_1 expired at 2026-11-29T09:30:00+00:00: it ends "
+                            "as expired; nothing was granted")  # fmt: skip
+    assert late.details == {"status": "expired", "expires_at": "2026-11-29T09:30:00+00:00"}
+    assert stored(desk).status == "pending"
+    [expired] = expire(desk, now=due).events
+    assert isinstance(expired, AppeasementExpired) and stored(desk).status == "expired"
+
+
 def test_an_approval_checks_the_order_again_and_a_discount_that_no_longer_fits_stays_pending() -> (
     None
 ):
