@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from contracts.appeasements import AppeasementGranted
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 COMMANDS = Counter(
@@ -42,7 +44,8 @@ MONEY = Counter(
     "ordercare_money_total",
     "Money moved by the commands, in major units of the currency: credited (credit memos), "
     "refunded (to the original payment or store credit), increased (net rises of totals), "
-    "released (authorisation no longer captured).",
+    "released (authorisation no longer captured), store_credit (goodwill granted as store "
+    "credit; a discount shows as credited and refunded).",
     ["kind", "currency"],
 )
 
@@ -86,6 +89,9 @@ def type_label(message_type: str | None) -> str:
 def count_money(events: Iterable[object]) -> None:
     """Add a command's money documents to `ordercare_money_total` (after its commit)."""
     for event in events:
+        if isinstance(event, AppeasementGranted) and event.appeasement.kind == "store_credit":
+            granted = event.appeasement
+            MONEY.labels("store_credit", granted.currency).inc(float(granted.amount))
         data = getattr(event, "settlement", None)
         if data is None:
             continue
