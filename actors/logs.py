@@ -101,8 +101,11 @@ class Outage:
 _PIKA_ATTEMPTS = (
     "pika.adapters.utils.connection_workflow",
     "pika.adapters.utils.io_services_utils",
-    "pika.adapters.blocking_connection",
 )
+#: The blocking connection's own connect and close paths: its other lines (a message the
+#: broker returned or nacked, a cancel or confirm gone wrong) are not outage noise.
+_PIKA_BLOCKING = "pika.adapters.blocking_connection"
+_PIKA_CONNECTING = frozenset({"_create_connection", "_flush_output", "close"})
 #: Dramatiq's per-queue, per-retry lines about a lost broker connection.
 _DRAMATIQ_RECONNECTS = ("Consumer encountered a connection error", "Restarting consumer in")
 
@@ -115,6 +118,8 @@ class ReconnectNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name in _PIKA_ATTEMPTS:
             return False
+        if record.name == _PIKA_BLOCKING:
+            return record.funcName not in _PIKA_CONNECTING
         if record.name.startswith("dramatiq.worker.ConsumerThread"):
             return not str(record.msg).startswith(_DRAMATIQ_RECONNECTS)
         if record.name.startswith("dramatiq.worker.WorkerThread") and record.exc_info:

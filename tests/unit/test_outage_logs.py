@@ -28,15 +28,18 @@ def test_an_outage_logs_its_start_once_and_its_end_with_the_duration(
     assert "outage_s" in vars(caplog.records[1])
 
 
-def record(name: str, msg: str, level: int = logging.ERROR) -> logging.LogRecord:
-    return logging.LogRecord(name, level, __file__, 1, msg, None, None)
+def record(
+    name: str, msg: str, level: int = logging.ERROR, func: str | None = None
+) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, None, None, func)
 
 
 def test_the_per_attempt_reconnect_lines_are_dropped_and_nothing_else() -> None:
     noise = ReconnectNoise()
     dropped = [
         record("pika.adapters.utils.connection_workflow", "TCP Connection attempt failed"),
-        record("pika.adapters.blocking_connection", "Error in _create_connection()."),
+        record("pika.adapters.blocking_connection", "Error in _create_connection().",
+               func="_create_connection"),
         record("pika.adapters.utils.io_services_utils", "Socket failed to connect"),
         record("dramatiq.worker.ConsumerThread(ordercare.commands)",
                "Consumer encountered a connection error: AMQPConnectionError", logging.CRITICAL),
@@ -47,6 +50,11 @@ def test_the_per_attempt_reconnect_lines_are_dropped_and_nothing_else() -> None:
         record("dramatiq.worker.ConsumerThread(ordercare.commands)",
                "Consumer encountered an unexpected error.", logging.CRITICAL),
         record("pika.channel", "something else"),
+        # A publish the broker returned or nacked is no outage: it stays.
+        record("pika.adapters.blocking_connection", "Message was Nack'ed by broker: nack=1",
+               logging.WARNING, func="basic_publish"),
+        record("pika.adapters.blocking_connection", "Published message was returned",
+               logging.WARNING, func="_on_puback_message_returned"),
         record("ordercare.worker", "broker unreachable: 127.0.0.1:5672"),
     ]  # fmt: skip
     outage = record("dramatiq.worker.WorkerThread", "Failed to process message x")
