@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from contracts.common import Role
 from contracts.orders import Condition, Outcome, ReturnMethod
@@ -1085,16 +1085,10 @@ class Order:
             pending.net = net
         return pending
 
-    def _changing(
-        self,
-        *lines: Line,
-        default_reason: Reason | None = None,
-        settle_to: SettleTo | None = None,
-        net: bool | None = None,
-    ) -> Pending:
+    def _changing(self, *lines: Line, **how: Any) -> Pending:
         """Called before every change: keeps the open units and hold of each line about to
-        change as they were, and clears the cached price."""
-        pending = self._begin(default_reason=default_reason, settle_to=settle_to, net=net)
+        change as they were, and clears the cached price (`how`: as `_begin`)."""
+        pending = self._begin(**how)
         for line in lines:
             pending.to_ship.setdefault(line.line_id, line.open_units)
             pending.held.setdefault(line.line_id, line.hold)
