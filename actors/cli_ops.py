@@ -1,5 +1,5 @@
 """Operator commands: `ordercare dead-letters`, `ordercare outbox status`, `ordercare inbox
-show` and `ordercare doctor` (actors/doctor.py). Each prints lines for a person, or one
+show`, `ordercare market` and `ordercare doctor` (actors/doctor.py). Each prints lines for a person, or one
 JSON document with --json; failures go through the CLI's one-line reporting (cli_errors).
 
 Replaying a dead letter publishes its stored body again to the exchange and routing key it
@@ -33,9 +33,12 @@ REPLAYABLE = "handler_error"
 
 Run = Callable[[argparse.Namespace, Settings], int]
 
+#: `ordercare market set --prices` -> markets.prices_include_tax.
+PRICE_TERMS = {"tax-included": True, "tax-excluded": False}
+
 
 def add_operator_parsers(sub: Any) -> None:
-    """`dead-letters`, `outbox`, `inbox` and `doctor` on the CLI's sub-parsers."""
+    """`dead-letters`, `outbox`, `inbox`, `market` and `doctor` on the CLI's sub-parsers."""
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
@@ -81,6 +84,27 @@ def add_operator_parsers(sub: Any) -> None:
     )
     inbox_show.set_defaults(run=_inbox_show)
 
+    market = sub.add_parser(
+        "market", help="whether a currency's prices include tax"
+    ).add_subparsers(metavar="TASK")
+    market.add_parser(
+        "list", parents=[json_flag], help="the price terms of every currency"
+    ).set_defaults(run=_market_list)
+    market_set = market.add_parser(
+        "set",
+        parents=[json_flag],
+        help="set a currency's price terms for orders placed from now on",
+    )
+    market_set.add_argument("currency", metavar="CURRENCY", help="ISO 4217 code, e.g. EUR")
+    market_set.add_argument(
+        "--prices",
+        required=True,
+        choices=sorted(PRICE_TERMS),
+        help="tax-included: catalogue prices, fees and appeasements are what the customer pays "
+        "(EU, UK, AU consumer prices); tax-excluded: tax is added on top (US-style)",
+    )
+    market_set.set_defaults(run=_market_set)
+
     doctor = sub.add_parser(
         "doctor",
         parents=[json_flag],
@@ -88,6 +112,41 @@ def add_operator_parsers(sub: Any) -> None:
         "settings; exit 1 on a failure",
     )
     doctor.set_defaults(run=_doctor)
+
+
+def _market_list(args: argparse.Namespace, settings: Settings) -> int:
+    from services.money import MINOR_UNITS
+
+    with _operations(settings) as ops:
+        explicit = ops.markets()
+    terms = {c: "tax-included" if explicit.get(c) else "tax-excluded" for c in sorted(MINOR_UNITS)}
+    if args.json:
+        _print_json(terms)
+        return 0
+    for currency, term in terms.items():
+        print(f"{currency}  {term}{'' if currency in explicit else '  (default)'}")
+    return 0
+
+
+def _market_set(args: argparse.Namespace, settings: Settings) -> int:
+    from services.errors import Invalid
+    from services.money import check_currency
+
+    currency = args.currency.upper()
+    try:
+        check_currency(currency)
+    except Invalid as exc:
+        raise CliFailure(str(exc), f"market set {args.currency}", "name a supported currency",
+                         USAGE) from None  # fmt: skip
+    with _operations(settings) as ops:
+        ops.set_market(currency, PRICE_TERMS[args.prices], datetime.now(UTC))
+    result = {"currency": currency, "prices": args.prices}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{currency} prices are {args.prices} for orders placed from now on (workers "
+              "read it within 30 s); orders already placed keep their terms")  # fmt: skip
+    return 0
 
 
 def _moment(text: str) -> datetime:

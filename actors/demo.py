@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from actors.demo_story import Step, story
+from actors.demo_story import DEMO_MARKET, Step, story
 from actors.logs import configure_logging
 from actors.settings import Settings
 from notifier.kinds import Customer, notifications_for
@@ -38,8 +39,12 @@ def run_demo(settings: Settings, *, embedded: bool) -> int:
         if embedded
         else f"RabbitMQ {_host(settings.amqp_url)} and PostgreSQL {_host(settings.database_url)}"
     )
-    print(f"OrderCare demo: {where}\n")
+    print(f"OrderCare demo: {where}")
+    print(f"The Berlin shop's {DEMO_MARKET} prices include VAT, as consumer prices in Germany "
+          f"must (ordercare market set {DEMO_MARKET} --prices tax-included).\n")  # fmt: skip
     configure_logging("ERROR")
+    if not embedded:
+        _require_market(settings)
     with _embedded(settings) if embedded else _servers(settings) as bus:
         failures = tell_story(bus)
     print(
@@ -316,14 +321,21 @@ def _order_lines(view: dict[str, Any]) -> list[str]:
         f"    {view['order_id']} v{view['version']} {view['status']}, {view['delivery']['method']} "
         f"delivery to {(view['delivery'].get('address') or {}).get('city', 'pickup')}"
     ]
+    included = t.get("tax_included", False)
     for line in view["lines"]:
+        money = (
+            f"{Decimal(line['net']) + Decimal(line['tax'])} incl. {line['tax']} tax"
+            if included
+            else f"{line['net']} + {line['tax']} tax"
+        )
         lines.append(
             f"    {line['line_id']}: {line['quantity']} × {line['name']} @ {line['unit_price']} = "
-            f"{line['net']} + {line['tax']} tax  [{line['state']}]"
+            f"{money}  [{line['state']}]"
         )
     lines.append(
-        f"    subtotal {t['subtotal']}, shipping {t['shipping']}, tax {t['tax']}, "
-        f"total {t['total']} {t['currency']}; balance due {view['payment']['balance_due']}"
+        f"    subtotal {t['subtotal']}, shipping {t['shipping']}, "
+        f"{'of which tax' if included else 'tax'} {t['tax']}, total {t['total']} "
+        f"{t['currency']}; balance due {view['payment']['balance_due']}"
     )
     return lines
 
@@ -358,7 +370,7 @@ class EmbeddedBus:
 def _embedded(settings: Settings) -> Iterator[Bus]:
     from actors.embedded import embedded_order_care
 
-    with embedded_order_care(settings) as care:
+    with embedded_order_care(settings, tax_included=frozenset({DEMO_MARKET})) as care:
         yield EmbeddedBus(care)
 
 
@@ -375,6 +387,30 @@ def _kind(
     if exchange == "":
         return "reply", doc
     return ("outcome" if doc["type"].startswith("command.") else "event"), doc
+
+
+def _require_market(settings: Settings) -> None:
+    """The story's amounts are tax-included EUR: refuse to tell it to a database whose EUR
+    market is priced otherwise rather than change an operator's setting."""
+    from actors.cli_errors import USAGE, CliFailure
+    from persistence.engine import make_engine
+    from persistence.operations import Operations
+    from persistence.sql import Sql
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            included = Operations(Sql(conn)).markets().get(DEMO_MARKET, False)
+    finally:
+        engine.dispose()
+    if not included:
+        raise CliFailure(
+            f"the demo's {DEMO_MARKET} prices include tax, this database's do not",
+            f"market {DEMO_MARKET}",
+            f"run `ordercare market set {DEMO_MARKET} --prices tax-included` (workers read it "
+            "within 30 s), or `ordercare demo --embedded`",
+            USAGE,
+        )
 
 
 @contextmanager

@@ -57,8 +57,14 @@ BERLIN = {
     "postal_code": "10115",
     "country": "DE",
 }
-#: 2 x 25.00 + 59.90 net, 4.95 standard shipping, 19 % German VAT.
+#: 2 x 25.00 + 59.90 net, 4.95 standard shipping, 19 % German VAT on top: the order in a
+#: market whose prices are net of tax (the tests' default).
 ADA_TOTAL = "136.67"
+#: The same order in the demo's Berlin shop, whose EUR prices include VAT as German consumer
+#: prices must: 2 x 25.00 + 59.90 + 4.95, of which 18.33 VAT.
+BERLIN_TOTAL = "114.85"
+#: The currency whose prices the demo's shop quotes tax included.
+DEMO_MARKET = "EUR"
 
 
 WMS = "wms/berlin-1"
@@ -92,14 +98,17 @@ def ada_account(account_id: str) -> dict[str, Any]:
 
 
 def ada_order(
-    account_id: str, order_id: str | None = None, reference: str = "psp_ch_3QX9"
+    account_id: str,
+    order_id: str | None = None,
+    reference: str = "psp_ch_3QX9",
+    total: str = ADA_TOTAL,
 ) -> dict[str, Any]:
     """Two tees and a hoodie to Berlin, paid in full; OrderCare makes the id when none is given."""
     data: dict[str, Any] = {
         "actor": STOREFRONT, "account_id": account_id, "currency": "EUR",
         "lines": [{"sku": "TEE-ORGANIC-M", "quantity": 2}, {"sku": "HOODIE-GREY-L", "quantity": 1}],
         "delivery": {"method": "standard", "address": BERLIN},
-        "payment": {"authorized": ADA_TOTAL, "captured": ADA_TOTAL, "reference": reference},
+        "payment": {"authorized": total, "captured": total, "reference": reference},
     }  # fmt: skip
     if order_id:
         data["order_id"] = order_id
@@ -119,9 +128,10 @@ def warehouse(type_: str, order_id: str, **data: Any) -> dict[str, Any]:
 
 
 def story(run: str) -> list[Step]:
-    """The steps, with ids made unique by `run` so the story can be told again on one database."""
+    """The steps, with ids made unique by `run` so the story can be told again on one database.
+    The shop's EUR prices include tax (`DEMO_MARKET`)."""
     order_id, account_id = f"ord_{run}_1001", f"acc_{run}_ada"
-    create = ada_order(account_id, order_id)
+    create = ada_order(account_id, order_id, total=BERLIN_TOTAL)
     return [
         *_setup(order_id, account_id, create),
         *_amendments(order_id),
@@ -268,7 +278,7 @@ def _amendments(order_id: str) -> list[Step]:
             "… and captures the hoodie's balance due",
             envelope(
                 "payment.captured",
-                {"order_id": order_id, "amount": "71.28", "currency": "EUR"},
+                {"order_id": order_id, "amount": "59.90", "currency": "EUR"},
                 source=PSP,
                 subject=order_id,
             ),
@@ -375,7 +385,7 @@ def _returns(order_id: str) -> list[Step]:
             "accepted",
         ),
         Step(
-            "The hoodie is too small: exchanged for the XL, which ships at once (she owes 5.95)",
+            "The hoodie is too small: exchanged for the XL, which ships at once (she owes 5.00)",
             _return(
                 order_id,
                 return_id="rma_2",
@@ -418,7 +428,7 @@ def _appeasement(order_id: str) -> list[Step]:
             "rejected",
         ),
         Step(
-            "A care manager approves it: a credit memo clears the 5.95 due and refunds the rest",
+            "A care manager approves it: a credit memo clears the 5.00 due and refunds the rest",
             envelope("appeasement.approve", {"actor": MANAGER, **decide}, subject=order_id),
             "appeasement.approve",
             "accepted",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -19,8 +20,10 @@ from actors.relay import Relay
 from actors.settings import Settings
 from persistence.database import scratch_database, upgrade
 from persistence.engine import make_engine
+from persistence.operations import Operations
 from persistence.outbox import OutboundMessage, OutboxStore
 from persistence.repositories import ReferenceCache
+from persistence.sql import Sql
 from persistence.uow import SqlUnitOfWork
 
 
@@ -75,16 +78,27 @@ class EmbeddedOrderCare:
         self.relay.drain()
         return self.broker.published[start:]
 
+    def include_tax(self, currencies: frozenset[str]) -> None:
+        """Make those currencies markets whose prices include tax (before the first order)."""
+        with self.engine.begin() as conn:
+            markets = Operations(Sql(conn))
+            for currency in sorted(currencies):
+                markets.set_market(currency, True, datetime.now(UTC))
+
     def close(self) -> None:
         self.engine.dispose()
 
 
 @contextmanager
-def embedded_order_care(settings: Settings) -> Iterator[EmbeddedOrderCare]:
-    """OrderCare in process on a new database beside the configured one, dropped at the end."""
+def embedded_order_care(
+    settings: Settings, *, tax_included: frozenset[str] = frozenset()
+) -> Iterator[EmbeddedOrderCare]:
+    """OrderCare in process on a new database beside the configured one, dropped at the end;
+    the currencies in `tax_included` are markets whose prices include tax."""
     with scratch_database(settings.database_url, prefix="ordercare_demo") as url:
         upgrade(url)
         care = EmbeddedOrderCare(settings, url)
+        care.include_tax(tax_included)
         try:
             yield care
         finally:

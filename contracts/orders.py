@@ -210,9 +210,16 @@ class GetOrder(QueryData):
 
 
 class Totals(Published):
-    """An order's totals from the one pricing function. Amounts in the order's currency."""
+    """An order's totals from the one pricing function, in the order's currency. Where
+    `tax_included` is false (tax-exclusive prices), total = subtotal - discounts + shipping +
+    tax; where it is true (the prices include tax), total = subtotal - discounts + shipping,
+    and `tax` is the tax contained in it."""
 
     currency: Currency
+    tax_included: bool = Field(
+        default=False,
+        description="Prices, discounts and shipping include tax (the market's setting).",
+    )
     subtotal: Amount
     discounts: Amount
     shipping: Amount
@@ -247,8 +254,11 @@ class LineView(Published):
     state: Literal["open", "partially_shipped", "shipped", "delivered", "cancelled"]
     replaces: str | None = Field(default=None, description="The line this one replaced.")
     price_override: bool = False
-    unit_price: Amount
-    discount: Amount = Field(default=Decimal(0), description="Appeasement discount, net of tax.")
+    unit_price: Amount = Field(description="In the order's price terms (see totals.tax_included).")
+    discount: Amount = Field(
+        default=Decimal(0),
+        description="Appeasement discount, in the order's price terms (see totals.tax_included).",
+    )
     returned: int = Field(default=0, description="Shipped units taken back off the charge.")
     exchange_for: str | None = Field(default=None, description="The return it replaces units of.")
     hold: bool = Field(default=False, description="Ships only once that return has arrived.")
@@ -291,7 +301,7 @@ class CreditMemoView(Published):
 
 
 class InvoiceView(Published):
-    """An invoice issued for an order."""
+    """An invoice issued for an order: its first, or a supplementary one for an increase."""
 
     invoice_id: str
     currency: Currency
@@ -299,6 +309,11 @@ class InvoiceView(Published):
     tax: Amount
     total: Amount
     issued_at: datetime
+    lines: list[CreditMemoLine] = Field(
+        default_factory=list,
+        description="Why a supplementary invoice bills more, line by line; a netted one "
+        "deducts what went down in negative lines. Empty on the order's first invoice.",
+    )
 
 
 class RefundView(Published):
@@ -467,6 +482,9 @@ class SettlementView(Published):
     refunds: list[RefundView] = Field(default_factory=list)
     invoice_id: str | None = Field(
         default=None, description="The supplementary invoice of an increase."
+    )
+    invoice: InvoiceView | None = Field(
+        default=None, description="That invoice, with its reason lines."
     )
     refund_due: Amount = Field(description="Captured money to return to the customer.")
     authorization_released: Amount = Field(description="Authorised money no longer to capture.")

@@ -14,9 +14,10 @@ def order_to_doc(order: Order) -> dict[str, Any]:
 
 
 def order_from_row(row: tuple[Any, ...]) -> Order:
-    """(id, account_id, currency, status, version, doc, created_at, updated_at) to the aggregate;
+    """(id, account_id, currency, status, version, doc, created_at, updated_at, tax_included)
+    to the aggregate;
     the document may be of any version this release reads (an older worker may have written it)."""
-    order_id, account_id, currency, status, version, raw, created_at, updated_at = row
+    order_id, account_id, currency, status, version, raw, created_at, updated_at, included = row
     parts = read_order(raw, f"order {order_id}")
     return Order(
         order_id=order_id,
@@ -35,4 +36,5 @@ def order_from_row(row: tuple[Any, ...]) -> Order:
         charges=parts.charges,
         returns=parts.returns,
         shipping_refunded=parts.shipping_refunded,
+        tax_included=included,
     )

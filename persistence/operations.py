@@ -107,3 +107,16 @@ class Operations:
             {"id": message_id, "source": source},
         )
         return [InboxRecord(s, m, t, sub, ot, bytes(o), at) for s, m, t, sub, ot, o, at in rows]
+
+    def markets(self) -> dict[str, bool]:
+        """Currency -> whether its prices include tax, for the currencies set explicitly."""
+        rows = self.sql.all("SELECT currency, prices_include_tax FROM markets ORDER BY currency")
+        return {str(currency): bool(included) for currency, included in rows}
+
+    def set_market(self, currency: str, prices_include_tax: bool, now: datetime) -> None:
+        self.sql.run(
+            "INSERT INTO markets (currency, prices_include_tax, updated_at) "
+            "VALUES (%(currency)s, %(included)s, %(now)s) ON CONFLICT (currency) DO UPDATE "
+            "SET prices_include_tax = EXCLUDED.prices_include_tax, updated_at = EXCLUDED.updated_at",
+            {"currency": currency, "included": prices_include_tax, "now": now},
+        )

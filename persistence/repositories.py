@@ -93,7 +93,10 @@ class SqlAccounts:
         return inserted is not None
 
 
-_ORDER = "SELECT id, account_id, currency, status, version, doc, created_at, updated_at FROM orders"
+_ORDER = (
+    "SELECT id, account_id, currency, status, version, doc, created_at, updated_at, tax_included "
+    "FROM orders"
+)
 
 
 class SqlOrders:
@@ -111,8 +114,9 @@ class SqlOrders:
     def add(self, order: Order) -> bool:
         inserted = self.sql.one(
             "INSERT INTO orders (id, account_id, status, currency, version, total, doc, created_at, "
-            "updated_at) VALUES (%(id)s, %(account_id)s, %(status)s, %(currency)s, %(version)s, %(total)s, "
-            "%(doc)s::jsonb, %(created_at)s, %(updated_at)s) ON CONFLICT DO NOTHING RETURNING id",
+            "updated_at, tax_included) VALUES (%(id)s, %(account_id)s, %(status)s, %(currency)s, "
+            "%(version)s, %(total)s, %(doc)s::jsonb, %(created_at)s, %(updated_at)s, "
+            "%(tax_included)s) ON CONFLICT DO NOTHING RETURNING id",
             self._values(order),
         )
         return inserted is not None
@@ -133,6 +137,7 @@ class SqlOrders:
             "currency": order.currency,
             "version": order.version,
             "total": order.priced().total,
+            "tax_included": order.tax_included,
             "doc": jsonb(order_to_doc(order)),
             "created_at": order.created_at,
             "updated_at": order.updated_at,
@@ -145,8 +150,9 @@ class SqlLedger:
 
     def add_invoice(self, invoice: Invoice, command_id: str) -> None:
         self.sql.run(
-            "INSERT INTO invoices (id, order_id, currency, net, tax, total, issued_at, command_id) "
-            "VALUES (%(id)s, %(order_id)s, %(currency)s, %(net)s, %(tax)s, %(total)s, %(at)s, %(cmd)s)",
+            "INSERT INTO invoices (id, order_id, currency, net, tax, total, issued_at, command_id, "
+            "lines) VALUES (%(id)s, %(order_id)s, %(currency)s, %(net)s, %(tax)s, %(total)s, "
+            "%(at)s, %(cmd)s, %(lines)s::jsonb)",
             {
                 "id": invoice.invoice_id,
                 "order_id": invoice.order_id,
@@ -156,6 +162,7 @@ class SqlLedger:
                 "total": invoice.total,
                 "at": invoice.issued_at,
                 "cmd": command_id,
+                "lines": jsonb(credit_memo_document(invoice.lines)) if invoice.lines else None,
             },
         )
 
@@ -218,7 +225,8 @@ class SqlLedger:
     def for_order(self, order_id: str) -> LedgerView:
         key = {"id": order_id}
         invoices = self.sql.all(
-            "SELECT id, currency, net, tax, issued_at FROM invoices WHERE order_id = %(id)s ORDER BY issued_at, id",
+            "SELECT id, currency, net, tax, issued_at, lines FROM invoices WHERE order_id = %(id)s "
+            "ORDER BY issued_at, id",
             key,
         )
         memos = self.sql.all(
@@ -231,8 +239,16 @@ class SqlLedger:
         )
         return LedgerView(
             invoices=tuple(
-                Invoice(i, order_id, c, money_of(n, c), money_of(t, c), at)
-                for i, c, n, t, at in invoices
+                Invoice(
+                    i,
+                    order_id,
+                    c,
+                    money_of(n, c),
+                    money_of(t, c),
+                    at,
+                    credit_lines(i, lines) if lines else (),
+                )
+                for i, c, n, t, at, lines in invoices
             ),
             credit_memos=tuple(
                 CreditMemo(i, order_id, inv, c, credit_lines(i, lines), settle_to, at)
@@ -291,6 +307,7 @@ class _ReferenceData:
     classes: frozenset[str] = frozenset()
     methods: dict[str, DeliveryMethod] = field(default_factory=dict)
     locations: dict[str, PickupLocation] = field(default_factory=dict)
+    tax_included: dict[str, bool] = field(default_factory=dict)
     loaded_at: float = float("-inf")
 
 
@@ -317,6 +334,8 @@ class ReferenceCache:
         for country, tax_class, rate in sql.all("SELECT country, tax_class, rate FROM tax_rates"):
             data.rates.setdefault(country, {})[tax_class] = _rate(rate)
         data.classes = frozenset(c for rates in data.rates.values() for c in rates)
+        for currency, included in sql.all("SELECT currency, prices_include_tax FROM markets"):
+            data.tax_included[currency] = bool(included)
         for code, name, kind, fees, active in sql.all(
             "SELECT code, name, kind, fees, active FROM delivery_methods"
         ):
@@ -339,6 +358,9 @@ class SqlReference:
 
     def tax_classes(self) -> frozenset[str]:
         return self.cache.get(self.sql).classes
+
+    def prices_include_tax(self, currency: str) -> bool:
+        return self.cache.get(self.sql).tax_included.get(currency, False)
 
     def delivery_method(self, code: str) -> DeliveryMethod | None:
         return self.cache.get(self.sql).methods.get(code)

@@ -238,6 +238,21 @@ class OrderRow(Base):
     doc: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    tax_included: Mapped[bool] = mapped_column(
+        server_default=text("false"),
+        comment="the order's prices include tax (its market's setting when placed)",
+    )
+
+
+class MarketRow(Base):
+    """A currency whose prices differ from the default (tax-exclusive)."""
+
+    __tablename__ = "markets"
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    prices_include_tax: Mapped[bool] = mapped_column(
+        comment="catalogue prices, fees and appeasements are gross (tax included)"
+    )
+    updated_at: Mapped[datetime]
 
 
 class TaxRateRow(Base):
@@ -274,6 +289,9 @@ class InvoiceRow(Base):
     total: Mapped[Decimal]
     issued_at: Mapped[datetime]
     command_id: Mapped[str] = mapped_column(String(200))
+    lines: Mapped[dict[str, Any] | None] = mapped_column(
+        comment="a supplementary invoice's reason lines, as credit_memos.lines"
+    )
 
 
 class CreditMemoRow(Base):

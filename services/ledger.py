@@ -32,6 +32,9 @@ class Invoice:
     net: Decimal
     tax: Decimal
     issued_at: datetime
+    #: Why a supplementary invoice bills more, line by line (a netted one deducts what went
+    #: down in negative lines); none on an order's first invoice.
+    lines: tuple[CreditLine, ...] = ()
 
     @property
     def total(self) -> Decimal:

@@ -99,9 +99,13 @@ class Orders(Protocol):
 
 
 class Reference(Protocol):
-    """Configured reference data: tax rates, delivery methods, pickup locations."""
+    """Configured reference data: tax rates, markets, delivery methods, pickup locations."""
 
     def tax_rates(self, country: str) -> dict[str, Decimal]: ...
+
+    def prices_include_tax(self, currency: str) -> bool:
+        """Whether prices in that currency's market are tax-included (default: exclusive)."""
+        ...
 
     def tax_classes(self) -> frozenset[str]: ...
 

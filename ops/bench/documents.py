@@ -87,7 +87,7 @@ def an_order(lines: int) -> Order:
 
 def row_of(order: Order, text: bytes) -> tuple[object, ...]:
     return (order.order_id, order.account_id, order.currency, order.status, order.version,
-            orjson.loads(text), order.created_at, order.updated_at)  # fmt: skip
+            orjson.loads(text), order.created_at, order.updated_at, order.tax_included)  # fmt: skip
 
 
 def timed(order: Order, n: int, repeat: int) -> tuple[float, float, int]:

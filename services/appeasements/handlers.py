@@ -210,7 +210,8 @@ def _check_discountable(order: Order, line_id: str | None) -> None:
 
 def _discount_amount(order: Order, cmd: OfferAppeasement) -> Decimal:
     """A fixed amount as given (no finer than the currency), or a percent of the order's or
-    line's current net, rounded half-up to the currency."""
+    line's current amount (in the order's price terms: net of tax, or tax included), rounded
+    half-up to the currency."""
     if cmd.amount is not None:
         return _rounded(cmd.amount, order.currency, "data.amount")
     assert cmd.percent is not None
@@ -219,7 +220,7 @@ def _discount_amount(order: Order, cmd: OfferAppeasement) -> Decimal:
     if amount <= 0:
         where = f"line {cmd.line_id}" if cmd.line_id else f"order {order.order_id}"
         raise Invalid(
-            f"{cmd.percent} % of the {base} {order.currency} (net of tax) on {where} rounds to "
+            f"{cmd.percent} % of the {base} {order.currency} ({order.price_terms}) on {where} rounds to "
             f"{amount} {order.currency}: nothing to discount",
             field="data.percent",
         )

@@ -49,10 +49,12 @@ class Appeasement:
     order_id: str | None
     line_id: str | None
     currency: str
-    #: The store credit, or the discount net of tax (a percent converted when offered).
+    #: The store credit, or the discount in the order's price terms (net of tax, or tax
+    #: included where prices include tax; a percent converted when offered).
     amount: Decimal
     percent: Decimal | None
-    #: What the customer gets (the discount with its tax): what the limits count.
+    #: What the customer gets (the discount with its tax; the amount itself where prices
+    #: include tax): what the limits count.
     value: Decimal
     settle_to: SettleTo | None
     reason: str

@@ -12,7 +12,8 @@ from services.pricing import LineInput
 class Charge:
     """A fee the order carries beside its lines (a restocking fee, return shipping): priced
     like a line of one unit, taxed at its tax class. Its id starts with '#' so that no line
-    id can take it."""
+    id can take it. `net` is the fee in the order's price terms: tax included when the
+    order's prices include tax (the name is the stored document's)."""
 
     charge_id: str
     kind: str

@@ -50,6 +50,7 @@ from services.orders.settlement import Settlement
 from services.orders.views import (
     credit_memo_view,
     delivery_view,
+    invoice_view,
     lines_view,
     payment_view,
     refund_view,
@@ -102,6 +103,7 @@ def settlement_view(order: Order, settlement: Settlement) -> SettlementView:
         credit_memos=[credit_memo_view(m) for m in settlement.credit_memos],
         refunds=[refund_view(r) for r in settlement.refunds],
         invoice_id=settlement.invoice.invoice_id if settlement.invoice else None,
+        invoice=invoice_view(settlement.invoice) if settlement.invoice else None,
         refund_due=round_money(settlement.refund_due, currency),
         authorization_released=round_money(settlement.authorization_released, currency),
         balance_due=round_money(settlement.after.balance_due, currency),

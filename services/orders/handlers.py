@@ -54,6 +54,7 @@ def create_order(cmd: CreateOrder, ctx: Context, uow: UnitOfWork) -> Change:
         payment=payment_facts(cmd),
         invoice_id=ctx.ids("inv"),
         now=ctx.now,
+        tax_included=uow.reference.prices_include_tax(cmd.currency),
     )
     order.collect()  # placed: described below
     if not uow.orders.add(order):

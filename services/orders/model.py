@@ -111,6 +111,9 @@ class Order:
     returns: list[Return] = field(default_factory=list)
     #: The original shipping was credited back (a whole order returned for the merchant's fault).
     shipping_refunded: bool = False
+    #: The order's prices include tax (its market's setting when it was placed): unit prices,
+    #: discounts, fees and shipping are what the customer pays, and tax is extracted from them.
+    tax_included: bool = False
     #: What happened to the order in this command, in order (never stored).
     events: list[OrderEvent] = field(default_factory=list, init=False, repr=False, compare=False)
     #: The command in progress, from its first change on.
@@ -131,11 +134,13 @@ class Order:
         payment: PaymentFacts,
         invoice_id: str,
         now: datetime,
+        tax_included: bool = False,
     ) -> tuple[Order, Invoice]:
         """A new order, version 1, with its invoice for the full total."""
         order = cls(
             order_id, account_id, currency, "open", 1, lines, delivery, tax_rates, payment, now, now
         )
+        order.tax_included = tax_included
         priced = order.priced()
         order._check_payment_covers(priced)
         invoice = Invoice(
@@ -158,6 +163,7 @@ class Order:
             country=self.delivery.country,
             rates=self.tax_rates,
             shipping_fee=self.delivery.fee,
+            tax_included=self.tax_included,
             # Shipping stands while a unit is ordered: a return takes it back only when the
             # return policy says so.
             charge_shipping=not self.shipping_refunded
@@ -195,8 +201,12 @@ class Order:
         return f"l{n}"
 
     def amend(self, edits: Sequence[LineEdit], reason: str, settle_to: SettleTo) -> None:
-        """An agent's amendment: each edit in turn, as one change settled once."""
-        pending = self._begin(default_reason=("amendment", "amendment"), settle_to=settle_to)
+        """An agent's amendment: each edit in turn, as one change settled once, in one
+        document (SPEC: one amendment, one credit memo or one balance change): what went down
+        and what went up are netted."""
+        pending = self._begin(
+            default_reason=("amendment", "amendment"), settle_to=settle_to, net=True
+        )
         # Shipping changes only when the last live unit goes (or the first comes back).
         pending.reasons[SHIPPING] = ("shipping_change", "shipping_change")
         done = []
@@ -405,10 +415,11 @@ class Order:
     # --- discounts ----------------------------------------------------------------------
 
     def discountable(self, line_id: str | None = None) -> Decimal:
-        """What a discount can still take off, net of tax: the line's (or all lines') net."""
+        """What a discount can still take off the line (or all lines), in the order's price
+        terms: net of tax, or tax included when the order's prices include tax."""
         priced = self.priced()
         lines = [self.line(line_id)] if line_id else self.lines
-        return sum((priced.line(line.line_id).net for line in lines), ZERO)
+        return sum((priced.line(line.line_id).charged for line in lines), ZERO)
 
     def discount(
         self,
@@ -419,9 +430,10 @@ class Order:
         reference: str | None = None,
         settle_to: SettleTo = "original_payment",
     ) -> dict[str, Decimal]:
-        """Take a rounded net amount off one line, or off the order's lines in proportion to
-        their net (largest remainder, so the parts add up to the cent). Never below zero: the
-        amount may not exceed `discountable`. Returns the amount each line got."""
+        """Take a rounded amount (in the order's price terms) off one line, or off the order's
+        lines in proportion to what each is charged (largest remainder, so the parts add up to
+        the cent). Never below zero: the amount may not exceed `discountable`. Returns the
+        amount each line got."""
         self._require_not_cancelled()
         room = self.discountable(line_id)
         if amount <= 0:
@@ -430,15 +442,16 @@ class Order:
             where = f"line {line_id}" if line_id else f"order {self.order_id}"
             raise OverLimit(
                 f"a discount of {amount} {self.currency} exceeds the {room} {self.currency} "
-                f"(net of tax) left to discount on {where}: no line or order goes below zero",
+                f"({self.price_terms}) left to discount on {where}: no line or order goes below "
+                "zero",
                 field="data.amount",
                 limit=str(room),
             )
         priced = self.priced()
         nets = {
-            line.line_id: priced.line(line.line_id).net
+            line.line_id: priced.line(line.line_id).charged
             for line in ([self.line(line_id)] if line_id else self.lines)
-            if line.charged > 0 and priced.line(line.line_id).net > 0
+            if line.charged > 0 and priced.line(line.line_id).charged > 0
         }
         shares = allocate(amount, nets, self.currency)
         pending = self._changing(default_reason=_GOODWILL, settle_to=settle_to)
@@ -898,8 +911,16 @@ class Order:
                 total -= self._gross(charge.net, charge.tax_class)
         return total
 
-    def _gross(self, net: Decimal, tax_class: str) -> Decimal:
-        return net * (1 + self.tax_rates.get(tax_class, Decimal(0)))
+    def _gross(self, amount: Decimal, tax_class: str) -> Decimal:
+        """An amount in the order's price terms, tax included (unrounded)."""
+        if self.tax_included:
+            return amount
+        return amount * (1 + self.tax_rates.get(tax_class, Decimal(0)))
+
+    @property
+    def price_terms(self) -> str:
+        """How the order's amounts are meant, for messages."""
+        return "tax included" if self.tax_included else "net of tax"
 
     # --- money --------------------------------------------------------------------------
 

@@ -134,7 +134,7 @@ def components(
             key = pairs.get(p.line_id, p.line_id)
             net, tax = into.get(key, (ZERO, ZERO))
             into[key] = (net + p.net, tax + p.tax)
-        into[SHIPPING] = (priced.shipping, priced.shipping_tax)
+        into[SHIPPING] = (priced.shipping_net, priced.shipping_tax)
     credits: list[CreditLine] = []
     debits: list[CreditLine] = []
     for key in dict.fromkeys([*old, *new]):
@@ -144,6 +144,10 @@ def components(
         # Shipping and the order's charges (fees) are no lines: their keys start with '#'.
         line_id = None if key.startswith("#") else key
         down, up = reasons.get(key, default_reason)
+        # Only the tax moved when the amount in the order's price terms stayed: the net
+        # (prices net of tax) or the net plus tax (prices that include tax: a new destination
+        # shifts the same gross between net and tax).
+        tax_only = (d_net + d_tax if after.tax_included else d_net) == 0
         # What went down is credited and what went up invoiced, net and tax each in its own
         # direction (a cheaper replacement at a higher tax rate: net credited, tax invoiced).
         for net, tax, reason, side in (
@@ -151,7 +155,7 @@ def components(
             (max(d_net, ZERO), max(d_tax, ZERO), up, debits),
         ):
             if net or tax:
-                why = reason if net else "tax_change"
+                why = "tax_change" if tax_only else reason
                 side.append(CreditLine(why, names.get(key, key), net, tax, line_id))
     return credits, debits
 
@@ -194,6 +198,7 @@ def settle(
             sum((d.net for d in debits), ZERO),
             sum((d.tax for d in debits), ZERO),
             now,
+            tuple(debits),
         )
         invoices.append(InvoiceRef(invoice.invoice_id, invoice.total))
     memos = _issue_memos(books, invoices, credits, settle_to, now, ids) if credits else []
@@ -221,23 +226,41 @@ def settle(
 def _net(
     credits: list[CreditLine], debits: list[CreditLine]
 ) -> tuple[list[CreditLine], list[CreditLine]]:
-    """Credits and debits as one side: the larger keeps its lines, the smaller's lines are
-    deducted from it; equal sides cancel out (nothing to document). A side whose net or tax
-    would go negative (a credit at one tax rate against a debit at another) is not netted: a
-    tax document never carries negative tax, so the memo and the invoice stay two."""
+    """Credits and debits as one document: the side with the larger total (net + tax) keeps
+    its lines and the other side's lines are deducted from it, so a change that lowers what
+    the customer pays is one credit memo and one that raises it one supplementary invoice,
+    each listing every reason. Deducting a line at another tax rate can leave the document's
+    net or its tax below zero while its total is above (a cheaper item at a higher rate):
+    the document then corrects the tax in the other direction, line by line.
+
+    Sides of equal net and equal tax cancel out (nothing to document). Sides of equal total
+    and a different split (a same-priced item at another tax rate) have no direction to
+    take: they stay a credit memo and an invoice, the one case of two documents."""
     c_net, c_tax = sum((c.net for c in credits), ZERO), sum((c.tax for c in credits), ZERO)
     d_net, d_tax = sum((d.net for d in debits), ZERO), sum((d.tax for d in debits), ZERO)
     if (c_net, c_tax) == (d_net, d_tax):
         return [], []
-    if c_net >= d_net and c_tax >= d_tax:
-        return [*credits, *map(_deduction, debits)], []
-    if d_net >= c_net and d_tax >= c_tax:
-        return [], [*debits, *map(_deduction, credits)]
+    if c_net + c_tax > d_net + d_tax:
+        return _merged(credits, debits), []
+    if d_net + d_tax > c_net + c_tax:
+        return [], _merged(debits, credits)
     return credits, debits
 
 
-def _deduction(line: CreditLine) -> CreditLine:
-    return replace(line, net=-line.net, tax=-line.tax)
+def _merged(kept: list[CreditLine], deducted: list[CreditLine]) -> list[CreditLine]:
+    """The kept side's lines less the other side's, one line per order line: a line whose
+    net went one way and tax the other (a cheaper item at a higher rate) is one line of the
+    document, with its own reason."""
+    lines = {(x.line_id, x.description): x for x in kept}
+    for x in deducted:
+        key = (x.line_id, x.description)
+        same = lines.get(key)
+        lines[key] = (
+            replace(same, net=same.net - x.net, tax=same.tax - x.tax)
+            if same
+            else replace(x, net=-x.net, tax=-x.tax)
+        )
+    return list(lines.values())
 
 
 def _issue_memos(

@@ -21,7 +21,7 @@ from contracts.orders import (
 from contracts.orders import (
     PaymentState as PaymentStateView,
 )
-from services.ledger import CreditMemo, Invoice, LedgerView, Refund
+from services.ledger import CreditLine, CreditMemo, Invoice, LedgerView, Refund
 from services.money import round_money
 from services.orders.model import DeliveryInfo, Order, Shipment
 from services.orders.returns import Return
@@ -32,6 +32,7 @@ from services.pricing import Priced
 def totals_view(priced: Priced) -> Totals:
     return Totals(
         currency=priced.currency,
+        tax_included=priced.tax_included,
         subtotal=priced.subtotal,
         discounts=priced.discounts,
         shipping=priced.shipping,
@@ -121,16 +122,18 @@ def invoice_view(invoice: Invoice) -> InvoiceView:
         tax=invoice.tax,
         total=invoice.total,
         issued_at=invoice.issued_at,
+        lines=[credit_line_view(x) for x in invoice.lines],
+    )
+
+
+def credit_line_view(x: CreditLine) -> CreditMemoLine:
+    return CreditMemoLine(
+        reason=x.reason, description=x.description, line_id=x.line_id, net=x.net, tax=x.tax
     )
 
 
 def credit_memo_view(memo: CreditMemo) -> CreditMemoView:
-    lines = [
-        CreditMemoLine(
-            reason=x.reason, description=x.description, line_id=x.line_id, net=x.net, tax=x.tax
-        )
-        for x in memo.lines
-    ]
+    lines = [credit_line_view(x) for x in memo.lines]
     return CreditMemoView(
         credit_memo_id=memo.credit_memo_id,
         invoice_id=memo.invoice_id,

@@ -104,6 +104,12 @@ def test_0007_rewrites_every_legacy_row_keyed_and_the_orders_read_back_the_same(
     # Only the representation changed: not the order's version, not when it last changed.
     assert dict(stored(at_0006, "SELECT id, updated_at FROM orders")) == before
 
+    # 0009: every order placed before markets existed was priced tax-exclusive, and stays so.
+    command.upgrade(alembic_config(at_0006), "head")
+    assert stored(at_0006, "SELECT DISTINCT tax_included FROM orders") == [(False,)]
+    assert stored(at_0006, "SELECT count(*) FROM markets") == [(0,)]
+    assert stored(at_0006, "SELECT DISTINCT lines FROM invoices") == [(None,)]
+
     engine = make_engine(at_0006, pool_size=1)
     try:
         with SqlUnitOfWork(engine, ReferenceCache()) as u:

@@ -24,6 +24,7 @@ import pytest
 
 import persistence
 from actors.demo import EmbeddedBus, tell_story
+from actors.demo_story import DEMO_MARKET
 from actors.embedded import EmbeddedOrderCare
 from actors.settings import Settings
 from persistence.journal import Inbox
@@ -83,6 +84,7 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> set[Site]:
 @pytest.fixture
 def care(database_url: str) -> Iterator[EmbeddedOrderCare]:
     care = EmbeddedOrderCare(Settings(), database_url)
+    care.include_tax(frozenset({DEMO_MARKET}))  # the story's shop prices EUR tax-included
     yield care
     care.close()
 
@@ -164,6 +166,8 @@ def _operator_commands(care: EmbeddedOrderCare) -> None:
         ops.purge_dead_letters(now)
         ops.outbox_backlog(now)
         assert ops.inbox("cmd-1", "statements")
+        ops.set_market("USD", False, now)
+        assert ops.markets() == {DEMO_MARKET: True, "USD": False}
 
 
 def _line_of(name: str, text: str) -> int:

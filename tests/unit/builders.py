@@ -54,11 +54,22 @@ def mugs_and_book() -> list[Line]:
 
 
 def total_of(
-    lines: list[Line], currency: str, country: str, fee: Decimal, rates: dict[str, Decimal]
+    lines: list[Line],
+    currency: str,
+    country: str,
+    fee: Decimal,
+    rates: dict[str, Decimal],
+    *,
+    tax_included: bool = False,
 ) -> Decimal:
     """What the order will cost, from the one pricing function."""
     return price_order(
-        currency, (x.as_input() for x in lines), country=country, rates=rates, shipping_fee=fee
+        currency,
+        (x.as_input() for x in lines),
+        country=country,
+        rates=rates,
+        shipping_fee=fee,
+        tax_included=tax_included,
     ).total
 
 

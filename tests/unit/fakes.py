@@ -131,8 +131,10 @@ class FakeReference:
         rates: dict[str, dict[str, Decimal]] | None = None,
         methods: dict[str, DeliveryMethod] | None = None,
         locations: dict[str, PickupLocation] | None = None,
+        tax_included: frozenset[str] = frozenset(),
     ) -> None:
         self.rates = TAX_TABLE if rates is None else rates
+        self.included = tax_included
         self.methods = DELIVERY_METHODS if methods is None else methods
         self.locations = PICKUP_LOCATIONS if locations is None else locations
 
@@ -141,6 +143,9 @@ class FakeReference:
 
     def tax_classes(self) -> frozenset[str]:
         return frozenset(k for rates in self.rates.values() for k in rates)
+
+    def prices_include_tax(self, currency: str) -> bool:
+        return currency in self.included
 
     def delivery_method(self, code: str) -> DeliveryMethod | None:
         return self.methods.get(code)

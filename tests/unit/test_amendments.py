@@ -248,9 +248,7 @@ def test_several_changes_apply_as_one_version_step_with_one_settlement() -> None
     ]
 
 
-def test_a_mixed_amendment_credits_and_invoices_its_parts_and_refunds_only_the_net_decrease() -> (
-    None
-):
+def test_a_mixed_amendment_is_one_credit_memo_of_the_net_decrease_with_every_reason() -> None:
     desk = ada()
 
     change = amend(
@@ -261,12 +259,40 @@ def test_a_mixed_amendment_credits_and_invoices_its_parts_and_refunds_only_the_n
 
     amended = change.events[0]
     assert isinstance(amended, OrderAmended)
-    assert [str(m.total) for m in amended.settlement.credit_memos] == ["26.74"]
-    assert amended.settlement.invoice_id == "inv_2"
-    # the book (26.74) goes, two posters (11.90) come: 14.84 goes back
+    # the book (24.99 + 7 % = 26.74) goes, two posters (10.00 + 19 % = 11.90) come: one memo
+    # of 14.84 lists both, the posters as a deduction; no supplementary invoice
+    [memo] = amended.settlement.credit_memos
+    assert (str(memo.net), str(memo.tax), str(memo.total)) == ("14.99", "-0.15", "14.84")
+    assert [(x.reason, x.line_id, str(x.net), str(x.tax)) for x in memo.lines] == [
+        ("line_removed", "l2", "24.99", "1.75"),
+        ("line_added", "l3", "-10.00", "-1.90"),
+    ]
+    assert amended.settlement.invoice_id is None
     assert [str(r.amount) for r in amended.settlement.refunds] == ["14.84"]
     assert not any(isinstance(e, BalanceDue) for e in change.events)
+    assert len(desk.uow.ledger.invoices) == 1
     assert desk.order().payment_state().credit_owed == 0
+
+
+def test_a_mixed_amendment_that_raises_the_total_is_one_invoice_with_every_reason() -> None:
+    desk = ada()
+
+    change = amend(
+        desk,
+        {"action": "set_quantity", "line_id": "l1", "quantity": 1},
+        {"action": "add", "sku": "BOOK-ENGINE", "quantity": 1},
+    )
+
+    amended = change.events[0]
+    assert isinstance(amended, OrderAmended)
+    assert amended.settlement.credit_memos == []
+    invoice = amended.settlement.invoice
+    assert invoice is not None and invoice.invoice_id == amended.settlement.invoice_id
+    reasons = [(x.reason, x.line_id, x.net + x.tax > 0) for x in invoice.lines]
+    assert reasons == [("line_added", "l3", True), ("quantity_reduced", "l1", False)]
+    assert invoice.total == sum((x.net + x.tax for x in invoice.lines), Decimal(0))
+    assert invoice.total == amended.settlement.difference > 0
+    assert [inv.lines != () for inv, _ in desk.uow.ledger.invoices] == [False, True]
 
 
 def test_a_refused_change_in_an_amendment_leaves_the_whole_amendment_unapplied() -> None:
@@ -1066,18 +1092,17 @@ def test_a_line_a_client_named_shipping_is_credited_like_any_other() -> None:
     assert desk.order().payment_state().credit_owed == ZERO
 
 
-def test_a_cheaper_replacement_at_a_higher_tax_rate_credits_the_net_and_invoices_the_tax() -> None:
+def test_a_cheaper_item_at_a_higher_tax_rate_is_one_memo_line_of_net_less_tax() -> None:
     # Given Ada's order with the book at the reduced rate (24.99 + 1.75)
     desk = ada()
 
     # When the book is swapped for a mug at the standard rate (9.90 + 1.88)
     change = amend(desk, {"action": "replace", "line_id": "l2", "sku": "MUG-TURING"})
 
-    # Then the net that went down is credited and the tax that went up is invoiced
+    # Then one credit memo line credits the net that went down less the tax that went up
     memo = next(e for e in change.events if isinstance(e, CreditMemoIssued))
     assert memo_lines(memo) == [
-        ("cheaper_replacement", "The Analytical Engine -> Alan Turing mug", "l2", "15.09", "0")
+        ("cheaper_replacement", "The Analytical Engine -> Alan Turing mug", "l2", "15.09", "-0.13")
     ]
-    [(invoice, _)] = desk.uow.ledger.invoices[1:]
-    assert (str(invoice.net), str(invoice.tax)) == ("0", "0.13")
-    assert all(x.net >= 0 and x.tax >= 0 for x in memo.credit_memo.lines)
+    assert str(memo.credit_memo.total) == "14.96"
+    assert len(desk.uow.ledger.invoices) == 1

@@ -55,6 +55,7 @@ ONE_SHOT = {
     "inbox",
     "doctor",
     "prune",
+    "market",
 }
 #: Per kind: (Settings class, its metrics port field).
 METRICS_PORTS: dict[str, tuple[type[BaseSettings], str]] = {

@@ -60,7 +60,8 @@ def fixture(name: str) -> dict[str, Any]:
 def row(f: dict[str, Any]) -> tuple[Any, ...]:
     r = f["row"]
     return (r["id"], r["account_id"], r["currency"], r["status"], r["version"], f["doc"],
-            datetime.fromisoformat(r["created_at"]), datetime.fromisoformat(r["updated_at"]))  # fmt: skip
+            datetime.fromisoformat(r["created_at"]), datetime.fromisoformat(r["updated_at"]),
+            r.get("tax_included", False))  # fmt: skip
 
 
 # --- what each release's document holds, by hand -------------------------------------------
@@ -464,7 +465,7 @@ orders = st.builds(
 
 def stored(order: Order, doc: Any) -> tuple[Any, ...]:
     return (order.order_id, order.account_id, order.currency, order.status, order.version, doc,
-            order.created_at, order.updated_at)  # fmt: skip
+            order.created_at, order.updated_at, order.tax_included)  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)

@@ -91,7 +91,7 @@ def amounts_of(order: Order, priced: Priced, settlement: Settlement | None) -> I
     yield from (priced.subtotal, priced.discounts, priced.shipping, priced.shipping_tax)
     yield from (priced.tax, priced.total)
     for p in priced.lines:
-        yield from (p.gross_net, p.discount, p.net, p.tax)
+        yield from (p.amount, p.discount, p.net, p.tax)
     state = order.payment_state(priced)
     yield from (state.to_capture, state.balance_due, state.credit_owed, state.refunded)
     for invoice in order.invoices:

@@ -1,6 +1,7 @@
 """The money invariants of SPEC.md after every command of random care stories.
 
-A story places an order in EUR, JPY or KWD and then sends whatever agents, the warehouse
+A story places an order in EUR, JPY or KWD, its prices tax-exclusive (US-style) or
+tax-included (EU consumer prices, tax extracted per line), and then sends whatever agents, the warehouse
 and the payment service might send, through the handlers and the in-memory fakes, so the
 real settlement path runs. Commands the rules refuse are part of the story: they must be
 `Rejected` with a code and change nothing.
@@ -35,6 +36,7 @@ from contracts.orders import (
     CancelOrder,
     ChangeDelivery,
     CreditMemoIssued,
+    OrderChanged,
     RefundRequested,
     RefundSettled,
 )
@@ -138,7 +140,16 @@ deliveries = st.one_of(
 
 #: Why a line may be credited, by the message that changed the order.
 CREDIT_REASONS = {
-    "order.amend": {"line_removed", "quantity_reduced", "cheaper_replacement", "tax_change"},
+    # An amendment is one document: a memo deducts what went up in negative lines.
+    "order.amend": {
+        "line_removed",
+        "quantity_reduced",
+        "cheaper_replacement",
+        "tax_change",
+        "line_added",
+        "quantity_increased",
+        "dearer_replacement",
+    },
     "order.cancel": {"cancellation"},
     "order.change_delivery": {"tax_change"},
     "warehouse.short_picked": {"short_pick"},
@@ -171,7 +182,7 @@ def amounts(order: Order) -> Iterable[Decimal]:
     yield from (priced.subtotal, priced.discounts, priced.shipping, priced.shipping_tax)
     yield from (priced.tax, priced.total)
     for p in priced.lines:
-        yield from (p.gross_net, p.discount, p.net, p.tax)
+        yield from (p.amount, p.discount, p.net, p.tax)
     yield from (line.unit_price for line in order.lines)
     state = order.payment_state()
     yield from (state.authorized, state.captured, state.refunded, state.to_capture)
@@ -311,6 +322,7 @@ class CareStories(RuleBasedStateMachine):
         paid=st.sampled_from(["all", "none", "part"]),
         percent=st.integers(0, 100),
         spare=st.integers(0, 5000),
+        tax_included=st.booleans(),
     )  # fmt: skip
     def place(
         self,
@@ -320,8 +332,11 @@ class CareStories(RuleBasedStateMachine):
         paid: str,
         percent: int,
         spare: int,
+        tax_included: bool,
     ) -> None:
         self.currency = currency
+        if tax_included:
+            self.desk.uow.reference.included = frozenset({currency})
         step = quantum(currency)
         entries = ada_catalogue().entries
         priced = [
@@ -329,7 +344,9 @@ class CareStories(RuleBasedStateMachine):
             for n, (sku, qty) in enumerate(lines, 1)
         ]
         fee = METHODS["standard"].fees[currency]
-        total = total_of(priced, currency, country, fee, TAX_TABLE[country])
+        total = total_of(
+            priced, currency, country, fee, TAX_TABLE[country], tax_included=tax_included
+        )
         captured = {"all": total, "none": ZERO, "part": total * percent // 100 // step * step}[paid]
         self.desk.place_ada(
             currency=currency,
@@ -339,6 +356,8 @@ class CareStories(RuleBasedStateMachine):
                      "reference": "psp_ch_4242"},
         )  # fmt: skip
         assert self.order.version == 1
+        assert self.order.tax_included is tax_included
+        assert self.order.priced().total == total
 
     @rule(
         edits=st.lists(changes, min_size=1, max_size=3),
@@ -358,6 +377,22 @@ class CareStories(RuleBasedStateMachine):
             assert change is None or change.events == []
         else:
             self.settles(change, before)
+            self.one_document(change)
+
+    def one_document(self, change: Change | None) -> None:
+        """An amendment settles in one document: credit memos (more than one only where no
+        single invoice can take the credit) or one supplementary invoice, never both, save
+        when the total did not move and only the tax split did."""
+        if change is None:
+            return
+        ledger = self.desk.uow.ledger
+        memos = [m for m, command in ledger.credit_memos if command == self.last_command]
+        invoices = [i for i, command in ledger.invoices if command == self.last_command]
+        assert len(invoices) <= 1
+        if memos and invoices:
+            amended = change.events[0]
+            assert isinstance(amended, OrderChanged)
+            assert amended.settlement.difference == 0, (memos, invoices)
 
     @rule(change=deliveries, preview=st.booleans())
     def change_delivery(self, change: dict[str, str], preview: bool) -> None:
@@ -466,6 +501,10 @@ class CareStories(RuleBasedStateMachine):
         change = self.send(offer_appeasement, OfferAppeasement, role="manager", kind="discount",
                            reason="goodwill", settle_to=settle_to, **data)  # fmt: skip
         self.settles(change, before)
+        if change is not None and percent is None and before.tax_included:
+            # Where prices include tax, "15.00 off" lowers what the customer pays by 15.00.
+            lowered = before.priced().total - self.order.priced().total
+            assert lowered == minor * quantum(self.currency), (lowered, data)
 
     # --- returns and exchanges -------------------------------------------------------------
 
@@ -582,6 +621,29 @@ class CareStories(RuleBasedStateMachine):
         assert state.captured - state.refunded - total == state.credit_owed - state.balance_due
         assert state.credit_owed >= 0
         assert state.balance_due >= 0
+
+    @invariant()
+    def the_total_is_the_sum_of_its_rounded_parts_in_the_orders_price_terms(self) -> None:
+        """Each line's net + tax is what it charges, tax added (exclusive) or extracted from
+        the gross (included: tax = gross x rate / (1 + rate), half-up); the total is the sum."""
+        order = self.order
+        priced, step = order.priced(), quantum(self.currency)
+        assert priced.tax_included is order.tax_included
+        for p in priced.lines:
+            assert p.discount <= p.amount
+            if priced.tax_included:
+                assert p.net + p.tax == p.charged
+                exact = p.charged * p.tax_rate / (1 + p.tax_rate)
+            else:
+                assert p.net == p.charged
+                exact = p.charged * p.tax_rate
+            assert abs(p.tax - exact) <= step / 2, (p, exact)
+        shipping = priced.shipping_net + priced.shipping_tax
+        assert priced.total == sum((p.total for p in priced.lines), ZERO) + shipping
+        assert priced.total == priced.subtotal - priced.discounts + priced.shipping + (
+            ZERO if priced.tax_included else priced.tax
+        )
+        assert priced.tax == sum((p.tax for p in priced.lines), ZERO) + priced.shipping_tax
 
     @invariant()
     def every_amount_is_on_the_currency_minor_unit(self) -> None:

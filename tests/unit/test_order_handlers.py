@@ -127,6 +127,7 @@ def test_creating_an_order_stores_it_with_its_invoice_and_reports_its_totals() -
         "order_id": "ord_ada_1",
         "totals": {
             "currency": "EUR",
+            "tax_included": False,
             "subtotal": "49.59",
             "discounts": "0.00",
             "shipping": "4.95",

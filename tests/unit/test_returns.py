@@ -680,15 +680,18 @@ def test_a_label_is_not_deducted_from_a_refund_smaller_than_it() -> None:
     assert desk.order().payment_state().balance_due == 0
 
 
-def test_an_exchange_across_tax_rates_never_nets_into_negative_tax() -> None:
+def test_an_exchange_across_tax_rates_is_one_invoice_billing_the_net_less_the_tax() -> None:
     desk = delivered()
 
     # A 12.30 mug at 19 % for the 24.99 book at 7 %: more net, less tax.
     change = exchange(desk, "BOOK-ENGINE")
 
     invoice = desk.uow.ledger.invoices[-1][0]
-    assert (invoice.net, invoice.tax) == (Decimal("12.69"), Decimal("0"))
-    assert memo_lines(change) == [("tax_change", "0", "0.58")]
+    assert (invoice.net, invoice.tax) == (Decimal("12.69"), Decimal("-0.58"))
+    assert [(x.reason, x.line_id, x.net, x.tax) for x in invoice.lines] == [
+        ("exchange_replacement", "l1", Decimal("12.69"), Decimal("-0.58"))
+    ]
+    assert not any(isinstance(e, CreditMemoIssued) for e in change.events)
     assert_money_adds_up(desk)
 
 
