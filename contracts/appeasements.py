@@ -62,8 +62,9 @@ class OfferAppeasement(CommandData):
     amount: Amount | None = Field(
         default=None,
         gt=0,
-        description="store_credit: the credit. discount: a fixed amount net of tax, like "
-        "catalogue prices. No more decimals than the currency has.",
+        description="store_credit: the credit. discount: a fixed amount in the order's price "
+        "terms, like catalogue prices (net of tax, or tax included in a tax-included market). "
+        "No more decimals than the currency has.",
     )
     currency: Currency | None = Field(
         default=None,
@@ -146,8 +147,8 @@ class AppeasementView(Published):
     line_id: str | None = None
     currency: Currency
     amount: Amount = Field(
-        description="store_credit: the credit. discount: the amount off, net of tax (a "
-        "percent converted at the offer)."
+        description="store_credit: the credit. discount: the amount off, in the order's price "
+        "terms (a percent converted at the offer)."
     )
     percent: Amount | None = Field(default=None, description="As offered, for a discount.")
     value: Amount = Field(
@@ -183,7 +184,7 @@ class LimitExceeded(Published):
 
 
 class DiscountedLine(Published):
-    """What a discount took off one line, net of tax."""
+    """What a discount took off one line, in the order's price terms."""
 
     line_id: str
     sku: str

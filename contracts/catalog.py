@@ -10,7 +10,8 @@ from contracts.common import Amount, CommandData, Currency, Sku, Wire
 
 
 class CatalogItem(Wire):
-    """One SKU as the storefront sells it; prices are net of tax, per currency."""
+    """One SKU as the storefront sells it, with a price per currency: net of tax, or tax
+    included where that currency's market says so (`ordercare market`)."""
 
     sku: Sku
     name: str = Field(min_length=1, max_length=200)

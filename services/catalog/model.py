@@ -8,7 +8,7 @@ from decimal import Decimal
 
 @dataclass(frozen=True, slots=True)
 class CatalogEntry:
-    """A SKU with its net prices per currency."""
+    """A SKU with its prices per currency (net, or tax included in a tax-included market)."""
 
     sku: str
     name: str

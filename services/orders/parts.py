@@ -33,7 +33,7 @@ class Line:
     expected_date: date | None = None
     replaces: str | None = None
     price_override: bool = False
-    #: Discounts granted, each as (per unit, net of tax and kept exact, the units it was
+    #: Discounts granted, each as (per unit, in the order's price terms and kept exact, the units it was
     #: granted on): an amount spread over three units is a third each. A grant covers at most
     #: its units, so units added later get none, and units taken off take their share along.
     discounts: list[tuple[Decimal, int]] = field(default_factory=list)
