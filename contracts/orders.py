@@ -549,6 +549,21 @@ class BalanceDue(Published):
     payment_reference: str | None = None
 
 
+class PaymentCaptured(Published):
+    """Published by OrderCare when the payment service captured money on an order (its
+    `payment.captured`): what was captured and the payment position it leaves."""
+
+    TYPE: ClassVar[str] = "order.payment_captured"
+
+    order_id: str
+    account_id: str
+    version: int
+    currency: Currency
+    amount: Amount = Field(description="What this capture took.")
+    capture_reference: str | None = None
+    payment: PaymentState
+
+
 class AuthorizationReduced(Published):
     """Published by OrderCare for the payment service: capture less than was authorised."""
 

@@ -983,7 +983,7 @@ class Order:
         self._apply(settlement)
         return settlement
 
-    def record_capture(self, amount: Decimal) -> None:
+    def record_capture(self, amount: Decimal, reference: str | None = None) -> None:
         """Money the payment service captured (a balance due, say)."""
         owed = self.payment_state()
         if amount > owed.balance_due:
@@ -996,7 +996,7 @@ class Order:
         self._changing()
         self.payment.captured += amount
         self.payment.authorized = max(self.payment.authorized, self.payment.captured)
-        self.events.append(changes.Captured(amount))
+        self.events.append(changes.Captured(amount, reference))
 
     def collect(self) -> tuple[list[OrderEvent], Pending]:
         """What happened in this command and what it began from; the order is ready for the
