@@ -547,11 +547,6 @@ class Order:
                     back += rl.back
         return line.shipped - back - pending
 
-    def delivered_at(self, line_id: str) -> datetime | None:
-        """When the line's last delivered parcel arrived (None before any did)."""
-        times = [s.delivered_at for s in self.shipments if line_id in s.lines and s.delivered_at]
-        return max(times) if times else None
-
     def authorize_return(
         self,
         *,
@@ -745,15 +740,21 @@ class Order:
         policy: Policy,
     ) -> bool:
         """Whether the line needed the manager's override (refused when it is missing)."""
-        arrived = self.delivered_at(line.line_id)
+        arrived, scanned = self._window_start(line.line_id, policy)
         if arrived is None:
             return False
         closes = arrived + timedelta(days=policy.return_window_days)
         if now <= closes:
             return False
         if not override:
+            when = (
+                f"was delivered on {arrived.date().isoformat()}"
+                if scanned
+                else f"shipped without a delivery scan, taken as delivered on "
+                f"{arrived.date().isoformat()} ({policy.return_transit_days} days after shipping)"
+            )
             raise NotAllowedInState(
-                f"line {line.line_id} ({line.sku}) was delivered on {arrived.date().isoformat()}: "
+                f"line {line.line_id} ({line.sku}) {when}: "
                 f"its {policy.return_window_days}-day return window closed on "
                 f"{closes.date().isoformat()} (a manager may override it, with a reason)",
                 field=f"{at}.line_id",
@@ -771,6 +772,19 @@ class Order:
                 field="data.note",
             )
         return True
+
+    def _window_start(self, line_id: str, policy: Policy) -> tuple[datetime | None, bool]:
+        """When the line's return window starts, and whether a delivery scan says so: its
+        last parcel's delivery, a parcel the carrier never scanned as delivered counting as
+        delivered `return_transit_days` after it shipped. None before anything shipped."""
+        starts = [
+            (s.delivered_at, True)
+            if s.delivered_at
+            else (s.shipped_at + timedelta(days=policy.return_transit_days), False)
+            for s in self.shipments
+            if line_id in s.lines
+        ]
+        return max(starts, key=lambda start: start[0]) if starts else (None, False)
 
     def _exchange(self, rma: Return, replacements: Sequence[tuple[str, Line]]) -> None:
         """Add each replacement line; its returned units come off the charge at once."""

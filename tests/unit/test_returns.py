@@ -206,6 +206,39 @@ def test_the_return_window_is_configurable() -> None:
     assert "its 14-day return window closed on 2026-12-10" in rejection.message
 
 
+def test_a_parcel_never_scanned_as_delivered_opens_the_window_a_transit_allowance_after_shipping() -> (
+    None
+):
+    """Issue 13: a line shipped without a delivery scan had no window at all (returnable for
+    ever). Its window counts from the shipment date plus the transit allowance (7 days)."""
+    desk = Helpdesk()
+    desk.place_ada()
+    ship(desk, "shp_1", l1=2, l2=1)
+    closes = NOW + timedelta(days=7 + 30)
+
+    rejection = refused(
+        desk, ask, ("l1", 1, "changed_mind"), now=closes + timedelta(minutes=1)
+    )  # fmt: skip
+    shorter = refused(
+        desk, ask, ("l1", 1, "changed_mind"), now=NOW + timedelta(days=33),
+        policy=Policy(return_transit_days=2),
+    )  # fmt: skip
+
+    assert isinstance(rejection, NotAllowedInState)
+    assert rejection.message.startswith(
+        "line l1 (MUG-ADA) shipped without a delivery scan, taken as delivered on 2026-12-03 "
+        "(7 days after shipping): its 30-day return window closed on 2027-01-02"
+    )
+    assert isinstance(shorter, NotAllowedInState)
+    assert ask(desk, ("l1", 1, "changed_mind"), now=closes).events
+
+
+def test_a_late_delivery_scan_replaces_the_assumed_delivery_date() -> None:
+    desk = delivered(at=NOW + timedelta(days=20))
+
+    assert ask(desk, ("l1", 1, "changed_mind"), now=NOW + timedelta(days=50)).events
+
+
 def test_a_manager_may_override_the_return_window_with_a_reason() -> None:
     late = NOW + timedelta(days=45)
     desk = delivered(at=NOW)
