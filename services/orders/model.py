@@ -379,6 +379,13 @@ class Order:
         line = self.line(line_id)
         _check_sku(line.sku, sku)
         self.cancel_units(line_id, quantity, action="short_picked", field="data.quantity")
+        rma = next((r for r in self.returns if r.return_id == line.exchange_for), None)
+        if rma is not None and rma.status in _OPEN_RETURN:
+            # The replacement will not come: the returned units it stood for are a plain
+            # return now, credited when they arrive, not before. One document, all of it for
+            # the short pick: the replacement's credit less the advance credit taken back.
+            self._reverse_unreplaced_advance(rma)
+            pending.net = True
         pending.reasons[line_id] = ("short_pick", "short_pick")
         self.events.append(changes.ShortPicked(line_id, quantity, line.open_units, warehouse, why))
 
@@ -813,6 +820,24 @@ class Order:
             self._append(new)
             rma.replacement_line_ids.append(new.line_id)
 
+    def _reverse_unreplaced_advance(self, rma: Return) -> None:
+        """Units an exchange credited in advance stand for replacement units; those short
+        picked or cancelled take the advance credit of as many returned units back onto the
+        charge (never units already received)."""
+        for rl in rma.lines:
+            replaced = sum(
+                ln.quantity
+                for ln in self.lines
+                if ln.exchange_for == rma.return_id and ln.replaces == rl.line_id
+            )
+            excess = min(rl.advance_left, max(rl.credited_in_advance - replaced, 0))
+            if excess:
+                line = self.line(rl.line_id)
+                self._changing(line)
+                line.returned -= excess
+                rl.advance_left -= excess
+                rl.credited_in_advance -= excess
+
     def _take(self, rma: Return, unit: Arrived, left: dict[str, int], policy: Policy) -> None:
         """Verify units of one line in one condition; what was not authorised is an exception."""
         rl = next((r for r in rma.lines if r.line_id == unit.line_id), None)
@@ -1238,6 +1263,9 @@ _AMEND_REASONS: dict[str, Reason] = {
     "replaced": ("cheaper_replacement", "dearer_replacement"),
     "quantity_changed": ("quantity_reduced", "quantity_increased"),
 }
+
+#: Return statuses in which more of the parcel may still arrive.
+_OPEN_RETURN = ("authorized",)
 
 #: A goodwill discount's credit reason.
 _GOODWILL: Reason = ("goodwill_discount", "goodwill_discount")

@@ -740,3 +740,55 @@ def test_a_discount_granted_on_a_line_never_grows_when_units_come_back() -> None
 
     assert desk.order().priced().line("l1").discount == Decimal("12.30")
     assert_money_adds_up(desk)
+
+
+# --- issue 13, point 6 -----------------------------------------------------------------------
+
+
+def short_pick(desk: Helpdesk, line_id: str, sku: str, quantity: int) -> Change:
+    from contracts.fulfillment import ShortPicked
+
+    return desk.send(
+        fulfillment.short_picked, ShortPicked, role="system", order_id="ord_ada_1",
+        line_id=line_id, sku=sku, quantity=quantity, warehouse="wh_leipzig",
+    )  # fmt: skip
+
+
+def test_a_short_picked_advance_replacement_takes_the_advance_credit_back() -> None:
+    """The customer keeps the mug and has the XL mug cancelled: the mug credited in advance
+    is charged again in the same change, and refunded only when it comes back."""
+    desk = delivered()
+    exchange(desk, "MUG-ADA-XL")  # 3.10 balance due
+
+    change = short_pick(desk, "l3", "MUG-ADA-XL", 1)
+
+    order = desk.order()
+    assert order.line("l3").quantity == 0
+    assert order.line("l1").returned == 0
+    assert order.returns[0].lines[0].advance_left == 0
+    assert order.priced().total == Decimal("61.90")
+    assert order.payment.refunded == 0
+    assert order.payment_state().balance_due == 0
+    assert not [e for e in change.events if isinstance(e, RefundRequested)]
+    assert_money_adds_up(desk)
+
+    back = arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    assert [(r.amount, r.method) for r in (e.refund for e in back.events
+            if isinstance(e, RefundRequested))] == [(Decimal("14.63"), "original_payment")]  # fmt: skip
+    assert_money_adds_up(desk)
+
+
+def test_a_short_picked_advance_replacement_whose_return_never_comes_charges_nothing() -> None:
+    desk = delivered()
+    exchange(desk, "MUG-ADA-XL")
+    short_pick(desk, "l3", "MUG-ADA-XL", 1)
+
+    change = desk.send(
+        expire_return, ExpireReturn, role="system", order_id="ord_ada_1", return_id="rma_1",
+        now=NOW + timedelta(days=30),
+    )  # fmt: skip
+
+    assert change.events[0].settlement.direction == "none"  # type: ignore[attr-defined]
+    assert desk.order().priced().total == Decimal("61.90")
+    assert_money_adds_up(desk)
