@@ -348,7 +348,11 @@ Condition = Literal[
 #: What a unit's condition refunds.
 Outcome = Literal["full", "restocking_fee", "none"]
 
-ReturnStatus = Literal["authorized", "awaiting_decision", "received", "cancelled", "expired"]
+#: `partially_received`: a parcel came, units authorised are still to come (another parcel
+#: may bring them until `return_by`).
+ReturnStatus = Literal[
+    "authorized", "partially_received", "awaiting_decision", "received", "cancelled", "expired"
+]
 
 
 class ConditionCount(Published):

@@ -380,7 +380,7 @@ class Order:
         _check_sku(line.sku, sku)
         self.cancel_units(line_id, quantity, action="short_picked", field="data.quantity")
         rma = next((r for r in self.returns if r.return_id == line.exchange_for), None)
-        if rma is not None and rma.status in _OPEN_RETURN:
+        if rma is not None and rma.expecting:
             # The replacement will not come: the returned units it stood for are a plain
             # return now, credited when they arrive, not before. One document, all of it for
             # the short pick: the replacement's credit less the advance credit taken back.
@@ -548,10 +548,9 @@ class Order:
             for rl in rma.lines:
                 if rl.line_id != line.line_id:
                     continue
-                if rma.status == "authorized":
-                    pending += rl.quantity
-                else:
-                    back += rl.back
+                back += rl.back
+                if rma.expecting:
+                    pending += rl.outstanding
         return line.shipped - back - pending
 
     def authorize_return(
@@ -627,23 +626,23 @@ class Order:
         label_fee: Decimal,
     ) -> Return:
         """Verify a parcel unit by unit and settle what the rules accept. Units beyond what
-        was authorised, of another SKU or of a line not in the return are kept as exceptions."""
+        was authorised, of another SKU or of a line not in the return are kept as exceptions.
+        A return takes parcels until every unit authorised has come: units a parcel lacks
+        (or reports `missing`) may come in the next one; only the return's end (`close_return`
+        when it expires) counts them missing."""
         rma = self.find_return(return_id)
-        if rma.status != "authorized":
+        if not rma.expecting:
             raise NotAllowedInState(
-                f"return {rma.return_id} is {rma.status.replace('_', ' ')}: its parcel was "
-                "received already or it is closed",
+                f"return {rma.return_id} is {rma.status.replace('_', ' ')}: every unit it "
+                "authorised was received already, or it is closed",
                 field="data.return_id",
                 status=rma.status,
             )
         self._changing(default_reason=RETURN, settle_to=rma.settle_to, net=True)
-        left = {rl.line_id: rl.quantity for rl in rma.lines}
+        left = {rl.line_id: rl.outstanding for rl in rma.lines}
         for unit in arrived:
-            self._take(rma, unit, left, policy)
-        for rl in rma.lines:
-            if left[rl.line_id]:
-                rl.received["missing"] = rl.received.get("missing", 0) + left[rl.line_id]
-                self._settle_units(rma, rl, "missing", "none", left[rl.line_id], policy)
+            if unit.condition != "missing":  # not in this parcel: still to come
+                self._take(rma, unit, left, policy)
         rma.received_at = now
         self._after_verification(rma, label_fee)
         for line in self.lines:
@@ -694,12 +693,20 @@ class Order:
         return rma
 
     def close_return(
-        self, return_id: str, status: Literal["cancelled", "expired"], reason: str, now: datetime
+        self,
+        return_id: str,
+        status: Literal["cancelled", "expired"],
+        reason: str,
+        now: datetime,
+        policy: Policy,
     ) -> Return:
         """Cancel a return nothing of which arrived, or expire one whose parcel is overdue:
         units an exchange credited in advance are charged again; replacements not shipped yet
-        are cancelled (a replacement already on its way stays, and is paid for)."""
+        are cancelled (a replacement already on its way stays, and is paid for). A return
+        that got part of its units expires as received: the units still to come are missing."""
         rma = self.find_return(return_id)
+        if status == "expired" and rma.status != "authorized" and rma.expecting:
+            return self._expire_rest(rma, reason, now, policy)
         if rma.status != "authorized":
             raise NotAllowedInState(
                 f"return {rma.return_id} is {rma.status.replace('_', ' ')}: only a return "
@@ -725,6 +732,26 @@ class Order:
                 line.hold = False
         rma.status = status
         self._return_step(rma, status, reason)
+        return rma
+
+    def _expire_rest(self, rma: Return, reason: str, now: datetime, policy: Policy) -> Return:
+        """The end of a partly received return: what no parcel brought is missing (charged
+        again when an exchange credited it in advance); what came stays settled."""
+        if now < rma.return_by:
+            raise NotAllowedInState(
+                f"return {rma.return_id} is due by {rma.return_by.isoformat()}: it has not expired",
+                field="data.return_id",
+                return_by=rma.return_by.isoformat(),
+            )
+        self._changing(default_reason=RETURN, settle_to=rma.settle_to, net=True)
+        for rl in rma.lines:
+            if rl.outstanding:
+                count = rl.outstanding
+                rl.received["missing"] = rl.received.get("missing", 0) + count
+                self._changing(self.line(rl.line_id))
+                self._settle_units(rma, rl, "missing", "none", count, policy)
+        rma.status = "awaiting_decision" if any(rl.awaiting for rl in rma.lines) else "received"
+        self._return_step(rma, "expired", reason)
         return rma
 
     def _return_step(self, rma: Return, step: changes.ReturnStepKind, reason: str) -> None:
@@ -900,7 +927,15 @@ class Order:
 
     def _after_verification(self, rma: Return, label_fee: Decimal) -> None:
         """The return's status, its label cost and the original shipping, once units settled."""
-        rma.status = "awaiting_decision" if any(rl.awaiting for rl in rma.lines) else "received"
+        if any(rl.awaiting for rl in rma.lines):
+            rma.status = "awaiting_decision"
+        elif rma.outstanding:
+            # Something came, more is to come; an empty parcel leaves the return as it was.
+            rma.status = (
+                "partially_received" if any(rl.received for rl in rma.lines) else rma.status
+            )
+        else:
+            rma.status = "received"
         merchant = any(RETURN_REASONS[rl.reason].fault == "merchant" for rl in rma.lines)
         accepted = sum(rl.refunded + rl.restocking_fee for rl in rma.lines)
         labelled = any(
@@ -1193,11 +1228,7 @@ class Order:
         units were credited against it, and taking it off would pay that credit out before
         anything came back. Cancelling the return undoes both."""
         pending = next(
-            (
-                r
-                for r in self.returns
-                if r.return_id == line.exchange_for and r.status == "authorized"
-            ),
+            (r for r in self.returns if r.return_id == line.exchange_for and r.expecting),
             None,
         )
         if pending is not None:
@@ -1263,9 +1294,6 @@ _AMEND_REASONS: dict[str, Reason] = {
     "replaced": ("cheaper_replacement", "dearer_replacement"),
     "quantity_changed": ("quantity_reduced", "quantity_increased"),
 }
-
-#: Return statuses in which more of the parcel may still arrive.
-_OPEN_RETURN = ("authorized",)
 
 #: A goodwill discount's credit reason.
 _GOODWILL: Reason = ("goodwill_discount", "goodwill_discount")

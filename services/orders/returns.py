@@ -110,6 +110,12 @@ class ReturnLine:
         """Units that physically came back (in any condition but missing)."""
         return sum(n for c, n in self.received.items() if c != "missing")
 
+    @property
+    def outstanding(self) -> int:
+        """Units authorised that no parcel has brought yet (nor the return's end counted
+        missing)."""
+        return self.quantity - sum(self.received.values())
+
 
 @dataclass(slots=True)
 class Return:
@@ -131,6 +137,16 @@ class Return:
     @property
     def exchange(self) -> bool:
         return bool(self.replacement_line_ids)
+
+    @property
+    def outstanding(self) -> int:
+        return sum(rl.outstanding for rl in self.lines)
+
+    @property
+    def expecting(self) -> bool:
+        """Whether a parcel may still bring units of it: not closed, and units are still to
+        come (until `return_by`, when the sweeper expires what is left)."""
+        return self.status not in ("cancelled", "expired") and self.outstanding > 0
 
     def line(self, line_id: str, at: str) -> ReturnLine:
         for line in self.lines:

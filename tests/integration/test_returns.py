@@ -230,6 +230,36 @@ def test_a_return_receipt_on_the_commands_exchange_is_refused(pipeline: Pipeline
     assert [r["status"] for r in order_view(pipeline)["returns"]] == ["authorized"]
 
 
+def deadlines(pipeline: Pipeline) -> int:
+    [(n,)] = query(pipeline, "SELECT count(*) FROM deadlines WHERE subject = %s", ORDER)
+    return int(n)
+
+
+def test_a_second_parcel_brings_the_rest_and_refunds_only_what_it_brought(
+    pipeline: Pipeline,
+) -> None:
+    """Issue 13: a customer sends an RMA's two tees in two parcels."""
+    shipped(pipeline)
+    accepted(pipeline, m.create_return(ORDER, ("l1", 2, "changed_mind")))
+
+    first = accepted(pipeline, m.return_received(ORDER, "rma_1",
+                                                 ("l1", "TEE-ORGANIC-M", "resellable", 1)))  # fmt: skip
+    assert first["return.received"]["data"]["rma"]["status"] == "partially_received"
+    assert first["refund.requested"]["data"]["refund"]["amount"] == "29.75"
+    assert deadlines(pipeline) == 1  # the sweeper still expires what does not come
+    second = accepted(pipeline, m.return_received(ORDER, "rma_1",
+                                                  ("l1", "TEE-ORGANIC-M", "resellable", 1)))  # fmt: skip
+
+    rma = second["return.received"]["data"]["rma"]
+    assert (rma["status"], rma["lines"][0]["refunded"], rma["lines"][0]["missing"]) == (
+        "received", 2, 0,
+    )  # fmt: skip
+    assert second["refund.requested"]["data"]["refund"]["amount"] == "29.75"
+    assert (count(pipeline, "credit_memos"), count(pipeline, "refunds")) == (2, 2)
+    assert deadlines(pipeline) == 0
+    assert order_view(pipeline)["totals"]["total"] == "77.17"  # 136.67 - 2 x 29.75
+
+
 def test_a_redelivered_return_receipt_has_no_second_effect(pipeline: Pipeline) -> None:
     shipped(pipeline)
     accepted(pipeline, m.create_return(ORDER, ("l1", 2, "changed_mind")))

@@ -369,15 +369,50 @@ def test_a_decision_on_units_not_awaiting_one_is_over_limit() -> None:
     assert rejection.details == {"field": "data.decisions.0.quantity", "limit": 1}
 
 
-def test_units_that_did_not_arrive_count_as_missing_and_refund_nothing() -> None:
+def test_units_a_parcel_lacks_may_come_in_a_second_parcel_each_refunding_what_it_brought() -> None:
+    """Issue 13: one receipt closed the return; the second parcel was refused."""
     desk = delivered()
     ask(desk, ("l1", 2, "changed_mind"))
 
-    change = arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+    first = arrive(desk, ("l1", "MUG-ADA", "resellable", 1), ("l1", "MUG-ADA", "missing", 1))
 
-    line = change.events[0].rma.lines[0]  # type: ignore[attr-defined]
-    assert (line.refunded, line.missing) == (1, 1)
-    assert memo_lines(change) == [("return", "12.30", "2.33")]
+    rma = first.events[0].rma  # type: ignore[attr-defined]
+    assert (rma.status, rma.lines[0].refunded, rma.lines[0].missing) == ("partially_received", 1, 0)
+    assert memo_lines(first) == [("return", "12.30", "2.33")]
+    assert ("return", "ord_ada_1/rma_1") in desk.uow.deadlines.due  # still expected
+    # The unit still to come is pending: it cannot be asked back a second time.
+    assert isinstance(refused(desk, ask, ("l1", 1, "changed_mind"), return_id="rma_2"), OverLimit)
+
+    second = arrive(desk, ("l1", "MUG-ADA", "resellable", 2))  # one more than is left
+
+    rma = second.events[0].rma  # type: ignore[attr-defined]
+    assert (rma.status, rma.lines[0].refunded, rma.lines[0].missing) == ("received", 2, 0)
+    assert [(x.quantity, x.why) for x in rma.exceptions] == [
+        (1, "more units of line l1 than the 2 authorised")
+    ]
+    assert memo_lines(second) == [("return", "12.30", "2.34")]
+    assert desk.order().payment.refunded == Decimal("29.27")  # each mug refunded once
+    assert ("return", "ord_ada_1/rma_1") not in desk.uow.deadlines.due
+    assert refused(desk, arrive, ("l1", "MUG-ADA", "resellable", 1)).details["status"] == "received"
+    assert_money_adds_up(desk)
+
+
+def test_units_no_parcel_brought_are_missing_once_the_return_expires() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"))
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    change = desk.send(
+        expire_return, ExpireReturn, role="system", order_id="ord_ada_1", return_id="rma_1",
+        now=NOW + timedelta(days=30),
+    )  # fmt: skip
+
+    [expired] = [e for e in change.events if isinstance(e, ReturnExpired)]
+    assert (expired.rma.status, expired.rma.lines[0].refunded) == ("received", 1)
+    assert expired.rma.lines[0].missing == 1
+    assert expired.settlement.direction == "none"
+    assert isinstance(refused(desk, arrive, ("l1", "MUG-ADA", "resellable", 1)), NotAllowedInState)
+    assert_money_adds_up(desk)
 
 
 def test_units_beyond_those_authorised_are_kept_as_exceptions_never_refunded() -> None:
@@ -593,10 +628,16 @@ def test_an_exchanged_unit_damaged_by_the_customer_is_charged_its_restocking_fee
 def test_an_exchanged_unit_that_does_not_arrive_is_charged_again() -> None:
     desk = delivered()
     exchange(desk, "MUG-TURING")
+    ship(desk, "shp_2", l3=1)
 
-    change = arrive(desk)  # an empty parcel
+    empty = arrive(desk)  # an empty parcel: the mug may still come
+    change = desk.send(
+        expire_return, ExpireReturn, role="system", order_id="ord_ada_1", return_id="rma_1",
+        now=NOW + timedelta(days=30),
+    )  # fmt: skip
 
-    assert change.events[0].rma.lines[0].missing == 1  # type: ignore[attr-defined]
+    assert empty.events[0].rma.status == "authorized"  # type: ignore[attr-defined]
+    assert not [e for e in empty.events if isinstance(e, BalanceDue)]
     [owed] = [e for e in change.events if isinstance(e, BalanceDue)]
     assert owed.balance_due == Decimal("12.30") + Decimal("2.33")
     assert_money_adds_up(desk)
