@@ -10,7 +10,7 @@ version step (`finish`). Handlers only load, call, settle and record.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -88,6 +88,9 @@ class Pending:
     net: bool = False
     settle_to: SettleTo = "original_payment"
     settlement: Settlement | None = None
+    #: An exchange created in this command whose price difference is paid out only when
+    #: the units it credited in advance arrive.
+    holds_refund_for: Return | None = None
 
 
 @dataclass(slots=True)
@@ -610,8 +613,10 @@ class Order:
             window_override=overridden,
             settle_to=settle_to,
         )
-        self._changing(default_reason=RETURN, settle_to=settle_to, net=True)
+        pending = self._changing(default_reason=RETURN, settle_to=settle_to, net=True)
         self._exchange(rma, replacements)
+        if any(rl.advance_left for rl in rma.lines):
+            pending.holds_refund_for = rma
         self.returns.append(rma)
         self._return_step(rma, "authorized", why or "return")
         return rma
@@ -994,6 +999,7 @@ class Order:
             ids=ids,
             net=pending.net,
         )
+        settlement = self._hold_or_release_exchange_refunds(settlement, pending, now, ids)
         self._apply(settlement)
         moved = self.delivery != pending.delivery
         touched = [ln for ln in self.lines if ln.line_id in pending.to_ship]
@@ -1005,6 +1011,45 @@ class Order:
                 changes.FulfilmentChanged(dict(pending.to_ship), dict(pending.held), moved)
             )
         return settlement
+
+    def _hold_or_release_exchange_refunds(
+        self, settlement: Settlement, pending: Pending, now: datetime, ids: IdFactory
+    ) -> Settlement:
+        """An exchange for something cheaper credits the returned units before they come
+        back: its credit memo stands, but nothing is paid out (the difference is owed, held
+        on the return) until no unit it credited in advance is still to come. Then what is
+        still owed of it is paid, against the same memo; units that never came or came back
+        refused have already taken their part back onto the charge."""
+        payment = self.payment
+        rma = pending.holds_refund_for
+        if rma is not None and settlement.refunds:
+            rma.held_refunds = [(r.credit_memo_id, r.amount) for r in settlement.refunds]
+            return replace(
+                settlement,
+                refunds=(),
+                after=payment_state(settlement.new_total, payment),
+            )
+        refunded = payment.refunded + settlement.refund_due
+        made = list(settlement.refunds)
+        for held in self.returns:
+            if not held.held_refunds or any(rl.advance_left for rl in held.lines):
+                continue
+            owed = payment_state(settlement.new_total, replace(payment, refunded=refunded))
+            room = min(owed.credit_owed, payment.captured - refunded)
+            for memo_id, amount in held.held_refunds:
+                paid = min(amount, room)
+                if paid > 0:
+                    made.append(refund(self._books(), memo_id, paid, held.settle_to, now, ids))
+                    refunded += paid
+                    room -= paid
+            held.held_refunds = []
+        if len(made) == len(settlement.refunds):
+            return settlement
+        return replace(
+            settlement,
+            refunds=tuple(made),
+            after=payment_state(settlement.new_total, replace(payment, refunded=refunded)),
+        )
 
     def reverse_refund(self, failed: Refund, reason: str) -> None:
         """A refund the payment service could not make: the money is owed again."""

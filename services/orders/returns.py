@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from contracts.common import SettleTo
@@ -133,6 +134,9 @@ class Return:
     received_at: datetime | None = None
     exceptions: list[dict[str, object]] = field(default_factory=list)
     settle_to: SettleTo = "original_payment"
+    #: What an exchange's credit memo would have paid out at once (its price difference),
+    #: as (credit memo, amount): held until no unit it credited in advance is still to come.
+    held_refunds: list[tuple[str, Decimal]] = field(default_factory=list)
 
     @property
     def exchange(self) -> bool:

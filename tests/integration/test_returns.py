@@ -202,6 +202,40 @@ def test_an_exchange_for_a_dearer_size_leaves_a_balance_due_on_a_supplementary_i
     assert count(pipeline, "credit_memos") == 0
 
 
+def test_a_cheaper_exchange_refunds_the_difference_only_when_the_returned_unit_arrives(
+    pipeline: Pipeline,
+) -> None:
+    """Issue 13: the price difference was refunded before the parcel came back."""
+    shipped(pipeline)
+    small = m.envelope("catalog.upsert", {"actor": m.STOREFRONT, "items": [
+        {"sku": "TEE-ORGANIC-S", "name": "Organic tee, S", "prices": {"EUR": "20.00"},
+         "tax_class": "standard"}]}, source="storefront/eu")  # fmt: skip
+    accepted(pipeline, small)
+    swap = m.create_return(ORDER, ("l1", 1, "wrong_size"),
+                           replacements=[{"line_id": "l1", "sku": "TEE-ORGANIC-S"}])  # fmt: skip
+
+    created = accepted(pipeline, swap)
+
+    # 25.00 + 4.75 for the M coming back, less 20.00 + 3.80 for the S: 5.95 owed, not paid.
+    money = created["exchange.created"]["data"]["settlement"]
+    assert (money["difference"], money["refund_due"]) == ("-5.95", "0.00")
+    assert "refund.requested" not in created
+    assert created["exchange.created"]["data"]["payment"]["credit_owed"] == "5.95"
+    assert count(pipeline, "refunds") == 0
+
+    back = accepted(pipeline, m.return_received(ORDER, "rma_1",
+                                                ("l1", "TEE-ORGANIC-M", "resellable", 1)))  # fmt: skip
+
+    refund = back["refund.requested"]["data"]["refund"]
+    assert refund["amount"] == "5.95"
+    assert (
+        refund["credit_memo_id"]
+        == created["credit_memo.issued"]["data"]["credit_memo"]["credit_memo_id"]
+    )
+    assert order_view(pipeline)["payment"]["credit_owed"] == "0.00"
+    assert count(pipeline, "refunds") == 1
+
+
 def test_a_return_is_cancelled_while_nothing_has_arrived_and_its_units_can_be_returned_again(
     pipeline: Pipeline,
 ) -> None:

@@ -571,6 +571,49 @@ def test_an_exchange_for_a_cheaper_item_nets_into_one_credit_memo() -> None:
     assert_money_adds_up(desk)
 
 
+def test_a_cheaper_exchange_pays_the_difference_out_only_when_the_returned_unit_arrives() -> None:
+    """Issue 13: the 2.85 difference was refunded before the mug came back."""
+    desk = delivered()
+
+    created = exchange(desk, "MUG-TURING")
+
+    [issued] = [e.credit_memo for e in created.events if isinstance(e, CreditMemoIssued)]
+    assert not [e for e in created.events if isinstance(e, RefundRequested)]
+    state = desk.order().payment_state()
+    assert (state.refunded, state.credit_owed) == (Decimal(0), Decimal("2.85"))
+    assert created.events[0].settlement.refund_due == 0  # type: ignore[attr-defined]
+    assert_money_adds_up(desk)
+    ship(desk, "shp_2", l3=1)
+    assert desk.order().payment.refunded == 0
+
+    back = arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    [paid] = [e.refund for e in back.events if isinstance(e, RefundRequested)]
+    assert (paid.amount, paid.credit_memo_id) == (
+        Decimal("2.85"),
+        issued.credit_memo_id,
+    )
+    state = desk.order().payment_state()
+    assert (state.refunded, state.credit_owed, state.balance_due) == (
+        Decimal("2.85"), Decimal(0), Decimal(0),
+    )  # fmt: skip
+    assert desk.order().returns[0].held_refunds == []
+    assert_money_adds_up(desk)
+
+
+def test_a_cheaper_exchanges_held_difference_pays_a_restocking_fee_first() -> None:
+    desk = delivered()
+    exchange(desk, "MUG-TURING", settle_to="store_credit")
+
+    back = arrive(desk, ("l1", "MUG-ADA", "damaged_by_customer", 1))
+
+    # The 2.46 + 0.47 fee is more than the 2.85 held: nothing is paid, 0.08 is owed.
+    assert not [e for e in back.events if isinstance(e, RefundRequested)]
+    assert desk.order().payment_state().balance_due == Decimal("0.08")
+    assert desk.order().payment.refunded == 0
+    assert_money_adds_up(desk)
+
+
 def test_an_after_receipt_exchange_holds_the_replacement_until_the_return_arrives() -> None:
     desk = delivered()
     created = exchange(desk, "MUG-ADA-XL", reason="changed_mind")
@@ -639,7 +682,8 @@ def test_an_exchanged_unit_that_does_not_arrive_is_charged_again() -> None:
     assert empty.events[0].rma.status == "authorized"  # type: ignore[attr-defined]
     assert not [e for e in empty.events if isinstance(e, BalanceDue)]
     [owed] = [e for e in change.events if isinstance(e, BalanceDue)]
-    assert owed.balance_due == Decimal("12.30") + Decimal("2.33")
+    # The mug again, less the 2.85 difference the cheaper mug left owed and never paid out.
+    assert owed.balance_due == Decimal("12.30") + Decimal("2.33") - Decimal("2.85")
     assert_money_adds_up(desk)
 
 
@@ -654,9 +698,9 @@ def test_a_wrong_item_in_an_exchange_stays_credited_until_a_manager_decides() ->
         decisions=[{"line_id": "l1", "condition": "wrong_item", "outcome": "none"}],
     )  # fmt: skip
 
-    assert desk.order().payment.refunded == refunded
+    assert desk.order().payment.refunded == refunded == 0
     [owed] = [e for e in decided.events if isinstance(e, BalanceDue)]
-    assert owed.balance_due == Decimal("14.63")
+    assert owed.balance_due == Decimal("14.63") - Decimal("2.85")  # the held difference
     assert_money_adds_up(desk)
 
 
