@@ -650,10 +650,7 @@ class Order:
                 self._take(rma, unit, left, policy)
         rma.received_at = now
         self._after_verification(rma, label_fee)
-        for line in self.lines:
-            if line.exchange_for == rma.return_id:
-                self._changing(line)
-                line.hold = False
+        self._release_replacements(rma)
         self._return_step(rma, "received", "return_received")
         return rma
 
@@ -756,8 +753,22 @@ class Order:
                 self._changing(self.line(rl.line_id))
                 self._settle_units(rma, rl, "missing", "none", count, policy)
         rma.status = "awaiting_decision" if any(rl.awaiting for rl in rma.lines) else "received"
+        self._release_replacements(rma)
         self._return_step(rma, "expired", reason)
         return rma
+
+    def _release_replacements(self, rma: Return) -> None:
+        """A replacement held for its return ships once every unit it replaces has come (or
+        the return's end counted the rest missing, which charges them again)."""
+        for line in self.lines:
+            if (
+                line.exchange_for == rma.return_id
+                and line.hold
+                and line.replaces
+                and rma.line(line.replaces, "data.return_id").outstanding == 0
+            ):
+                self._changing(line)
+                line.hold = False
 
     def _return_step(self, rma: Return, step: changes.ReturnStepKind, reason: str) -> None:
         """The reasons a return step settles with, and its event."""

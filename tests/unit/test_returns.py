@@ -877,3 +877,16 @@ def test_a_short_picked_advance_replacement_whose_return_never_comes_charges_not
     assert change.events[0].settlement.direction == "none"  # type: ignore[attr-defined]
     assert desk.order().priced().total == Decimal("61.90")
     assert_money_adds_up(desk)
+
+
+def test_an_after_receipt_replacement_ships_once_every_unit_it_replaces_has_come() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"), replacements=[{"line_id": "l1", "sku": "MUG-TURING"}])
+
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+    assert desk.order().line("l3").hold is True
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    assert desk.order().line("l3").hold is False
+    assert desk.order().returns[0].status == "received"
+    assert_money_adds_up(desk)
