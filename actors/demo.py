@@ -277,6 +277,10 @@ _SUMMARIES: dict[str, Any] = {
         + f" — order {d['status']}"
     ),
     "order.delivered": lambda d: f"{d['shipment_id']} delivered — order {d['status']}",
+    "order.payment_captured": lambda d: (
+        f"{d['order_id']} v{d['version']}: {d['amount']} {d['currency']} captured, "
+        f"balance due {d['payment']['balance_due']}"
+    ),
     "order.discounted": lambda d: (
         f"{_change(d)}; {d['discount']} off {d.get('line_id') or 'the order'}"
     ),

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     #: Roles that may override a catalogue unit price on an amendment (JSON list).
     price_override_roles: frozenset[Role] = frozenset({"supervisor", "manager"})
     return_window_days: int = Field(default=30, ge=0, le=3650)
+    return_transit_days: int = Field(default=7, ge=0, le=365)
     return_arrival_days: int = Field(default=30, ge=1, le=3650)
     restocking_fee_percent: Decimal = Field(default=Decimal(20), ge=0, le=100)
     #: What each role grants on its own, as JSON: role -> {per_appeasement, percent_of_order,
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
         return Policy(
             price_override_roles=self.price_override_roles,
             return_window_days=self.return_window_days,
+            return_transit_days=self.return_transit_days,
             return_arrival_days=self.return_arrival_days,
             restocking_fee_percent=self.restocking_fee_percent,
             appeasement_limits={r: v.limits() for r, v in self.appeasement_limits.items()},

@@ -363,7 +363,11 @@ Condition = Literal[
 #: What a unit's condition refunds.
 Outcome = Literal["full", "restocking_fee", "none"]
 
-ReturnStatus = Literal["authorized", "awaiting_decision", "received", "cancelled", "expired"]
+#: `partially_received`: a parcel came, units authorised are still to come (another parcel
+#: may bring them until `return_by`).
+ReturnStatus = Literal[
+    "authorized", "partially_received", "awaiting_decision", "received", "cancelled", "expired"
+]
 
 
 class ConditionCount(Published):
@@ -565,6 +569,21 @@ class BalanceDue(Published):
     to_capture: Amount = Field(description="Part of it the remaining authorisation covers.")
     invoice_id: str | None = None
     payment_reference: str | None = None
+
+
+class PaymentCaptured(Published):
+    """Published by OrderCare when the payment service captured money on an order (its
+    `payment.captured`): what was captured and the payment position it leaves."""
+
+    TYPE: ClassVar[str] = "order.payment_captured"
+
+    order_id: str
+    account_id: str
+    version: int
+    currency: Currency
+    amount: Amount = Field(description="What this capture took.")
+    capture_reference: str | None = None
+    payment: PaymentState
 
 
 class AuthorizationReduced(Published):

@@ -87,6 +87,7 @@ RETURN_DEFAULTS: dict[str, Any] = {
     "received_at": None,
     "exceptions": [],
     "settle_to": "original_payment",
+    "held_refunds": [],
 }
 RETURN_LINE_REQUIRED = ("line_id", "sku", "quantity", "reason")
 RETURN_LINE_DEFAULTS: dict[str, Any] = {
@@ -271,6 +272,8 @@ def _return_doc(r: Return) -> Doc:
         d["exceptions"] = r.exceptions
     if r.settle_to != "original_payment":
         d["settle_to"] = r.settle_to
+    if r.held_refunds:
+        d["held_refunds"] = [[memo_id, str(amount)] for memo_id, amount in r.held_refunds]
     return d
 
 
@@ -478,6 +481,7 @@ def _return(d: Doc) -> Return:
         datetime.fromisoformat(received) if received is not None else None,
         g("exceptions") or [],
         g("settle_to", "original_payment"),
+        [(memo_id, Decimal(amount)) for memo_id, amount in g("held_refunds") or []],
     )
 
 

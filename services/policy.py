@@ -57,6 +57,9 @@ class Policy:
     price_override_roles: frozenset[Role] = frozenset({"supervisor", "manager"})
     #: Days after delivery a customer may ask to return units.
     return_window_days: int = 30
+    #: Days a parcel is taken to be on its way when the carrier never scanned its delivery:
+    #: the return window of its units counts from its shipment date plus these.
+    return_transit_days: int = 7
     #: Days a return's parcel has to arrive; an advance exchange's units are charged again
     #: when it has not.
     return_arrival_days: int = 30

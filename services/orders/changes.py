@@ -92,6 +92,8 @@ class Delivered:
 @dataclass(frozen=True, slots=True)
 class Captured:
     amount: Decimal
+    #: The payment service's reference of the capture.
+    reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

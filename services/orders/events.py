@@ -26,6 +26,7 @@ from contracts.orders import (
     OrderCancelled,
     OrderCreated,
     OrderDeliveryChanged,
+    PaymentCaptured,
     RefundRequested,
     RefundSettled,
     SettlementView,
@@ -318,7 +319,13 @@ def _main(
             "captured": str(round_money(state.captured, order.currency)),
             "balance_due": str(round_money(state.balance_due, order.currency)),
         }
-        return money, [], cause
+        captured = PaymentCaptured(
+            order_id=order.order_id, account_id=order.account_id, version=order.version,
+            currency=order.currency, amount=round_money(event.amount, order.currency),
+            capture_reference=event.reference,
+            payment=payment_view(state, order.currency),
+        )  # fmt: skip
+        return money, [captured], cause
     if isinstance(event, changes.RefundFailed):
         failed = _failed(event)
         owed = round_money(order.payment_state().credit_owed, order.currency)

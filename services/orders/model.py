@@ -10,7 +10,7 @@ version step (`finish`). Handlers only load, call, settle and record.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -88,6 +88,9 @@ class Pending:
     net: bool = False
     settle_to: SettleTo = "original_payment"
     settlement: Settlement | None = None
+    #: An exchange created in this command whose price difference is paid out only when
+    #: the units it credited in advance arrive.
+    holds_refund_for: Return | None = None
 
 
 @dataclass(slots=True)
@@ -389,6 +392,13 @@ class Order:
         line = self.line(line_id)
         _check_sku(line.sku, sku)
         self.cancel_units(line_id, quantity, action="short_picked", field="data.quantity")
+        rma = next((r for r in self.returns if r.return_id == line.exchange_for), None)
+        if rma is not None and rma.expecting:
+            # The replacement will not come: the returned units it stood for are a plain
+            # return now, credited when they arrive, not before. One document, all of it for
+            # the short pick: the replacement's credit less the advance credit taken back.
+            self._reverse_unreplaced_advance(rma)
+            pending.net = True
         pending.reasons[line_id] = ("short_pick", "short_pick")
         self.events.append(changes.ShortPicked(line_id, quantity, line.open_units, warehouse, why))
 
@@ -554,16 +564,10 @@ class Order:
             for rl in rma.lines:
                 if rl.line_id != line.line_id:
                     continue
-                if rma.status == "authorized":
-                    pending += rl.quantity
-                else:
-                    back += rl.back
+                back += rl.back
+                if rma.expecting:
+                    pending += rl.outstanding
         return line.shipped - back - pending
-
-    def delivered_at(self, line_id: str) -> datetime | None:
-        """When the line's last delivered parcel arrived (None before any did)."""
-        times = [s.delivered_at for s in self.shipments if line_id in s.lines and s.delivered_at]
-        return max(times) if times else None
 
     def authorize_return(
         self,
@@ -622,8 +626,10 @@ class Order:
             window_override=overridden,
             settle_to=settle_to,
         )
-        self._changing(default_reason=RETURN, settle_to=settle_to, net=True)
+        pending = self._changing(default_reason=RETURN, settle_to=settle_to, net=True)
         self._exchange(rma, replacements)
+        if any(rl.advance_left for rl in rma.lines):
+            pending.holds_refund_for = rma
         self.returns.append(rma)
         self._return_step(rma, "authorized", why or "return")
         return rma
@@ -638,29 +644,26 @@ class Order:
         label_fee: Decimal,
     ) -> Return:
         """Verify a parcel unit by unit and settle what the rules accept. Units beyond what
-        was authorised, of another SKU or of a line not in the return are kept as exceptions."""
+        was authorised, of another SKU or of a line not in the return are kept as exceptions.
+        A return takes parcels until every unit authorised has come: units a parcel lacks
+        (or reports `missing`) may come in the next one; only the return's end (`close_return`
+        when it expires) counts them missing."""
         rma = self.find_return(return_id)
-        if rma.status != "authorized":
+        if not rma.expecting:
             raise NotAllowedInState(
-                f"return {rma.return_id} is {rma.status.replace('_', ' ')}: its parcel was "
-                "received already or it is closed",
+                f"return {rma.return_id} is {rma.status.replace('_', ' ')}: every unit it "
+                "authorised was received already, or it is closed",
                 field="data.return_id",
                 status=rma.status,
             )
         self._changing(default_reason=RETURN, settle_to=rma.settle_to, net=True)
-        left = {rl.line_id: rl.quantity for rl in rma.lines}
+        left = {rl.line_id: rl.outstanding for rl in rma.lines}
         for unit in arrived:
-            self._take(rma, unit, left, policy)
-        for rl in rma.lines:
-            if left[rl.line_id]:
-                rl.received["missing"] = rl.received.get("missing", 0) + left[rl.line_id]
-                self._settle_units(rma, rl, "missing", "none", left[rl.line_id], policy)
+            if unit.condition != "missing":  # not in this parcel: still to come
+                self._take(rma, unit, left, policy)
         rma.received_at = now
         self._after_verification(rma, label_fee)
-        for line in self.lines:
-            if line.exchange_for == rma.return_id:
-                self._changing(line)
-                line.hold = False
+        self._release_replacements(rma)
         self._return_step(rma, "received", "return_received")
         return rma
 
@@ -705,12 +708,20 @@ class Order:
         return rma
 
     def close_return(
-        self, return_id: str, status: Literal["cancelled", "expired"], reason: str, now: datetime
+        self,
+        return_id: str,
+        status: Literal["cancelled", "expired"],
+        reason: str,
+        now: datetime,
+        policy: Policy,
     ) -> Return:
         """Cancel a return nothing of which arrived, or expire one whose parcel is overdue:
         units an exchange credited in advance are charged again; replacements not shipped yet
-        are cancelled (a replacement already on its way stays, and is paid for)."""
+        are cancelled (a replacement already on its way stays, and is paid for). A return
+        that got part of its units expires as received: the units still to come are missing."""
         rma = self.find_return(return_id)
+        if status == "expired" and rma.status != "authorized" and rma.expecting:
+            return self._expire_rest(rma, reason, now, policy)
         if rma.status != "authorized":
             raise NotAllowedInState(
                 f"return {rma.return_id} is {rma.status.replace('_', ' ')}: only a return "
@@ -738,6 +749,40 @@ class Order:
         self._return_step(rma, status, reason)
         return rma
 
+    def _expire_rest(self, rma: Return, reason: str, now: datetime, policy: Policy) -> Return:
+        """The end of a partly received return: what no parcel brought is missing (charged
+        again when an exchange credited it in advance); what came stays settled."""
+        if now < rma.return_by:
+            raise NotAllowedInState(
+                f"return {rma.return_id} is due by {rma.return_by.isoformat()}: it has not expired",
+                field="data.return_id",
+                return_by=rma.return_by.isoformat(),
+            )
+        self._changing(default_reason=RETURN, settle_to=rma.settle_to, net=True)
+        for rl in rma.lines:
+            if rl.outstanding:
+                count = rl.outstanding
+                rl.received["missing"] = rl.received.get("missing", 0) + count
+                self._changing(self.line(rl.line_id))
+                self._settle_units(rma, rl, "missing", "none", count, policy)
+        rma.status = "awaiting_decision" if any(rl.awaiting for rl in rma.lines) else "received"
+        self._release_replacements(rma)
+        self._return_step(rma, "expired", reason)
+        return rma
+
+    def _release_replacements(self, rma: Return) -> None:
+        """A replacement held for its return ships once every unit it replaces has come (or
+        the return's end counted the rest missing, which charges them again)."""
+        for line in self.lines:
+            if (
+                line.exchange_for == rma.return_id
+                and line.hold
+                and line.replaces
+                and rma.line(line.replaces, "data.return_id").outstanding == 0
+            ):
+                self._changing(line)
+                line.hold = False
+
     def _return_step(self, rma: Return, step: changes.ReturnStepKind, reason: str) -> None:
         """The reasons a return step settles with, and its event."""
         pending = self._begin()
@@ -758,15 +803,21 @@ class Order:
         policy: Policy,
     ) -> bool:
         """Whether the line needed the manager's override (refused when it is missing)."""
-        arrived = self.delivered_at(line.line_id)
+        arrived, scanned = self._window_start(line.line_id, policy)
         if arrived is None:
             return False
         closes = arrived + timedelta(days=policy.return_window_days)
         if now <= closes:
             return False
         if not override:
+            when = (
+                f"was delivered on {arrived.date().isoformat()}"
+                if scanned
+                else f"shipped without a delivery scan, taken as delivered on "
+                f"{arrived.date().isoformat()} ({policy.return_transit_days} days after shipping)"
+            )
             raise NotAllowedInState(
-                f"line {line.line_id} ({line.sku}) was delivered on {arrived.date().isoformat()}: "
+                f"line {line.line_id} ({line.sku}) {when}: "
                 f"its {policy.return_window_days}-day return window closed on "
                 f"{closes.date().isoformat()} (a manager may override it, with a reason)",
                 field=f"{at}.line_id",
@@ -784,6 +835,19 @@ class Order:
                 field="data.note",
             )
         return True
+
+    def _window_start(self, line_id: str, policy: Policy) -> tuple[datetime | None, bool]:
+        """When the line's return window starts, and whether a delivery scan says so: its
+        last parcel's delivery, a parcel the carrier never scanned as delivered counting as
+        delivered `return_transit_days` after it shipped. None before anything shipped."""
+        starts = [
+            (s.delivered_at, True)
+            if s.delivered_at
+            else (s.shipped_at + timedelta(days=policy.return_transit_days), False)
+            for s in self.shipments
+            if line_id in s.lines
+        ]
+        return max(starts, key=lambda start: start[0]) if starts else (None, False)
 
     def _exchange(self, rma: Return, replacements: Sequence[tuple[str, Line]]) -> None:
         """Add each replacement line; its returned units come off the charge at once."""
@@ -811,6 +875,24 @@ class Order:
             new.hold = not rma.advance
             self._append(new)
             rma.replacement_line_ids.append(new.line_id)
+
+    def _reverse_unreplaced_advance(self, rma: Return) -> None:
+        """Units an exchange credited in advance stand for replacement units; those short
+        picked or cancelled take the advance credit of as many returned units back onto the
+        charge (never units already received)."""
+        for rl in rma.lines:
+            replaced = sum(
+                ln.quantity
+                for ln in self.lines
+                if ln.exchange_for == rma.return_id and ln.replaces == rl.line_id
+            )
+            excess = min(rl.advance_left, max(rl.credited_in_advance - replaced, 0))
+            if excess:
+                line = self.line(rl.line_id)
+                self._changing(line)
+                line.returned -= excess
+                rl.advance_left -= excess
+                rl.credited_in_advance -= excess
 
     def _take(self, rma: Return, unit: Arrived, left: dict[str, int], policy: Policy) -> None:
         """Verify units of one line in one condition; what was not authorised is an exception."""
@@ -874,7 +956,15 @@ class Order:
 
     def _after_verification(self, rma: Return, label_fee: Decimal) -> None:
         """The return's status, its label cost and the original shipping, once units settled."""
-        rma.status = "awaiting_decision" if any(rl.awaiting for rl in rma.lines) else "received"
+        if any(rl.awaiting for rl in rma.lines):
+            rma.status = "awaiting_decision"
+        elif rma.outstanding:
+            # Something came, more is to come; an empty parcel leaves the return as it was.
+            rma.status = (
+                "partially_received" if any(rl.received for rl in rma.lines) else rma.status
+            )
+        else:
+            rma.status = "received"
         merchant = any(RETURN_REASONS[rl.reason].fault == "merchant" for rl in rma.lines)
         accepted = sum(rl.refunded + rl.restocking_fee for rl in rma.lines)
         labelled = any(
@@ -941,6 +1031,7 @@ class Order:
             ids=ids,
             net=pending.net,
         )
+        settlement = self._hold_or_release_exchange_refunds(settlement, pending, now, ids)
         self._apply(settlement)
         moved = self.delivery != pending.delivery
         touched = [ln for ln in self.lines if ln.line_id in pending.to_ship]
@@ -952,6 +1043,45 @@ class Order:
                 changes.FulfilmentChanged(dict(pending.to_ship), dict(pending.held), moved)
             )
         return settlement
+
+    def _hold_or_release_exchange_refunds(
+        self, settlement: Settlement, pending: Pending, now: datetime, ids: IdFactory
+    ) -> Settlement:
+        """An exchange for something cheaper credits the returned units before they come
+        back: its credit memo stands, but nothing is paid out (the difference is owed, held
+        on the return) until no unit it credited in advance is still to come. Then what is
+        still owed of it is paid, against the same memo; units that never came or came back
+        refused have already taken their part back onto the charge."""
+        payment = self.payment
+        rma = pending.holds_refund_for
+        if rma is not None and settlement.refunds:
+            rma.held_refunds = [(r.credit_memo_id, r.amount) for r in settlement.refunds]
+            return replace(
+                settlement,
+                refunds=(),
+                after=payment_state(settlement.new_total, payment),
+            )
+        refunded = payment.refunded + settlement.refund_due
+        made = list(settlement.refunds)
+        for held in self.returns:
+            if not held.held_refunds or any(rl.advance_left for rl in held.lines):
+                continue
+            owed = payment_state(settlement.new_total, replace(payment, refunded=refunded))
+            room = min(owed.credit_owed, payment.captured - refunded)
+            for memo_id, amount in held.held_refunds:
+                paid = min(amount, room)
+                if paid > 0:
+                    made.append(refund(self._books(), memo_id, paid, held.settle_to, now, ids))
+                    refunded += paid
+                    room -= paid
+            held.held_refunds = []
+        if len(made) == len(settlement.refunds):
+            return settlement
+        return replace(
+            settlement,
+            refunds=tuple(made),
+            after=payment_state(settlement.new_total, replace(payment, refunded=refunded)),
+        )
 
     def reverse_refund(self, failed: Refund, reason: str) -> None:
         """A refund the payment service could not make: the money is owed again."""
@@ -1004,7 +1134,7 @@ class Order:
         self._apply(settlement)
         return settlement
 
-    def record_capture(self, amount: Decimal) -> None:
+    def record_capture(self, amount: Decimal, reference: str | None = None) -> None:
         """Money the payment service captured (a balance due, say)."""
         owed = self.payment_state()
         if amount > owed.balance_due:
@@ -1017,7 +1147,7 @@ class Order:
         self._changing()
         self.payment.captured += amount
         self.payment.authorized = max(self.payment.authorized, self.payment.captured)
-        self.events.append(changes.Captured(amount))
+        self.events.append(changes.Captured(amount, reference))
 
     def collect(self) -> tuple[list[OrderEvent], Pending]:
         """What happened in this command and what it began from; the order is ready for the
@@ -1175,11 +1305,7 @@ class Order:
         units were credited against it, and taking it off would pay that credit out before
         anything came back. Cancelling the return undoes both."""
         pending = next(
-            (
-                r
-                for r in self.returns
-                if r.return_id == line.exchange_for and r.status == "authorized"
-            ),
+            (r for r in self.returns if r.return_id == line.exchange_for and r.expecting),
             None,
         )
         if pending is not None:

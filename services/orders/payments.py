@@ -74,7 +74,7 @@ def captured(msg: Captured, ctx: Context, uow: UnitOfWork) -> Change:
             f"amount {msg.amount} has more decimals than {order.currency} allows",
             field="data.amount",
         )
-    order.record_capture(msg.amount)
+    order.record_capture(msg.amount, msg.capture_reference)
     return record(order, before, ctx, uow)
 
 

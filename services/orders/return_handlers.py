@@ -58,7 +58,9 @@ def return_received(msg: ReturnReceived, ctx: Context, uow: UnitOfWork) -> Chang
     order.receive_return(
         msg.return_id, arrived, now=ctx.now, policy=ctx.policy, label_fee=_label_fee(order, uow)
     )
-    uow.deadlines.clear("return", deadline(order.order_id, msg.return_id))
+    rma = order.find_return(msg.return_id)
+    if not rma.expecting:  # else the sweeper still expires what no parcel brought
+        uow.deadlines.clear("return", deadline(order.order_id, msg.return_id))
     order.settle(ctx.now, ctx.ids)
     return record(order, before, ctx, uow)
 
@@ -97,7 +99,7 @@ def _close(
 ) -> Change:
     """A return nothing of which arrived ends: cancelled by an agent or expired by the sweeper."""
     order, before = lock(uow, order_id, expected_version)
-    order.close_return(return_id, status, reason, ctx.now)
+    order.close_return(return_id, status, reason, ctx.now, ctx.policy)
     uow.deadlines.clear("return", deadline(order_id, return_id))
     order.settle(ctx.now, ctx.ids)
     return record(order, before, ctx, uow)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from contracts.common import SettleTo
@@ -110,6 +111,12 @@ class ReturnLine:
         """Units that physically came back (in any condition but missing)."""
         return sum(n for c, n in self.received.items() if c != "missing")
 
+    @property
+    def outstanding(self) -> int:
+        """Units authorised that no parcel has brought yet (nor the return's end counted
+        missing)."""
+        return self.quantity - sum(self.received.values())
+
 
 @dataclass(slots=True)
 class Return:
@@ -127,10 +134,23 @@ class Return:
     received_at: datetime | None = None
     exceptions: list[dict[str, object]] = field(default_factory=list)
     settle_to: SettleTo = "original_payment"
+    #: What an exchange's credit memo would have paid out at once (its price difference),
+    #: as (credit memo, amount): held until no unit it credited in advance is still to come.
+    held_refunds: list[tuple[str, Decimal]] = field(default_factory=list)
 
     @property
     def exchange(self) -> bool:
         return bool(self.replacement_line_ids)
+
+    @property
+    def outstanding(self) -> int:
+        return sum(rl.outstanding for rl in self.lines)
+
+    @property
+    def expecting(self) -> bool:
+        """Whether a parcel may still bring units of it: not closed, and units are still to
+        come (until `return_by`, when the sweeper expires what is left)."""
+        return self.status not in ("cancelled", "expired") and self.outstanding > 0
 
     def line(self, line_id: str, at: str) -> ReturnLine:
         for line in self.lines:

@@ -84,10 +84,14 @@ def test_a_quantity_increase_leaves_a_balance_due_that_a_capture_clears(
     assert outcome["data"]["result"]["settlement"]["balance_due"] == "71.28"
     assert events["payment.balance_due"]["data"]["balance_due"] == "71.28"
     captured = m.payment("payment.captured", "ord_1001", amount="71.28", currency="EUR")
-    assert send(pipeline, captured)["data"]["result"] == {
-        "captured": "207.95",
-        "balance_due": "0.00",
-    }
+    outcome, events = run(pipeline, captured)
+    assert outcome["data"]["result"] == {"captured": "207.95", "balance_due": "0.00"}
+    # The capture is an order event too, through the outbox like every other.
+    told = events["order.payment_captured"]["data"]
+    assert (told["order_id"], told["version"], told["amount"], told["currency"]) == (
+        "ord_1001", 3, "71.28", "EUR",
+    )  # fmt: skip
+    assert (told["payment"]["captured"], told["payment"]["balance_due"]) == ("207.95", "0.00")
     too_much = m.payment("payment.captured", "ord_1001", amount="0.01", currency="EUR")
     rejected = send(pipeline, too_much)
     assert (rejected["data"]["code"], rejected["data"]["details"]) == (

@@ -202,6 +202,40 @@ def test_an_exchange_for_a_dearer_size_leaves_a_balance_due_on_a_supplementary_i
     assert count(pipeline, "credit_memos") == 0
 
 
+def test_a_cheaper_exchange_refunds_the_difference_only_when_the_returned_unit_arrives(
+    pipeline: Pipeline,
+) -> None:
+    """Issue 13: the price difference was refunded before the parcel came back."""
+    shipped(pipeline)
+    small = m.envelope("catalog.upsert", {"actor": m.STOREFRONT, "items": [
+        {"sku": "TEE-ORGANIC-S", "name": "Organic tee, S", "prices": {"EUR": "20.00"},
+         "tax_class": "standard"}]}, source="storefront/eu")  # fmt: skip
+    accepted(pipeline, small)
+    swap = m.create_return(ORDER, ("l1", 1, "wrong_size"),
+                           replacements=[{"line_id": "l1", "sku": "TEE-ORGANIC-S"}])  # fmt: skip
+
+    created = accepted(pipeline, swap)
+
+    # 25.00 + 4.75 for the M coming back, less 20.00 + 3.80 for the S: 5.95 owed, not paid.
+    money = created["exchange.created"]["data"]["settlement"]
+    assert (money["difference"], money["refund_due"]) == ("-5.95", "0.00")
+    assert "refund.requested" not in created
+    assert created["exchange.created"]["data"]["payment"]["credit_owed"] == "5.95"
+    assert count(pipeline, "refunds") == 0
+
+    back = accepted(pipeline, m.return_received(ORDER, "rma_1",
+                                                ("l1", "TEE-ORGANIC-M", "resellable", 1)))  # fmt: skip
+
+    refund = back["refund.requested"]["data"]["refund"]
+    assert refund["amount"] == "5.95"
+    assert (
+        refund["credit_memo_id"]
+        == created["credit_memo.issued"]["data"]["credit_memo"]["credit_memo_id"]
+    )
+    assert order_view(pipeline)["payment"]["credit_owed"] == "0.00"
+    assert count(pipeline, "refunds") == 1
+
+
 def test_a_return_is_cancelled_while_nothing_has_arrived_and_its_units_can_be_returned_again(
     pipeline: Pipeline,
 ) -> None:
@@ -228,6 +262,36 @@ def test_a_return_receipt_on_the_commands_exchange_is_refused(pipeline: Pipeline
         f"not {pipeline.settings.commands_exchange}"
     )
     assert [r["status"] for r in order_view(pipeline)["returns"]] == ["authorized"]
+
+
+def deadlines(pipeline: Pipeline) -> int:
+    [(n,)] = query(pipeline, "SELECT count(*) FROM deadlines WHERE subject = %s", ORDER)
+    return int(n)
+
+
+def test_a_second_parcel_brings_the_rest_and_refunds_only_what_it_brought(
+    pipeline: Pipeline,
+) -> None:
+    """Issue 13: a customer sends an RMA's two tees in two parcels."""
+    shipped(pipeline)
+    accepted(pipeline, m.create_return(ORDER, ("l1", 2, "changed_mind")))
+
+    first = accepted(pipeline, m.return_received(ORDER, "rma_1",
+                                                 ("l1", "TEE-ORGANIC-M", "resellable", 1)))  # fmt: skip
+    assert first["return.received"]["data"]["rma"]["status"] == "partially_received"
+    assert first["refund.requested"]["data"]["refund"]["amount"] == "29.75"
+    assert deadlines(pipeline) == 1  # the sweeper still expires what does not come
+    second = accepted(pipeline, m.return_received(ORDER, "rma_1",
+                                                  ("l1", "TEE-ORGANIC-M", "resellable", 1)))  # fmt: skip
+
+    rma = second["return.received"]["data"]["rma"]
+    assert (rma["status"], rma["lines"][0]["refunded"], rma["lines"][0]["missing"]) == (
+        "received", 2, 0,
+    )  # fmt: skip
+    assert second["refund.requested"]["data"]["refund"]["amount"] == "29.75"
+    assert (count(pipeline, "credit_memos"), count(pipeline, "refunds")) == (2, 2)
+    assert deadlines(pipeline) == 0
+    assert order_view(pipeline)["totals"]["total"] == "77.17"  # 136.67 - 2 x 29.75
 
 
 def test_a_redelivered_return_receipt_has_no_second_effect(pipeline: Pipeline) -> None:

@@ -206,6 +206,39 @@ def test_the_return_window_is_configurable() -> None:
     assert "its 14-day return window closed on 2026-12-10" in rejection.message
 
 
+def test_a_parcel_never_scanned_as_delivered_opens_the_window_a_transit_allowance_after_shipping() -> (
+    None
+):
+    """Issue 13: a line shipped without a delivery scan had no window at all (returnable for
+    ever). Its window counts from the shipment date plus the transit allowance (7 days)."""
+    desk = Helpdesk()
+    desk.place_ada()
+    ship(desk, "shp_1", l1=2, l2=1)
+    closes = NOW + timedelta(days=7 + 30)
+
+    rejection = refused(
+        desk, ask, ("l1", 1, "changed_mind"), now=closes + timedelta(minutes=1)
+    )  # fmt: skip
+    shorter = refused(
+        desk, ask, ("l1", 1, "changed_mind"), now=NOW + timedelta(days=33),
+        policy=Policy(return_transit_days=2),
+    )  # fmt: skip
+
+    assert isinstance(rejection, NotAllowedInState)
+    assert rejection.message.startswith(
+        "line l1 (MUG-ADA) shipped without a delivery scan, taken as delivered on 2026-12-03 "
+        "(7 days after shipping): its 30-day return window closed on 2027-01-02"
+    )
+    assert isinstance(shorter, NotAllowedInState)
+    assert ask(desk, ("l1", 1, "changed_mind"), now=closes).events
+
+
+def test_a_late_delivery_scan_replaces_the_assumed_delivery_date() -> None:
+    desk = delivered(at=NOW + timedelta(days=20))
+
+    assert ask(desk, ("l1", 1, "changed_mind"), now=NOW + timedelta(days=50)).events
+
+
 def test_a_manager_may_override_the_return_window_with_a_reason() -> None:
     late = NOW + timedelta(days=45)
     desk = delivered(at=NOW)
@@ -336,15 +369,50 @@ def test_a_decision_on_units_not_awaiting_one_is_over_limit() -> None:
     assert rejection.details == {"field": "data.decisions.0.quantity", "limit": 1}
 
 
-def test_units_that_did_not_arrive_count_as_missing_and_refund_nothing() -> None:
+def test_units_a_parcel_lacks_may_come_in_a_second_parcel_each_refunding_what_it_brought() -> None:
+    """Issue 13: one receipt closed the return; the second parcel was refused."""
     desk = delivered()
     ask(desk, ("l1", 2, "changed_mind"))
 
-    change = arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+    first = arrive(desk, ("l1", "MUG-ADA", "resellable", 1), ("l1", "MUG-ADA", "missing", 1))
 
-    line = change.events[0].rma.lines[0]  # type: ignore[attr-defined]
-    assert (line.refunded, line.missing) == (1, 1)
-    assert memo_lines(change) == [("return", "12.30", "2.33")]
+    rma = first.events[0].rma  # type: ignore[attr-defined]
+    assert (rma.status, rma.lines[0].refunded, rma.lines[0].missing) == ("partially_received", 1, 0)
+    assert memo_lines(first) == [("return", "12.30", "2.33")]
+    assert ("return", "ord_ada_1/rma_1") in desk.uow.deadlines.due  # still expected
+    # The unit still to come is pending: it cannot be asked back a second time.
+    assert isinstance(refused(desk, ask, ("l1", 1, "changed_mind"), return_id="rma_2"), OverLimit)
+
+    second = arrive(desk, ("l1", "MUG-ADA", "resellable", 2))  # one more than is left
+
+    rma = second.events[0].rma  # type: ignore[attr-defined]
+    assert (rma.status, rma.lines[0].refunded, rma.lines[0].missing) == ("received", 2, 0)
+    assert [(x.quantity, x.why) for x in rma.exceptions] == [
+        (1, "more units of line l1 than the 2 authorised")
+    ]
+    assert memo_lines(second) == [("return", "12.30", "2.34")]
+    assert desk.order().payment.refunded == Decimal("29.27")  # each mug refunded once
+    assert ("return", "ord_ada_1/rma_1") not in desk.uow.deadlines.due
+    assert refused(desk, arrive, ("l1", "MUG-ADA", "resellable", 1)).details["status"] == "received"
+    assert_money_adds_up(desk)
+
+
+def test_units_no_parcel_brought_are_missing_once_the_return_expires() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"))
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    change = desk.send(
+        expire_return, ExpireReturn, role="system", order_id="ord_ada_1", return_id="rma_1",
+        now=NOW + timedelta(days=30),
+    )  # fmt: skip
+
+    [expired] = [e for e in change.events if isinstance(e, ReturnExpired)]
+    assert (expired.rma.status, expired.rma.lines[0].refunded) == ("received", 1)
+    assert expired.rma.lines[0].missing == 1
+    assert expired.settlement.direction == "none"
+    assert isinstance(refused(desk, arrive, ("l1", "MUG-ADA", "resellable", 1)), NotAllowedInState)
+    assert_money_adds_up(desk)
 
 
 def test_units_beyond_those_authorised_are_kept_as_exceptions_never_refunded() -> None:
@@ -503,6 +571,49 @@ def test_an_exchange_for_a_cheaper_item_nets_into_one_credit_memo() -> None:
     assert_money_adds_up(desk)
 
 
+def test_a_cheaper_exchange_pays_the_difference_out_only_when_the_returned_unit_arrives() -> None:
+    """Issue 13: the 2.85 difference was refunded before the mug came back."""
+    desk = delivered()
+
+    created = exchange(desk, "MUG-TURING")
+
+    [issued] = [e.credit_memo for e in created.events if isinstance(e, CreditMemoIssued)]
+    assert not [e for e in created.events if isinstance(e, RefundRequested)]
+    state = desk.order().payment_state()
+    assert (state.refunded, state.credit_owed) == (Decimal(0), Decimal("2.85"))
+    assert created.events[0].settlement.refund_due == 0  # type: ignore[attr-defined]
+    assert_money_adds_up(desk)
+    ship(desk, "shp_2", l3=1)
+    assert desk.order().payment.refunded == 0
+
+    back = arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    [paid] = [e.refund for e in back.events if isinstance(e, RefundRequested)]
+    assert (paid.amount, paid.credit_memo_id) == (
+        Decimal("2.85"),
+        issued.credit_memo_id,
+    )
+    state = desk.order().payment_state()
+    assert (state.refunded, state.credit_owed, state.balance_due) == (
+        Decimal("2.85"), Decimal(0), Decimal(0),
+    )  # fmt: skip
+    assert desk.order().returns[0].held_refunds == []
+    assert_money_adds_up(desk)
+
+
+def test_a_cheaper_exchanges_held_difference_pays_a_restocking_fee_first() -> None:
+    desk = delivered()
+    exchange(desk, "MUG-TURING", settle_to="store_credit")
+
+    back = arrive(desk, ("l1", "MUG-ADA", "damaged_by_customer", 1))
+
+    # The 2.46 + 0.47 fee is more than the 2.85 held: nothing is paid, 0.08 is owed.
+    assert not [e for e in back.events if isinstance(e, RefundRequested)]
+    assert desk.order().payment_state().balance_due == Decimal("0.08")
+    assert desk.order().payment.refunded == 0
+    assert_money_adds_up(desk)
+
+
 def test_an_after_receipt_exchange_holds_the_replacement_until_the_return_arrives() -> None:
     desk = delivered()
     created = exchange(desk, "MUG-ADA-XL", reason="changed_mind")
@@ -560,12 +671,19 @@ def test_an_exchanged_unit_damaged_by_the_customer_is_charged_its_restocking_fee
 def test_an_exchanged_unit_that_does_not_arrive_is_charged_again() -> None:
     desk = delivered()
     exchange(desk, "MUG-TURING")
+    ship(desk, "shp_2", l3=1)
 
-    change = arrive(desk)  # an empty parcel
+    empty = arrive(desk)  # an empty parcel: the mug may still come
+    change = desk.send(
+        expire_return, ExpireReturn, role="system", order_id="ord_ada_1", return_id="rma_1",
+        now=NOW + timedelta(days=30),
+    )  # fmt: skip
 
-    assert change.events[0].rma.lines[0].missing == 1  # type: ignore[attr-defined]
+    assert empty.events[0].rma.status == "authorized"  # type: ignore[attr-defined]
+    assert not [e for e in empty.events if isinstance(e, BalanceDue)]
     [owed] = [e for e in change.events if isinstance(e, BalanceDue)]
-    assert owed.balance_due == Decimal("12.30") + Decimal("2.33")
+    # The mug again, less the 2.85 difference the cheaper mug left owed and never paid out.
+    assert owed.balance_due == Decimal("12.30") + Decimal("2.33") - Decimal("2.85")
     assert_money_adds_up(desk)
 
 
@@ -580,9 +698,9 @@ def test_a_wrong_item_in_an_exchange_stays_credited_until_a_manager_decides() ->
         decisions=[{"line_id": "l1", "condition": "wrong_item", "outcome": "none"}],
     )  # fmt: skip
 
-    assert desk.order().payment.refunded == refunded
+    assert desk.order().payment.refunded == refunded == 0
     [owed] = [e for e in decided.events if isinstance(e, BalanceDue)]
-    assert owed.balance_due == Decimal("14.63")
+    assert owed.balance_due == Decimal("14.63") - Decimal("2.85")  # the held difference
     assert_money_adds_up(desk)
 
 
@@ -709,4 +827,69 @@ def test_a_discount_granted_on_a_line_never_grows_when_units_come_back() -> None
     desk.send(cancel_return, CancelReturn, order_id="ord_ada_1", return_id="rma_1")
 
     assert desk.order().priced().line("l1").discount == Decimal("12.30")
+    assert_money_adds_up(desk)
+
+
+# --- issue 13, point 6 -----------------------------------------------------------------------
+
+
+def short_pick(desk: Helpdesk, line_id: str, sku: str, quantity: int) -> Change:
+    from contracts.fulfillment import ShortPicked
+
+    return desk.send(
+        fulfillment.short_picked, ShortPicked, role="system", order_id="ord_ada_1",
+        line_id=line_id, sku=sku, quantity=quantity, warehouse="wh_leipzig",
+    )  # fmt: skip
+
+
+def test_a_short_picked_advance_replacement_takes_the_advance_credit_back() -> None:
+    """The customer keeps the mug and has the XL mug cancelled: the mug credited in advance
+    is charged again in the same change, and refunded only when it comes back."""
+    desk = delivered()
+    exchange(desk, "MUG-ADA-XL")  # 3.10 balance due
+
+    change = short_pick(desk, "l3", "MUG-ADA-XL", 1)
+
+    order = desk.order()
+    assert order.line("l3").quantity == 0
+    assert order.line("l1").returned == 0
+    assert order.returns[0].lines[0].advance_left == 0
+    assert order.priced().total == Decimal("61.90")
+    assert order.payment.refunded == 0
+    assert order.payment_state().balance_due == 0
+    assert not [e for e in change.events if isinstance(e, RefundRequested)]
+    assert_money_adds_up(desk)
+
+    back = arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    assert [(r.amount, r.method) for r in (e.refund for e in back.events
+            if isinstance(e, RefundRequested))] == [(Decimal("14.63"), "original_payment")]  # fmt: skip
+    assert_money_adds_up(desk)
+
+
+def test_a_short_picked_advance_replacement_whose_return_never_comes_charges_nothing() -> None:
+    desk = delivered()
+    exchange(desk, "MUG-ADA-XL")
+    short_pick(desk, "l3", "MUG-ADA-XL", 1)
+
+    change = desk.send(
+        expire_return, ExpireReturn, role="system", order_id="ord_ada_1", return_id="rma_1",
+        now=NOW + timedelta(days=30),
+    )  # fmt: skip
+
+    assert change.events[0].settlement.direction == "none"  # type: ignore[attr-defined]
+    assert desk.order().priced().total == Decimal("61.90")
+    assert_money_adds_up(desk)
+
+
+def test_an_after_receipt_replacement_ships_once_every_unit_it_replaces_has_come() -> None:
+    desk = delivered()
+    ask(desk, ("l1", 2, "changed_mind"), replacements=[{"line_id": "l1", "sku": "MUG-TURING"}])
+
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+    assert desk.order().line("l3").hold is True
+    arrive(desk, ("l1", "MUG-ADA", "resellable", 1))
+
+    assert desk.order().line("l3").hold is False
+    assert desk.order().returns[0].status == "received"
     assert_money_adds_up(desk)

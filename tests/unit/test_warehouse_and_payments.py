@@ -25,6 +25,7 @@ from contracts.orders import (
     AuthorizationReduced,
     CancelOrder,
     CreditMemoIssued,
+    PaymentCaptured,
     RefundFailed,
     RefundRequested,
     RefundSettled,
@@ -613,6 +614,12 @@ def test_a_capture_pays_the_balance_due() -> None:
         Decimal(0),
     )
     assert change.audit[0].action == "payment.captured"
+    [told] = change.events
+    assert isinstance(told, PaymentCaptured)
+    assert (told.order_id, told.account_id, told.version, told.amount, told.currency) == (
+        "ord_ada_1", desk.order().account_id, 3, Decimal("5.95"), "EUR",
+    )  # fmt: skip
+    assert (told.payment.captured, told.payment.balance_due) == (Decimal("67.85"), Decimal(0))
 
 
 def test_capturing_more_than_the_balance_due_is_over_limit() -> None:
