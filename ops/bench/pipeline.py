@@ -66,7 +66,6 @@ from harness import (
     ensure_vhost,
     execute_all,
     order_create,
-    percentile,
     persistent,
     pg_dsn,
     pg_settings,
@@ -76,6 +75,7 @@ from harness import (
     sigterm_as_interrupt,
     sqlalchemy_url,
 )
+from measure import percentile
 
 DATABASE = "ordercare_bench"
 VHOST = "ordercare-bench"
