@@ -1,5 +1,5 @@
-"""The pipeline benchmark's pure parts (ops/bench/measure.py): the open-loop scheduler's
-planned times and percentiles."""
+"""The pipeline benchmark's pure parts (ops/bench/measure.py, ops/bench/proc_cpu.py): the
+open-loop scheduler's planned times, percentiles, and CPU time from /proc lines."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "ops" / "bench"))
 
 from measure import Latency, Paced, percentile, planned_times, run_paced
+from proc_cpu import ProcStat, Snapshot, group_ticks, parse_machine, parse_stat, window
 
 # --- percentiles -------------------------------------------------------------------------
 
@@ -92,3 +93,59 @@ def test_a_slow_publish_makes_the_next_ones_late_but_never_moves_the_plan() -> N
 def test_achieved_rate_needs_two_publishes() -> None:
     assert math.isnan(Paced(10, [0.0], [0.0]).achieved_rate)
     assert Paced(10, [0.0, 0.1, 0.2], [0.0, 0.2, 0.4]).achieved_rate == pytest.approx(5.0)
+
+
+# --- /proc parsing and CPU per group -------------------------------------------------------
+
+# proc(5) fields: pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+# cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime vsize ...
+STAT = (
+    "4242 (odd) name (1)) S 4000 4242 4242 0 -1 4194560 1500 0 0 0 120 30 7 3 20 0 9 0 "
+    "987654 123456789 2048 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0"
+)
+
+
+def test_a_stat_line_is_split_after_the_last_parenthesis_of_the_name() -> None:
+    stat = parse_stat(STAT)
+    assert stat == ProcStat(
+        pid=4242, comm="odd) name (1)", ppid=4000, own=150, reaped=10, start=987654
+    )
+    with pytest.raises(ValueError):
+        parse_stat("not a stat line")
+
+
+def test_the_machine_line_counts_busy_and_total_ticks() -> None:
+    busy, total = parse_machine("cpu  100 5 50 1000 20 3 2 1 0 0")
+    assert busy == 100 + 5 + 50 + 3 + 2 + 1  # user nice system irq softirq steal
+    assert total == busy + 1000 + 20  # + idle + iowait
+    with pytest.raises(ValueError):
+        parse_machine("cpu0 1 2 3 4 5 6 7 8 0 0")
+
+
+def proc(pid: int, ppid: int, own: int, reaped: int = 0, start: int = 1) -> ProcStat:
+    return ProcStat(pid, "python", ppid, own, reaped, start)
+
+
+def snap(at: float, *procs: ProcStat, busy: int = 0) -> Snapshot:
+    return Snapshot(at, {p.pid: p for p in procs}, {}, (busy, busy * 2))
+
+
+def test_a_child_reaped_inside_the_window_counts_only_its_time_in_the_window() -> None:
+    # The parent uses 50 ticks; its child had 40 before the window and 30 in it, then exits
+    # (the parent's reaped time gains the child's 70). A new grandchild of 5 ticks appears.
+    before = snap(0.0, proc(10, 1, 100), proc(11, 10, 40), busy=1000)
+    after = snap(2.0, proc(10, 1, 150, reaped=70), proc(12, 10, 5), busy=1300)
+    assert group_ticks(before, after, before.tree(10), after.tree(10)) == 50 + 30 + 5
+
+    cpu = window(before, after, {"tree": lambda s: s.tree(10)})
+    assert cpu.seconds["tree"] == pytest.approx(85 / 100)  # 100 ticks a second on Linux
+    assert cpu.machine == pytest.approx(300 / 100)
+    assert cpu.percent("tree") == pytest.approx(85 / 100 / 2.0 * 100)
+
+
+def test_a_member_reaped_outside_the_group_or_a_reused_pid_is_never_negative() -> None:
+    # Backend 21 exits (reaped by 20, not in the group): its window time is lost, not its
+    # whole past taken off. Pid 22 is a new process with an old pid: all of it counts.
+    before = snap(0.0, proc(20, 1, 500), proc(21, 20, 300), proc(22, 20, 900, start=5))
+    after = snap(1.0, proc(20, 1, 510, reaped=320), proc(22, 20, 7, start=99))
+    assert group_ticks(before, after, {21, 22}, {22}) == 7
