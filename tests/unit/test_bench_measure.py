@@ -14,7 +14,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "ops" / "bench"))
 
 from measure import Latency, Paced, percentile, planned_times, run_paced
-from proc_cpu import ProcStat, Snapshot, group_ticks, parse_machine, parse_stat, window
+from proc_cpu import TICKS, ProcStat, Snapshot, group_ticks, parse_machine, parse_stat, window
 
 # --- percentiles -------------------------------------------------------------------------
 
@@ -138,9 +138,9 @@ def test_a_child_reaped_inside_the_window_counts_only_its_time_in_the_window() -
     assert group_ticks(before, after, before.tree(10), after.tree(10)) == 50 + 30 + 5
 
     cpu = window(before, after, {"tree": lambda s: s.tree(10)})
-    assert cpu.seconds["tree"] == pytest.approx(85 / 100)  # 100 ticks a second on Linux
-    assert cpu.machine == pytest.approx(300 / 100)
-    assert cpu.percent("tree") == pytest.approx(85 / 100 / 2.0 * 100)
+    assert cpu.seconds["tree"] == pytest.approx(85 / TICKS)  # 100 a second on Linux
+    assert cpu.machine == pytest.approx(300 / TICKS)
+    assert cpu.percent("tree") == pytest.approx(85 / TICKS / 2.0 * 100)
 
 
 def test_a_member_reaped_outside_the_group_or_a_reused_pid_is_never_negative() -> None:
