@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 
 from amendments import TIMED, Workload, timed_amendments
-from harness import BenchError, percentile, reference_data, scalar
+from harness import BenchError, reference_data, scalar
+from measure import percentile
 from profile_worker import TOP, InProcessWorker, multiprocess_metrics, summary, table
 
 #: Untimed amendments before each timed series (even: the quantities end where they began).

@@ -399,17 +399,7 @@ def order_create() -> dict[str, Any]:
     return demo_story.ada_order(ACCOUNT_ID, reference="psp_bench")
 
 
-# --- statistics ----------------------------------------------------------------------------
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks; `sorted_values` must be sorted."""
-    if not sorted_values:
-        return float("nan")
-    pos = (len(sorted_values) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+# --- signals -------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager

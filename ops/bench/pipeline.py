@@ -2,6 +2,7 @@
 
     .venv/bin/python ops/bench/pipeline.py [--workload create|amend|all] [--n N] [--profile]
     ops/run bench [args]
+    ops/run bench --rate 100 300 500 --seconds 30   (the paced mode)
 
 For 1 and 2 worker processes x 8 threads, each run measures, on this machine:
 
@@ -25,6 +26,22 @@ Every run starts fresh processes on a freshly created database and empty queues,
 them up with WARMUP messages, then times N messages published as fast as pika can (an
 open-loop burst: latency percentiles include the queueing of the burst).
 
+Paced mode (`--rate R [R ...] --seconds S`): for each rate, fresh processes as above, then
+order.create published at R a second for S seconds by an open-loop scheduler (publish i is
+due at t0 + i/R, never held up by slow outcomes; publishes that went out an interval or more
+late are counted and reported as the publisher falling behind). Reported per rate, medians
+of the runs: p50/p90/p99/max publish -> outcome, the achieved publish rate, and outcomes
+missing (none within OUTCOME_GRACE s of the last publish) or rejected.
+
+Every timed burst and paced run also prints the CPU time (from /proc, Linux only) of the
+worker (all its processes, and each), the relay, PostgreSQL (the benchmark database's
+backends, and all postgres processes), RabbitMQ (beam.smp), this process, and the whole
+machine, from just before the first publish to the last outcome (proc_cpu.py).
+
+ORDERCARE_BENCH_DATABASE and ORDERCARE_BENCH_VHOST name the scratch database and vhost
+(dropped and recreated each run; default ordercare_bench, ordercare-bench), so two checkouts
+can run the benchmark at once without dropping each other's.
+
 `--profile` instead runs OrderCare's InboundProcessor in this process under cProfile on the
 real PostgreSQL engine (see profile_worker.py; with `--workload amend`, amend_profile.py).
 """
@@ -32,6 +49,8 @@ real PostgreSQL engine (see profile_worker.py; with `--workload amend`, amend_pr
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import os
 import random
 import statistics
@@ -42,10 +61,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import amendments
 import orjson
+import proc_cpu
 from amend_profile import Timing, print_timings, time_amendments
 from harness import (
     BENCH_DIR,
@@ -66,7 +86,6 @@ from harness import (
     ensure_vhost,
     execute_all,
     order_create,
-    percentile,
     persistent,
     pg_dsn,
     pg_settings,
@@ -76,9 +95,13 @@ from harness import (
     sigterm_as_interrupt,
     sqlalchemy_url,
 )
+from measure import Latency, Paced, percentile, run_paced
+from proc_cpu import CpuWindow, Group, Snapshot
 
-DATABASE = "ordercare_bench"
-VHOST = "ordercare-bench"
+_T = TypeVar("_T")
+
+DATABASE = os.environ.get("ORDERCARE_BENCH_DATABASE", "ordercare_bench")
+VHOST = os.environ.get("ORDERCARE_BENCH_VHOST", "ordercare-bench")
 THREADS = 8
 WARMUP = 200
 COMMANDS_EXCHANGE = "ordercare.commands"
@@ -112,6 +135,8 @@ MAX_REJECTED = 0.01
 SEQUENTIAL_WARMUP = 2
 #: Longest random pause (s) before a single timed amendment: about the relay's idle poll.
 SEQUENTIAL_PAUSE = 0.06
+#: Paced mode: how long (s) after the last publish an outcome may come before it is missing.
+OUTCOME_GRACE = 30.0
 
 
 @dataclass(slots=True)
@@ -124,6 +149,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     notes: list[str] = field(default_factory=list)
+    cpu: CpuWindow | None = None
 
     @property
     def rate(self) -> float:
@@ -138,6 +164,22 @@ class Sequential:
     run: int
     label: str
     ms: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class PacedResult:
+    """One paced run: order.create at `rate` a second; latencies publish -> outcome in ms."""
+
+    procs: int
+    run: int
+    rate: float
+    paced: Paced
+    latency: Latency
+    #: From when each command was due instead: what a client arriving on time would see.
+    from_plan: Latency
+    missing: int
+    rejected: dict[str, int]
+    cpu: CpuWindow
 
 
 class WorkloadError(BenchError):
@@ -161,8 +203,12 @@ class Bench:
         procs_list: Sequence[int],
         kinds: Sequence[str] = KINDS,
         sequential_reps: int = 20,
+        rates: Sequence[float] = (),
+        seconds: float = 30.0,
     ) -> None:
         self.kinds = kinds
+        self.rates = rates
+        self.seconds = seconds
         self.sequential_reps = sequential_reps + sequential_reps % 2
         self.n = n
         self.runs = runs
@@ -180,6 +226,7 @@ class Bench:
             PATH=f"{VENV_BIN}{os.pathsep}{self.env.get('PATH', '')}",
         )
         self.results: list[Result] = []
+        self.paced_results: list[PacedResult] = []
         self.sequential: list[Sequential] = []
         self.inprocess: tuple[list[Timing], dict[str, str]] | None = None
         self.mix_shape = ""
@@ -192,6 +239,9 @@ class Bench:
     def run(self) -> None:
         ensure_vhost(VHOST)
         os.environ["BENCH_AMQP_URL"] = self.url
+        if self.rates:
+            self._run_paced()
+            return
         for run in range(1, self.runs + 1):
             for procs in self.procs_list:
                 for kind in self.kinds:
@@ -210,15 +260,36 @@ class Bench:
             _log("-- in-process: single amendments, InboundProcessor.process without the broker")
             self.inprocess = time_amendments(DATABASE, VHOST, self.sequential_reps)
 
+    def _run_paced(self) -> None:
+        for run in range(1, self.runs + 1):
+            for procs in self.procs_list:
+                for rate in self.rates:
+                    _log(
+                        f"-- run {run}/{self.runs}: order.create at {rate:g}/s for "
+                        f"{self.seconds:g} s, {procs} proc(s) x {THREADS}"
+                    )
+                    result = self._retried(functools.partial(self.paced, procs, run, rate))
+                    self.paced_results.append(result)
+                    lat = result.latency
+                    _log(
+                        f"   achieved {result.paced.achieved_rate:6.1f}/s  p50 {lat.p50:6.1f}  "
+                        f"p90 {lat.p90:6.1f}  p99 {lat.p99:6.1f}  max {lat.max:6.1f} ms  "
+                        f"missing {result.missing}  rejected {sum(result.rejected.values())}  "
+                        f"late publishes {result.paced.behind()}"
+                    )
+
     def _measure(self, kind: str, procs: int, run: int) -> Result:
+        if kind == "ordercare":
+            return self._retried(lambda: self.ordercare(procs, run))
+        if kind == "amend":
+            return self._retried(lambda: self.amend(procs, run))
+        return self._retried(lambda: self.bare(kind, procs, run))
+
+    def _retried(self, measure: Callable[[], _T]) -> _T:
         """One measurement; a failure (e.g. a process that died) is retried once."""
         for attempt in (1, 2):
             try:
-                if kind == "ordercare":
-                    return self.ordercare(procs, run)
-                if kind == "amend":
-                    return self.amend(procs, run)
-                return self.bare(kind, procs, run)
+                return measure()
             except BenchError as exc:
                 if attempt == 2 or isinstance(exc, WorkloadError):
                     raise
@@ -240,6 +311,35 @@ class Bench:
             until(timeout, self.procs.check)
         except BenchError as exc:
             raise BenchError(f"{what}: {exc}") from None
+
+    # --- CPU per process -------------------------------------------------------------------
+
+    @staticmethod
+    def _snapshot() -> Snapshot:
+        return proc_cpu.snapshot(lambda stat: stat.comm == "postgres")
+
+    def _cpu(self, before: Snapshot, procs: int) -> CpuWindow:
+        """CPU of each group of processes from `before` to now."""
+        return proc_cpu.window(before, self._snapshot(), self._cpu_groups(procs))
+
+    def _cpu_groups(self, procs: int) -> dict[str, Group]:
+        groups: dict[str, Group] = {}
+        roots = {p.name: p.popen.pid for p in self.procs.running}
+        worker = roots.get("worker", roots.get("dramatiq"))
+        if worker is not None:
+            groups["worker, all processes"] = lambda snap: snap.tree(worker)
+            groups["  worker parent"] = lambda snap: {worker} & snap.procs.keys()
+            for k in range(procs):
+                groups[f"  worker process {k + 1}"] = _nth_child(worker, k)
+        if "relay" in roots:
+            relay = roots["relay"]
+            groups["relay"] = lambda snap: snap.tree(relay)
+        groups["PostgreSQL, bench database backends"] = _backends_of(DATABASE)
+        groups["PostgreSQL, all processes"] = lambda snap: snap.named("postgres")
+        groups["RabbitMQ (beam.smp)"] = lambda snap: snap.named("beam.smp")
+        me = os.getpid()
+        groups["benchmark (publisher, collector)"] = lambda snap: {me}
+        return groups
 
     # --- the bare shape --------------------------------------------------------------------
 
@@ -284,15 +384,17 @@ class Bench:
             self._wait("bare warm-up", lambda t, c: done.wait_count(WARMUP, t, c), 120)
             if kind == "pg":
                 checkpoint(DATABASE)
+            before = self._snapshot()
             published = publisher.publish("", queue, bodies[WARMUP:], props[WARMUP:])
             self._wait("bare run", lambda t, c: done.wait_count(total, t, c), max(120, self.n / 20))
+            cpu = self._cpu(before, procs)
             received = done.received[WARMUP:]
         finally:
             publisher.close()
             self.procs.stop_all()
             done.close()
         p50, p99 = _latency(published, received)
-        result = Result(kind, procs, run, self.n, max(received) - published[0], p50, p99)
+        result = Result(kind, procs, run, self.n, max(received) - published[0], p50, p99, cpu=cpu)
         if kind == "pg":
             rows = scalar(DATABASE, "SELECT count(*) FROM bench_inbox")
             if rows != total:
@@ -348,25 +450,40 @@ class Bench:
         )
 
     def _burst(
-        self, publisher: Any, outcomes: Any, docs: list[dict[str, Any]], what: str, budget: float
-    ) -> list[float]:
-        """Publish every command in one burst and wait for all outcomes; publish times."""
+        self,
+        publisher: Any,
+        outcomes: Any,
+        docs: list[dict[str, Any]],
+        what: str,
+        budget: float,
+        procs: int,
+    ) -> tuple[list[float], CpuWindow]:
+        """Publish every command in one burst and wait for all outcomes; publish times, and
+        the processes' CPU from the first publish to the last outcome."""
         ids = [d["id"] for d in docs]
         bodies = [orjson.dumps(d) for d in docs]
         props = [persistent(i, CLOUDEVENTS) for i in ids]
         outcomes.expect(ids)
+        before = self._snapshot()
         published: list[float] = publisher.publish_routed(
             COMMANDS_EXCHANGE, [d["type"] for d in docs], bodies, props
         )
         self._wait(what, outcomes.wait, max(180, budget))
-        return published
+        return published, self._cpu(before, procs)
 
     def _result(
-        self, kind: str, procs: int, run: int, published: list[float], got: list[Any]
+        self,
+        kind: str,
+        procs: int,
+        run: int,
+        published: list[float],
+        got: list[Any],
+        cpu: CpuWindow,
     ) -> Result:
         received = [o.received for o in got]
         p50, p99 = _latency(published, received)
-        return Result(kind, procs, run, self.n, max(received) - published[0], p50, p99)
+        seconds = max(received) - published[0]
+        return Result(kind, procs, run, self.n, seconds, p50, p99, cpu=cpu)
 
     def ordercare(self, procs: int, run: int) -> Result:
         outcomes, publisher = self._start_ordercare(procs, f"{procs}-{run}")
@@ -377,13 +494,15 @@ class Bench:
             checkpoint(DATABASE)
 
             docs = [order_create() for _ in range(self.n)]
-            published = self._burst(publisher, outcomes, docs, "OrderCare run", self.n / 10)
+            published, cpu = self._burst(
+                publisher, outcomes, docs, "OrderCare run", self.n / 10, procs
+            )
         finally:
             publisher.close()
             self.procs.stop_all()
             outcomes.close()
         got = [outcomes.outcomes[d["id"]] for d in docs]
-        result = self._result("ordercare", procs, run, published, got)
+        result = self._result("ordercare", procs, run, published, got, cpu)
         rejected = Counter(o.code for o in got if o.type != "command.accepted")
         if rejected:
             result.notes.append(f"REJECTED: {dict(rejected)}")
@@ -393,6 +512,60 @@ class Bench:
         if backlog:
             result.notes.append(f"{backlog} outbox rows left")
         return result
+
+    # --- OrderCare: paced order.create ------------------------------------------------------
+
+    def paced(self, procs: int, run: int, rate: float) -> PacedResult:
+        """order.create at `rate` a second for `self.seconds`, open loop, after the warm-up;
+        latency publish -> outcome per command, correlated by data.command_id."""
+        outcomes, publisher = self._start_ordercare(procs, f"paced-{rate:g}-{procs}-{run}")
+        try:
+            self._send(publisher, outcomes, [catalog_upsert(), billing_account_create()], "seed")
+            self._send(publisher, outcomes, [order_create() for _ in range(WARMUP)], "warm-up")
+            checkpoint(DATABASE)
+
+            docs = [order_create() for _ in range(max(1, round(rate * self.seconds)))]
+            bodies = [orjson.dumps(d) for d in docs]
+            props = [persistent(d["id"], CLOUDEVENTS) for d in docs]
+            outcomes.expect([d["id"] for d in docs])
+
+            def publish(i: int) -> float:
+                [at] = publisher.publish(COMMANDS_EXCHANGE, "order.create", [bodies[i]], [props[i]])
+                return at
+
+            before = self._snapshot()
+            paced = run_paced(len(docs), rate, publish)
+            try:
+                self._wait("paced run", outcomes.wait, OUTCOME_GRACE)
+            except BenchError:
+                self.procs.check()  # a process died: that fails the run (retried once)
+                # Otherwise some outcomes are missing: counted below, the run is kept.
+            cpu = self._cpu(before, procs)
+        finally:
+            publisher.close()
+            self.procs.stop_all()
+            outcomes.close()
+        latencies, from_plan, rejected, missing = [], [], Counter[str](), 0
+        for doc, at, due in zip(docs, paced.actual, paced.planned, strict=True):
+            outcome = outcomes.outcomes.get(doc["id"])
+            if outcome is None:
+                missing += 1
+                continue
+            if outcome.type != "command.accepted":
+                rejected[str(outcome.code)] += 1
+            latencies.append((outcome.received - at) * 1000)
+            from_plan.append((outcome.received - due) * 1000)
+        return PacedResult(
+            procs,
+            run,
+            rate,
+            paced,
+            Latency.of(latencies),
+            Latency.of(from_plan),
+            missing,
+            dict(rejected),
+            cpu,
+        )
 
     # --- OrderCare: the amendment mix ------------------------------------------------------
 
@@ -407,14 +580,16 @@ class Bench:
             checkpoint(DATABASE)
 
             docs = [workload.command(o) for o in orders[WARMUP:]]
-            published = self._burst(publisher, outcomes, docs, "amendment mix", self.n / 5)
+            published, cpu = self._burst(
+                publisher, outcomes, docs, "amendment mix", self.n / 5, procs
+            )
             self._sequential(publisher, outcomes, procs, run)
         finally:
             publisher.close()
             self.procs.stop_all()
             outcomes.close()
         got = [outcomes.outcomes[d["id"]] for d in docs]
-        result = self._result("amend", procs, run, published, got)
+        result = self._result("amend", procs, run, published, got, cpu)
         result.notes.append(self._rejections(f"amend-{procs}-{run}", docs, MAX_REJECTED, outcomes))
         counts = Counter(d["type"] for d in docs)
         mix = {k.removeprefix("order."): counts[k] for k in amendments.MIX}
@@ -517,6 +692,9 @@ class Bench:
     # --- report ----------------------------------------------------------------------------
 
     def report(self) -> None:
+        if self.rates:
+            self._paced_report()
+            return
         print()
         print(
             f"OrderCare pipeline benchmark: N={self.n} messages per run, {self.runs} run(s), "
@@ -531,6 +709,13 @@ class Bench:
         if self.inprocess is not None:
             print()
             print_timings(*self.inprocess)
+        for kind in self.kinds:
+            columns = [
+                (_config(procs), [r.cpu for r in self._runs_of(kind, procs) if r.cpu])
+                for procs in self.procs_list
+            ]
+            _cpu_table(f"{KIND_TITLES[kind]} burst", columns)
+        _cpu_legend()
         settings = pg_settings()
         print()
         print(
@@ -547,6 +732,84 @@ class Bench:
             + ", ".join(f"{k}={v}" for k, v in settings.items())
             + f"; RabbitMQ vhost {VHOST}; logs in {self.workdir}"
         )
+
+    def _paced_report(self) -> None:
+        print()
+        print(
+            f"OrderCare paced order.create: {self.seconds:g} s at each rate, {self.runs} run(s), "
+            f"median of runs; {os.cpu_count()} CPUs; warm-up {WARMUP} messages per run"
+        )
+        print()
+        print("Publish -> outcome on ordercare.events (ms), by data.command_id:")
+        header = (
+            f"{'config':<14}{'rate/s':>8}{'achieved/s':>12}{'p50':>8}{'p90':>8}{'p99':>8}"
+            f"{'max':>8}{'missing':>9}{'rejected':>10}{'late':>6}{'lag max':>9}"
+        )
+        print(header)
+        print("-" * len(header))
+        for procs in self.procs_list:
+            for rate in self.rates:
+                runs = self._paced_runs(procs, rate)
+                print(
+                    f"{_config(procs):<14}{rate:>8g}"
+                    f"{_med([r.paced.achieved_rate for r in runs]):>12.1f}"
+                    f"{_med([r.latency.p50 for r in runs]):>8.1f}"
+                    f"{_med([r.latency.p90 for r in runs]):>8.1f}"
+                    f"{_med([r.latency.p99 for r in runs]):>8.1f}"
+                    f"{_med([r.latency.max for r in runs]):>8.1f}"
+                    f"{sum(r.missing for r in runs):>9}"
+                    f"{sum(sum(r.rejected.values()) for r in runs):>10}"
+                    f"{sum(r.paced.behind() for r in runs):>6}"
+                    f"{max((max(r.paced.lags) for r in runs), default=math.nan) * 1000:>9.1f}"
+                )
+        print(
+            "missing, rejected, late: summed over the runs; late = publishes that went out one "
+            "interval (1/rate) or more after they were due (the publisher fell behind); lag max "
+            "= the latest publish of all runs (ms after it was due)."
+        )
+        print()
+        print("Individual paced runs (p50/p90/p99/max ms; achieved publishes/s):")
+        for procs in self.procs_list:
+            for rate in self.rates:
+                cells = ", ".join(
+                    f"{r.latency.p50:.1f}/{r.latency.p90:.1f}/{r.latency.p99:.1f}/"
+                    f"{r.latency.max:.0f} ({r.paced.achieved_rate:.1f}/s)"
+                    for r in self._paced_runs(procs, rate)
+                )
+                print(f"  {_config(procs):<14} {rate:>6g}/s  {cells}")
+        for r in self.paced_results:
+            late = r.paced.behind()
+            if late:
+                lag = Latency.of(x * 1000 for x in r.paced.lags)
+                print(
+                    f"  WARNING: the publisher fell behind (run {r.run}, {_config(r.procs)}, "
+                    f"{r.rate:g}/s): {late} of {len(r.paced.actual)} publishes went out "
+                    f"{1000 / r.rate:.1f} ms or more late (lag p99 {lag.p99:.1f} ms, max "
+                    f"{lag.max:.1f} ms); latency counts from the actual publish (from the "
+                    f"planned time: p50 {r.from_plan.p50:.1f}, p99 {r.from_plan.p99:.1f}, max "
+                    f"{r.from_plan.max:.1f} ms)"
+                )
+            if r.missing or r.rejected:
+                print(
+                    f"  note: run {r.run}, {_config(r.procs)}, {r.rate:g}/s: {r.missing} "
+                    f"outcome(s) missing {OUTCOME_GRACE:g} s after the last publish, "
+                    f"rejected {r.rejected or 0}"
+                )
+        for rate in self.rates:
+            columns = [
+                (_config(procs), [r.cpu for r in self._paced_runs(procs, rate)])
+                for procs in self.procs_list
+            ]
+            _cpu_table(f"order.create at {rate:g}/s", columns)
+        _cpu_legend()
+        print(
+            "PostgreSQL "
+            + ", ".join(f"{k}={v}" for k, v in pg_settings().items())
+            + f"; RabbitMQ vhost {VHOST}; logs in {self.workdir}"
+        )
+
+    def _paced_runs(self, procs: int, rate: float) -> list[PacedResult]:
+        return [r for r in self.paced_results if r.procs == procs and r.rate == rate]
 
     def _runs_of(self, kind: str, procs: int) -> list[Result]:
         return [r for r in self.results if r.kind == kind and r.procs == procs]
@@ -626,6 +889,103 @@ class Bench:
             print(f"  note: {note}")
 
 
+def _nth_child(root: int, k: int) -> Group:
+    """The k-th child process of `root` (by pid: Dramatiq forks its worker processes first,
+    in order) and all of its descendants."""
+
+    def members(snap: Snapshot) -> set[int]:
+        children = sorted(snap.children().get(root, ()))
+        return snap.tree(children[k]) if k < len(children) else set()
+
+    return members
+
+
+def _backends_of(database: str) -> Group:
+    """PostgreSQL backends connected to `database`: their title (the command line) is
+    `postgres: <cluster>: <user> <database> <client> <activity>`."""
+
+    def members(snap: Snapshot) -> set[int]:
+        return {
+            pid
+            for pid, cmdline in snap.cmdlines.items()
+            if snap.procs[pid].comm == "postgres" and database in cmdline.split()[2:5]
+        }
+
+    return members
+
+
+def _config(procs: int) -> str:
+    return f"{procs} proc{'s' if procs > 1 else ''} x {THREADS}"
+
+
+#: The CPU table's rows that do not overlap: what is left of the machine's busy time is
+#: everything else on it (other people's test runs, the kernel's own threads).
+_DISJOINT = (
+    "worker, all processes",
+    "relay",
+    "PostgreSQL, all processes",
+    "RabbitMQ (beam.smp)",
+    "benchmark (publisher, collector)",
+)
+
+
+def _cpu_table(title: str, columns: Sequence[tuple[str, Sequence[CpuWindow]]]) -> None:
+    """Rows: groups of processes; per column (a configuration): CPU seconds and % of one
+    core, each the median of the runs."""
+    columns = [(name, windows) for name, windows in columns if windows]
+    if not columns:
+        return
+    # The groups in the order they were made; the configuration with the most (the most
+    # worker processes) first, so worker process 2 follows worker process 1.
+    windows = sorted((w for _, ws in columns for w in ws), key=lambda w: -len(w.seconds))
+    labels = list(dict.fromkeys(label for w in windows for label in w.seconds))
+    print()
+    print(f"CPU, {title}, first publish -> last outcome (median of runs):")
+    header = f"{'process(es)':<38}" + "".join(f"{name:>20}" for name, _ in columns)
+    print(header)
+    print(f"{'':<38}" + f"{'CPU s':>11}{'% core':>9}" * len(columns))
+    print("-" * len(header))
+
+    def row(label: str, value: Callable[[CpuWindow], float | None]) -> None:
+        cells = ""
+        for _, windows in columns:
+            pairs = [(v, v / w.wall * 100) for w in windows if (v := value(w)) is not None]
+            if pairs:
+                cells += f"{_med([s for s, _ in pairs]):>11.2f}{_med([p for _, p in pairs]):>8.0f}%"
+            else:
+                cells += f"{'-':>11}{'-':>9}"
+        print(f"{label:<38}{cells}")
+
+    for label in labels:
+        row(label, functools.partial(_seconds_of, label))
+    row("machine, all CPUs busy", lambda w: w.machine)
+    row(
+        "  everything else on the machine",
+        lambda w: w.machine - sum(w.seconds.get(label, 0.0) for label in _DISJOINT),
+    )
+    walls = "".join(f"{_med([w.wall for w in ws]):>11.2f}{'':>9}" for _, ws in columns)
+    print(f"{'window (wall s)':<38}{walls}")
+
+
+def _seconds_of(label: str, window: CpuWindow) -> float | None:
+    return window.seconds.get(label)
+
+
+def _cpu_legend() -> None:
+    print()
+    print(
+        f"CPU: user + system time from /proc/<pid>/stat (Linux only), {proc_cpu.TICKS} ticks/s, "
+        "from just before the first publish to the last outcome; % core = CPU s / window, "
+        f"so {os.cpu_count()} cores busy all the window is {100 * (os.cpu_count() or 1)} %. "
+        "A group counts its processes and every descendant (children it reaped too). "
+        "PostgreSQL and RabbitMQ are shared with anything else on the machine: "
+        "'all processes' includes other databases' backends and PostgreSQL's own "
+        "(WAL writer, checkpointer); the backends row counts only connections to "
+        f"{DATABASE}. 'everything else' = machine busy - worker - relay - PostgreSQL all - "
+        "RabbitMQ - benchmark."
+    )
+
+
 def _med(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -660,7 +1020,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", action="store_true", help="profile OrderCare's worker in-process instead"
     )
     parser.add_argument("--profile-n", type=int, default=2000, help="orders to profile")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="+",
+        help="paced mode: order.create per second, open loop (several: one measurement each)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=30.0, help="paced mode: seconds at each rate"
+    )
     args = parser.parse_args(argv)
+    if args.rate and (args.profile or args.workload != "create" or args.kinds):
+        parser.error("--rate paces order.create alone: no --profile, --workload or --kinds")
+    if args.rate and (min(args.rate) <= 0 or args.seconds <= 0):
+        parser.error("--rate and --seconds must be positive")
     n = args.n or DEFAULT_N[args.workload]
     kinds = [k for k in KINDS if k in (args.kinds or WORKLOADS[args.workload])]
     with sigterm_as_interrupt():
@@ -672,13 +1045,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from profile_worker import run_profile
 
             return run_profile(args.profile_n, DATABASE, VHOST)
-        bench = Bench(n, args.runs, args.procs, kinds, args.sequential_reps)
+        bench = Bench(
+            n, args.runs, args.procs, kinds, args.sequential_reps, args.rate or (), args.seconds
+        )
         try:
             bench.run()
         except KeyboardInterrupt:
             _log("interrupted: stopping the processes")
             bench.procs.stop_all()
-            if bench.results:
+            if bench.results or bench.paced_results:
                 bench.report()
             return 130
         except BenchError as exc:

@@ -43,7 +43,6 @@ from harness import (
     ensure_vhost,
     execute_all,
     order_create,
-    percentile,
     persistent,
     pg_dsn,
     run_checked,
@@ -51,6 +50,7 @@ from harness import (
     sigterm_as_interrupt,
     sqlalchemy_url,
 )
+from measure import percentile
 
 DATABASE = "ordercare_bench_prune"
 VHOST = "ordercare-bench-prune"
