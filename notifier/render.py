@@ -4,7 +4,6 @@ where a real deployment renders a SendGrid dynamic template. English only."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 Data = dict[str, Any]
@@ -35,20 +34,39 @@ def _day(stamp: str | None) -> str:
     return stamp[:10] if stamp else "today"
 
 
-def _is_zero(value: Data | None) -> bool:
-    return not value or Decimal(value["amount"]) == 0
-
-
 def _money_note(d: Data) -> str:
-    """What a change means for the customer's money: a refund, a balance, or nothing."""
-    refunds = d.get("refunds") or []
-    if not _is_zero(d.get("refund_due")):
-        if refunds and all(r.get("method") == "store_credit" for r in refunds):
-            return f"We have added {money(d['refund_due'])} to your store credit."
-        return f"We are refunding {money(d['refund_due'])} to you."
-    if not _is_zero(d.get("balance_due")):
-        return f"A balance of {money(d['balance_due'])} is now due on your order."
-    return "Your payment is not affected."
+    """What a change means for the customer's money, each part only when it applies: the
+    refund, the authorised money no longer charged, what is still to be charged, and what
+    the customer owes (never the authorised money)."""
+    parts = []
+    if d.get("refunded"):
+        r = d["refunded"]
+        parts.append(
+            f"We have added {money(r)} to your store credit."
+            if r.get("to") == "store_credit"
+            else f"We are refunding {money(r)} to your original payment."
+        )
+    if d.get("no_longer_charged"):
+        parts.append(f"{money(d['no_longer_charged'])} will no longer be charged.")
+    if d.get("still_to_charge"):
+        parts.append(f"{money(d['still_to_charge'])} will be charged to your payment method.")
+    if d.get("owed"):
+        parts.append(f"Please pay the remaining {money(d['owed'])}.")
+    return " ".join(parts) or "Your payment is not affected."
+
+
+def _change_line(c: Data) -> str:
+    """ "2 x Tee (TEE) at 25.00 EUR -> 1 x Tee (TEE) at 25.00 EUR"; added or removed alike."""
+
+    def item(i: Data | None) -> str:
+        if not i:
+            return "nothing"
+        price = f" at {money(i['unit_price'])}" if i.get("unit_price") else ""
+        return f"{i['quantity']} x {i['name']} ({i['sku']}){price}"
+
+    if "old" not in c:
+        return f"  {c['name']}: {c['old_quantity']} -> {c['new_quantity']}"
+    return f"  {item(c['old'])} -> {item(c['new'])}"
 
 
 def _confirmed(d: Data) -> tuple[str, str]:
@@ -68,8 +86,12 @@ def _changed(d: Data) -> tuple[str, str]:
         what = f"Your order will now travel by {new['method']}" + (
             f" to {where}." if where else "."
         )
+        if d.get("changes"):
+            what += "\n\nYour items changed too:\n\n" + "\n".join(
+                _change_line(c) for c in d["changes"]
+            )
     else:
-        lines = [f"  {c['name']}: {c['old_quantity']} -> {c['new_quantity']}" for c in d["changes"]]
+        lines = [_change_line(c) for c in d["changes"]]
         what = "We changed your order as agreed:\n\n" + "\n".join(lines)
     return f"Your order {d['order_id']} has changed", (
         f"{what}\n\nYour order total was {money(d['old_total'])} and is now "
@@ -167,8 +189,8 @@ def _return_money(d: Data) -> str:
     later = " We will write to you again once we have decided on the rest." if waiting else ""
     if d.get("refund"):
         return _refunded(d) + later
-    if d.get("balance_due"):
-        return f"A balance of {money(d['balance_due'])} is now due on your order.{later}"
+    if d.get("owed"):
+        return f"Please pay the remaining {money(d['owed'])} of your order.{later}"
     if d.get("charge_reduced"):
         return f"We will charge you {money(d['charge_reduced'])} less than before.{later}"
     if waiting:
