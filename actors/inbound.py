@@ -244,6 +244,7 @@ class InboundProcessor:
             note=parsed.note,
             correlation_id=env.correlationid,
             policy=self._policy,
+            notify_customer=parsed.notify_customer,
         )
         cause = replace(_cause(env, msg), notify_customer=parsed.notify_customer)
         with self.unit_of_work() as uow:

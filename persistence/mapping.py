@@ -35,4 +35,5 @@ def order_from_row(row: tuple[Any, ...]) -> Order:
         charges=parts.charges,
         returns=parts.returns,
         shipping_refunded=parts.shipping_refunded,
+        told=parts.told,
     )

@@ -29,6 +29,9 @@ class Context:
     correlation_id: str | None = None
     ids: IdFactory = new_id
     policy: Policy = field(default_factory=Policy)
+    #: False when the command asked that the customer not be told: what the order keeps as
+    #: told to the customer stays as it was, and its refunds' confirmations are not mailed.
+    notify_customer: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from services.orders.settlement import (
     refund,
     settle,
 )
+from services.orders.told import Told
 from services.policy import Policy
 from services.pricing import Priced, price_order
 
@@ -111,6 +112,8 @@ class Order:
     returns: list[Return] = field(default_factory=list)
     #: The original shipping was credited back (a whole order returned for the merchant's fault).
     shipping_refunded: bool = False
+    #: What the customer was last told (None: not known, an order stored before it was kept).
+    told: Told | None = None
     #: What happened to the order in this command, in order (never stored).
     events: list[OrderEvent] = field(default_factory=list, init=False, repr=False, compare=False)
     #: The command in progress, from its first change on.

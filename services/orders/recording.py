@@ -16,6 +16,7 @@ from services.errors import NotFound
 from services.orders import events
 from services.orders.model import Order
 from services.orders.settlement import Settlement
+from services.orders.told import told_of
 from services.ports import UnitOfWork
 
 
@@ -52,6 +53,10 @@ def record(
             pending.version,
             events.preview_result(order, pending, described.messages),
         )
+    if ctx.notify_customer:
+        order.told = told_of(
+            order.lines, order.priced().total
+        )  # the events above compared with what was told before
     uow.orders.save(order)
     if pending.settlement is not None:
         write_settlement(order, pending.settlement, ctx, uow)
