@@ -300,7 +300,8 @@ class InboundProcessor:
         change: Change,
         cause: Cause,
     ) -> str:
-        out = [self._event(e, change.subject, cause, ctx.now) for e in change.events]
+        told = cause if change.notify_customer else replace(cause, notify_customer=False)
+        out = [self._event(e, change.subject, told, ctx.now) for e in change.events]
         accepted = CommandAccepted(
             command_id=env.id,
             command_type=env.type,

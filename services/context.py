@@ -54,6 +54,9 @@ class Change:
     result: dict[str, Any] = field(default_factory=dict)
     events: list[BaseModel] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    #: False when these events must not e-mail the customer whatever the command said: the
+    #: follow-up of a change an agent kept from the customer (its refund's confirmation).
+    notify_customer: bool = True
 
 
 CommandHandler = Callable[[Any, Context, UnitOfWork], Change]

@@ -6,9 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from contracts.orders import AmendOrder, OrderAmended, ToldLine
+from contracts.payments import RefundConfirmed
 from notifier.kinds import notifications_for
 from services.context import Change
+from services.orders import payments
 from services.orders.handlers import amend_order
 from services.orders.told import Told
 from services.orders.told import ToldLine as Line
@@ -84,3 +88,17 @@ def test_a_swap_names_the_replaced_item_and_its_replacement() -> None:
         "MUG-ADA", "Ada Lovelace mug", 2)  # fmt: skip
     assert (swap["new"]["sku"], swap["new"]["name"], swap["new"]["unit_price"]["amount"]) == (
         "MUG-TURING", "Alan Turing mug", "9.90")  # fmt: skip
+
+
+@pytest.mark.parametrize("notify", [False, True])
+def test_a_refunds_confirmation_is_as_quiet_as_the_change_that_made_it(notify: bool) -> None:
+    desk = Helpdesk()
+    desk.place_ada()
+    amend(desk, {"action": "set_quantity", "line_id": "l1", "quantity": 1}, notify=notify)
+    [refund] = desk.uow.ledger.for_order("ord_ada_1").refunds
+    assert refund.notify_customer is notify
+
+    confirmed = desk.send(payments.refund_settled, RefundConfirmed, role="system",
+                          order_id="ord_ada_1", refund_id=refund.refund_id)  # fmt: skip
+
+    assert confirmed.notify_customer is notify
