@@ -9,7 +9,7 @@ from typing import Any
 Data = dict[str, Any]
 
 
-def plain_text(kind: str, data: Data) -> str:
+def plain_text(kind: str, data: Data, locale: str = "en") -> str:
     """A complete, friendly e-mail: a `Subject:` line, a blank line, the body."""
     try:
         subject, body = _KINDS[kind](data)
