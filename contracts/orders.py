@@ -489,6 +489,10 @@ class ToldView(Published):
 
     total: Amount
     lines: list[ToldLine]
+    refunded: Amount | None = Field(default=None, description="Refunded by then, in all.")
+    to_capture: Amount | None = Field(
+        default=None, description="Authorised money then still to capture."
+    )
 
 
 class OrderChanged(Published):

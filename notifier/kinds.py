@@ -183,17 +183,27 @@ def _line_changes(
     return _event_changes(changes, lines or [], currency)
 
 
-def _customer_money(payment: PaymentState, s: SettlementView | None) -> Data:
-    """The money in the customer's terms, each null unless it applies: refunded now (and to
+def _customer_money(
+    payment: PaymentState, s: SettlementView | None, told: ToldView | None = None
+) -> Data:
+    """The money in the customer's terms, each null unless it applies: refunded (and to
     what), authorised money no longer to be charged, authorised money still to be charged,
-    and what the customer owes beyond the authorisation. Authorised money is never owed."""
+    and what the customer owes beyond the authorisation. Authorised money is never owed.
+    With the state the customer was last told, refunded and no longer charged count from
+    there: a refund of a change kept from the customer shows in the next told e-mail."""
     currency = payment.currency
-    refunded = None
-    if s is not None and s.refund_due > 0:
-        refunded = {**_money(s.refund_due, currency), "to": _method(s.refunds)}
+    refunds = s.refunds if s is not None else []
+    refunded = s.refund_due if s is not None else Decimal(0)
     released = s.authorization_released if s is not None else Decimal(0)
+    if told is not None and told.refunded is not None:
+        refunded = max(payment.refunded - told.refunded, Decimal(0))
+    if told is not None and told.to_capture is not None:
+        released = max(told.to_capture - payment.to_capture, Decimal(0))
+    back = None
+    if refunded > 0:
+        back = {**_money(refunded, currency), "to": _method(refunds) or "original_payment"}
     return {
-        "refunded": refunded,
+        "refunded": back,
         "no_longer_charged": _positive(released, currency),
         "still_to_charge": _positive(payment.to_capture, currency),
         "owed": _positive(payment.balance_due - payment.to_capture, currency),
@@ -210,7 +220,7 @@ def _settled(e: OrderChanged | LineShortPicked) -> Data:
         "new_total": _money(e.new_totals.total, currency),
         "difference": _money(e.new_totals.total - old_total, currency),
         "refunds": _refunds(e.settlement.refunds),
-        **_customer_money(e.payment, e.settlement),
+        **_customer_money(e.payment, e.settlement, e.told),
     }
 
 
@@ -310,7 +320,7 @@ def _return_money(e: ReturnChanged) -> Data:
         "refund_method": _method(s.refunds),
         "deductions": [_deduction(x, currency) for x in kept if x.net + x.tax < 0],
         "charge_reduced": _positive(s.authorization_released, currency),
-        **_customer_money(e.payment, s),
+        **_customer_money(e.payment, s, e.told),
     }
 
 

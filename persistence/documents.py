@@ -112,7 +112,7 @@ ORDER_DEFAULTS: dict[str, Any] = {
     "told": None,  # version 3
 }
 TOLD_REQUIRED = ("total", "lines")
-TOLD_DEFAULTS: dict[str, Any] = {}
+TOLD_DEFAULTS: dict[str, Any] = {"refunded": Decimal(0), "to_capture": Decimal(0)}
 TOLD_LINE_REQUIRED = ("sku", "name", "quantity", "unit_price")
 TOLD_LINE_DEFAULTS: dict[str, Any] = {}
 CREDIT_LINE_REQUIRED = ("reason", "description", "net", "tax")
@@ -208,7 +208,12 @@ def _told_doc(t: Told) -> Doc:
                   "unit_price": str(x.unit_price)}
         for line_id, x in t.lines.items()
     }  # fmt: skip
-    return {"total": str(t.total), "lines": lines}
+    doc: Doc = {"total": str(t.total), "lines": lines}
+    if t.refunded:
+        doc["refunded"] = str(t.refunded)
+    if t.to_capture:
+        doc["to_capture"] = str(t.to_capture)
+    return doc
 
 
 def _line_doc(ln: Line) -> Doc:
@@ -418,7 +423,13 @@ def _order_parts(doc: Doc) -> OrderParts:
 def _told(d: Doc) -> Told:
     if not d.keys() <= TOLD_FIELDS:
         raise _Unknown
-    return Told(Decimal(d["total"]), {line_id: _told_line(x) for line_id, x in d["lines"].items()})
+    lines = {line_id: _told_line(x) for line_id, x in d["lines"].items()}
+    return Told(
+        Decimal(d["total"]),
+        lines,
+        Decimal(d.get("refunded", 0)),
+        Decimal(d.get("to_capture", 0)),
+    )
 
 
 def _told_line(d: Doc) -> ToldLine:

@@ -138,7 +138,9 @@ def told_view(told: Told | None) -> ToldView | None:
                  unit_price=x.unit_price)
         for line_id, x in told.lines.items()
     ]  # fmt: skip
-    return ToldView(total=told.total, lines=lines)
+    return ToldView(
+        total=told.total, lines=lines, refunded=told.refunded, to_capture=told.to_capture
+    )
 
 
 def change_result(event: OrderAmended | OrderDeliveryChanged | OrderCancelled) -> dict[str, Any]:

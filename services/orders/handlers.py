@@ -57,7 +57,11 @@ def create_order(cmd: CreateOrder, ctx: Context, uow: UnitOfWork) -> Change:
         now=ctx.now,
     )
     order.collect()  # placed: described below
-    order.told = told_of(order.lines, order.priced().total) if ctx.notify_customer else NOTHING
+    order.told = (
+        told_of(order.lines, order.priced().total, order.payment_state())
+        if ctx.notify_customer
+        else NOTHING
+    )
     if not uow.orders.add(order):
         raise AlreadyExists(f"order {order.order_id} already exists", field="data.order_id")
     uow.ledger.add_invoice(invoice, ctx.command_id)

@@ -55,9 +55,8 @@ def record(
             events.preview_result(order, pending, described.messages),
         )
     if ctx.notify_customer:
-        order.told = told_of(
-            order.lines, order.priced().total
-        )  # the events above compared with what was told before
+        # The events above compared with what was told before; this is what is told now.
+        order.told = told_of(order.lines, order.priced().total, order.payment_state())
     uow.orders.save(order)
     if pending.settlement is not None:
         write_settlement(order, pending.settlement, ctx, uow)

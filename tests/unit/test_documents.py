@@ -179,7 +179,8 @@ EXPECTED: dict[str, Order] = {
 _told = returns_release("ord_current_v3", GRANTS)
 _told.told = Told(Decimal("57.59"), {
     "l1": ToldLine("MUG-ADA", "Ada Lovelace mug", 3, Decimal("12.30")),
-    "l2": ToldLine("BOOK-ENGINE", "The Analytical Engine", 1, Decimal("24.99"))})  # fmt: skip
+    "l2": ToldLine("BOOK-ENGINE", "The Analytical Engine", 1, Decimal("24.99"))},
+    Decimal("12.30"), Decimal("19.00"))  # fmt: skip
 EXPECTED["v3_told.json"] = _told
 _no_settle_to = returns_release("ord_no_settle_to", GRANTS)
 _no_settle_to.returns[0].settle_to = "original_payment"
@@ -474,7 +475,7 @@ orders = st.builds(
     charges=st.lists(st.builds(Charge, ids, ids, texts, money, ids, maybe), max_size=3),
     returns=st.lists(returns, max_size=2), shipping_refunded=st.booleans(),
     told=st.one_of(st.none(), st.builds(Told, money, st.dictionaries(
-        ids, st.builds(ToldLine, ids, texts, counts, money), max_size=3))),
+        ids, st.builds(ToldLine, ids, texts, counts, money), max_size=3), money, money)),
 )  # fmt: skip
 
 
