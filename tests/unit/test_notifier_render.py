@@ -132,3 +132,17 @@ def test_without_the_language_english_is_chosen() -> None:
 def test_a_kind_without_a_template_in_the_locale_language_or_english_has_none() -> None:
     assert template_for(TEMPLATES, "shipped", "de-DE") is None
     assert template_for(TEMPLATES, "delivered", "en") is None
+
+
+def test_a_german_customer_reads_german_with_german_amounts_and_days() -> None:
+    [p] = notifications_for(cloudevent(EVERY["order.shipped"]), ADA)
+    text = plain_text(p.kind, p.data, "de-AT")
+    assert text.startswith("Subject: Ihre Bestellung ord_ada_1 ist unterwegs")
+    assert "am 26.11.2026 verlassen" in text and "Viele Grüße" in text
+    [p] = notifications_for(cloudevent(EVERY["order.amended"]), ADA)
+    assert "29,75 EUR" in plain_text(p.kind, p.data, "de")
+
+
+def test_a_language_without_words_is_written_in_english() -> None:
+    [p] = notifications_for(cloudevent(EVERY["order.shipped"]), ADA)
+    assert plain_text(p.kind, p.data, "fr-FR") == plain_text(p.kind, p.data)
