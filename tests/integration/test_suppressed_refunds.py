@@ -6,14 +6,18 @@ skipped suppressed_by_agent."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from actors.settings import Settings
 from notifier.kinds import Customer, notifications_for
 from tests import messages as m
+from tests.sendgrid_standin import SendGridStandIn, running
 
 from .conftest import Pipeline, query, run
+from .test_notifier import Running
 
 ADA = Customer("acc_ada", "Ada Lovelace", "ada@example.com", "de-DE")
 
@@ -51,3 +55,30 @@ def test_the_confirmation_of_a_refund_is_as_quiet_as_the_change_that_made_it(
     assert event.get("notifycustomer", True) is notify
     [planned] = notifications_for(event, ADA)
     assert (planned.kind, planned.skip) == ("refund_issued", mailed)
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridStandIn]:
+    with running() as standin:
+        yield standin
+
+
+@pytest.mark.parametrize(("notify", "status", "reason"),
+                         [(False, "skipped", "suppressed_by_agent"), (True, "sent", None)])  # fmt: skip
+def test_the_running_notifier_records_a_suppressed_changes_refund_confirmation_as_skipped(
+    pipeline: Pipeline, settings: Settings, sendgrid: SendGridStandIn, notify: bool,
+    status: str, reason: str | None,
+) -> None:  # fmt: skip
+    templates = {"refund_issued": {"en": "d-refund-en"}, "order_changed": {"en": "d-changed-en"}}
+    notifier = Running(settings, sendgrid, notifier_templates=templates)
+    try:
+        seed(pipeline)
+
+        event, _stored = cut_and_confirm(pipeline, notify=notify)
+
+        row = notifier.row(event["id"], status)
+        assert (row["kind"], row["reason"]) == ("refund_issued", reason)
+        mailed = [mail.template_id for mail in sendgrid.accepted]
+        assert ("d-refund-en" in mailed) is notify
+    finally:
+        notifier.close()
