@@ -133,17 +133,16 @@ def _told_changes(told: ToldView, lines: list[LineView], currency: str) -> list[
     for t in was.values():
         old = _line_item(t.name, t.sku, t.quantity, t.unit_price, currency)
         v = replacing.get(t.line_id) or now.get(t.line_id)
-        new = None if v is None or v.quantity == 0 else _line_item(
-            v.name, v.sku, v.quantity, v.unit_price, currency)  # fmt: skip
-        if v is not None and v.line_id != t.line_id:
-            action = "replaced"
-        elif new is None:
-            action = "removed"
-        elif (t.quantity, t.unit_price) == (v.quantity, v.unit_price):  # type: ignore[union-attr]
+        if v is None or v.quantity == 0:
+            out.append(_diffed("removed", old, None))
             continue
-        else:
-            action = "quantity_changed" if t.quantity != new["quantity"] else "price_changed"
-        out.append(_diffed(action, old, new))
+        new = _line_item(v.name, v.sku, v.quantity, v.unit_price, currency)
+        if v.line_id != t.line_id:
+            out.append(_diffed("replaced", old, new))
+        elif t.quantity != v.quantity:
+            out.append(_diffed("quantity_changed", old, new))
+        elif t.unit_price != v.unit_price:
+            out.append(_diffed("price_changed", old, new))
     shown = {v.line_id for v in replacing.values()}
     for v in lines:
         if v.line_id not in was and v.line_id not in shown and v.quantity > 0:

@@ -309,3 +309,21 @@ def test_a_swap_names_the_old_and_the_new_item_against_what_the_customer_was_tol
         "new": {"name": "Black tee, M", "sku": "TEE-BLACK-M", "quantity": 2,
                 "unit_price": eur("27.00")}}]  # fmt: skip
     assert data["old_total"] == eur("136.67")
+
+
+def test_against_the_told_lines_a_price_change_and_a_removal_are_named() -> None:
+    told = ToldView(total=_d("136.67"), lines=[
+        ToldLine(line_id="l1", sku=TEE.sku, name=TEE.name, quantity=2, unit_price=_d("25.00")),
+        ToldLine(line_id="l2", sku=HOODIE.sku, name=HOODIE.name, quantity=1,
+                 unit_price=_d("59.90"))])  # fmt: skip
+    cheaper = TEE.model_copy(update={"unit_price": _d("20.00")})
+    gone = HOODIE.model_copy(update={"quantity": 0, "cancelled": 1, "state": "cancelled"})
+    event = order_amended().model_copy(update={"told": told, "lines": [cheaper, gone]})
+
+    changes = planned(event).data["changes"]
+
+    assert [(c["action"], c["sku"]) for c in changes] == [
+        ("price_changed", "TEE-ORGANIC-M"), ("removed", "HOODIE-GREY-L")]  # fmt: skip
+    assert (changes[0]["old"]["unit_price"], changes[0]["new"]["unit_price"]) == (
+        eur("25.00"), eur("20.00"))  # fmt: skip
+    assert changes[1]["new"] is None
