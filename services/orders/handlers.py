@@ -31,7 +31,7 @@ from services.orders.placing import (
     resolve_delivery,
 )
 from services.orders.recording import lock, record
-from services.orders.told import NOTHING, told_of
+from services.orders.told import NOTHING
 from services.orders.views import order_view
 from services.ports import UnitOfWork
 
@@ -57,11 +57,7 @@ def create_order(cmd: CreateOrder, ctx: Context, uow: UnitOfWork) -> Change:
         now=ctx.now,
     )
     order.collect()  # placed: described below
-    order.told = (
-        told_of(order.lines, order.priced().total, order.payment_state())
-        if ctx.notify_customer
-        else NOTHING
-    )
+    order.tell(None if ctx.notify_customer else NOTHING)
     if not uow.orders.add(order):
         raise AlreadyExists(f"order {order.order_id} already exists", field="data.order_id")
     uow.ledger.add_invoice(invoice, ctx.command_id)

@@ -57,7 +57,7 @@ from services.orders.settlement import (
     refund,
     settle,
 )
-from services.orders.told import Told
+from services.orders.told import Told, told_of
 from services.policy import Policy
 from services.pricing import Priced, price_order
 
@@ -170,6 +170,13 @@ class Order:
     def payment_state(self, priced: Priced | None = None) -> PaymentState:
         """Balance due, credit owed and what is left to capture, at the current total."""
         return payment_state((priced or self.priced()).total, self.payment)
+
+    def tell(self, told: Told | None = None) -> None:
+        """What the customer is told now, the baseline of their next e-mail: the order as it
+        stands, or `told` (nothing, for an order placed without telling them)."""
+        if told is None:
+            told = told_of(self.lines, self.priced().total, self.payment_state())
+        self.told = told
 
     def check_version(self, expected: int | None) -> None:
         """Refuse a command written against another version than the current one."""

@@ -17,7 +17,6 @@ from services.errors import NotFound
 from services.orders import events
 from services.orders.model import Order
 from services.orders.settlement import Settlement
-from services.orders.told import told_of
 from services.ports import UnitOfWork
 
 
@@ -55,8 +54,7 @@ def record(
             events.preview_result(order, pending, described.messages),
         )
     if ctx.notify_customer:
-        # The events above compared with what was told before; this is what is told now.
-        order.told = told_of(order.lines, order.priced().total, order.payment_state())
+        order.tell()  # the events above compared with what the customer was told before
     uow.orders.save(order)
     if pending.settlement is not None:
         write_settlement(order, pending.settlement, ctx, uow)
