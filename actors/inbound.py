@@ -244,6 +244,7 @@ class InboundProcessor:
             note=parsed.note,
             correlation_id=env.correlationid,
             policy=self._policy,
+            notify_customer=parsed.notify_customer,
         )
         cause = replace(_cause(env, msg), notify_customer=parsed.notify_customer)
         with self.unit_of_work() as uow:
@@ -299,7 +300,8 @@ class InboundProcessor:
         change: Change,
         cause: Cause,
     ) -> str:
-        out = [self._event(e, change.subject, cause, ctx.now) for e in change.events]
+        told = cause if change.notify_customer else replace(cause, notify_customer=False)
+        out = [self._event(e, change.subject, told, ctx.now) for e in change.events]
         accepted = CommandAccepted(
             command_id=env.id,
             command_type=env.type,

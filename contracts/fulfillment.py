@@ -11,10 +11,12 @@ from pydantic import Field
 from contracts.common import Identifier, PartnerData, Published, Sku, Wire
 from contracts.orders import (
     DeliveryView,
+    LineView,
     PaymentState,
     SettlementView,
     ShipmentLine,
     ShipmentView,
+    ToldView,
     Totals,
 )
 
@@ -129,6 +131,10 @@ class LineShortPicked(Published):
     new_totals: Totals
     payment: PaymentState
     settlement: SettlementView
+    lines: list[LineView] | None = Field(default=None, description="The lines after the change.")
+    told: ToldView | None = Field(
+        default=None, description="What the customer was last told, before this change."
+    )
 
 
 class LineBackordered(Published):

@@ -495,6 +495,28 @@ class SettlementView(Published):
     balance_due: Amount = Field(description="What the customer owes after the change.")
 
 
+class ToldLine(Published):
+    """One line as the customer was last told of it."""
+
+    line_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Amount
+
+
+class ToldView(Published):
+    """What the customer was last told of the order (changes made with `notify_customer:
+    false` left out): the baseline an e-mail compares with."""
+
+    total: Amount
+    lines: list[ToldLine]
+    refunded: Amount | None = Field(default=None, description="Refunded by then, in all.")
+    to_capture: Amount | None = Field(
+        default=None, description="Authorised money then still to capture."
+    )
+
+
 class OrderChanged(Published):
     """What every order change publishes: old and new totals, the payment, the settlement."""
 
@@ -506,6 +528,9 @@ class OrderChanged(Published):
     new_totals: Totals
     payment: PaymentState
     settlement: SettlementView
+    told: ToldView | None = Field(
+        default=None, description="What the customer was last told, before this change."
+    )
 
 
 class OrderAmended(OrderChanged):
@@ -524,6 +549,7 @@ class OrderDeliveryChanged(OrderChanged):
 
     old_delivery: DeliveryView
     new_delivery: DeliveryView
+    lines: list[LineView] | None = Field(default=None, description="The lines after the change.")
 
 
 class OrderCancelled(OrderChanged):
@@ -534,6 +560,7 @@ class OrderCancelled(OrderChanged):
     scope: Literal["order", "unshipped", "lines"]
     status: Literal["open", "partially_shipped", "shipped", "delivered", "cancelled"]
     changes: list[LineChange]
+    lines: list[LineView] | None = Field(default=None, description="The lines after the change.")
 
 
 class CreditMemoIssued(Published):

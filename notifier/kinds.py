@@ -22,14 +22,18 @@ from contracts.orders import (
     CreditMemoLine,
     DeliveryView,
     LineChange,
+    LineView,
     OrderAmended,
     OrderCancelled,
     OrderChanged,
     OrderCreated,
     OrderDeliveryChanged,
+    PaymentState,
     RefundSettled,
     RefundView,
     ReturnLineView,
+    SettlementView,
+    ToldView,
     Totals,
 )
 from contracts.returns import ReturnChanged, ReturnDecided, ReturnReceivedEvent
@@ -104,48 +108,166 @@ def _refunds(refunds: list[RefundView]) -> list[Data]:
     return [{"amount": _money(r.amount, r.currency), "method": r.method} for r in refunds]
 
 
-def _change(c: LineChange) -> Data:
+def _line_item(
+    name: str, sku: str, quantity: int, unit_price: Decimal | None, currency: str
+) -> Data:
+    price = None if unit_price is None else _money(unit_price, currency)
+    return {**_item(name, sku, quantity), "unit_price": price}
+
+
+def _change(c: LineChange, old: Data | None, new: Data | None) -> Data:
+    """One line's change: what it was (None when added), what it is (None when removed)."""
     return {"action": c.action, "name": c.name, "sku": c.sku,
-            "old_quantity": c.old_quantity, "new_quantity": c.new_quantity}  # fmt: skip
+            "old_quantity": c.old_quantity, "new_quantity": c.new_quantity,
+            "old": old, "new": new}  # fmt: skip
+
+
+def _told_changes(told: ToldView, lines: list[LineView], currency: str) -> list[Data]:
+    """Line by line, what differs between what the customer was last told and the lines now:
+    a change the customer was not told of shows in the next e-mail they are sent."""
+    was = {t.line_id: t for t in told.lines if t.quantity > 0}
+    now = {v.line_id: v for v in lines}
+    replacing = {v.replaces: v for v in lines
+                 if v.replaces in was and v.line_id not in was and v.quantity > 0}  # fmt: skip
+    out: list[Data] = []
+    for t in was.values():
+        old = _line_item(t.name, t.sku, t.quantity, t.unit_price, currency)
+        v = replacing.get(t.line_id) or now.get(t.line_id)
+        if v is None or v.quantity == 0:
+            out.append(_diffed("removed", old, None))
+            continue
+        new = _line_item(v.name, v.sku, v.quantity, v.unit_price, currency)
+        if v.line_id != t.line_id:
+            out.append(_diffed("replaced", old, new))
+        elif t.quantity != v.quantity:
+            out.append(_diffed("quantity_changed", old, new))
+        elif t.unit_price != v.unit_price:
+            out.append(_diffed("price_changed", old, new))
+    shown = {v.line_id for v in replacing.values()}
+    for v in lines:
+        if v.line_id not in was and v.line_id not in shown and v.quantity > 0:
+            new = _line_item(v.name, v.sku, v.quantity, v.unit_price, currency)
+            out.append(_diffed("added", None, new))
+    return out
+
+
+def _diffed(action: str, old: Data | None, new: Data | None) -> Data:
+    named = new or old or {}
+    return {"action": action, "name": named.get("name"), "sku": named.get("sku"),
+            "old_quantity": old["quantity"] if old else 0,
+            "new_quantity": new["quantity"] if new else 0, "old": old, "new": new}  # fmt: skip
+
+
+def _event_changes(changes: list[LineChange], lines: list[LineView], currency: str) -> list[Data]:
+    """The event's own line changes (no told state known), old items found by line id."""
+    by_id = {v.line_id: v for v in lines}
+    out = []
+    for c in changes:
+        was = by_id.get(c.replaces or c.line_id)
+        old_name, old_sku = (was.name, was.sku) if was and c.replaces else (c.name, c.sku)
+        old = None if c.old_quantity == 0 else _line_item(
+            old_name, old_sku, c.old_quantity, c.old_unit_price, currency)  # fmt: skip
+        new = None if c.new_quantity == 0 else _line_item(
+            c.name, c.sku, c.new_quantity, c.new_unit_price or c.old_unit_price,
+            currency)  # fmt: skip
+        out.append(_change(c, old, new))
+    return out
+
+
+def _line_changes(
+    told: ToldView | None, lines: list[LineView] | None, changes: list[LineChange], currency: str
+) -> list[Data]:
+    if told is not None and lines is not None:
+        return _told_changes(told, lines, currency)
+    return _event_changes(changes, lines or [], currency)
+
+
+def _customer_money(
+    payment: PaymentState, s: SettlementView | None, told: ToldView | None = None
+) -> Data:
+    """The money in the customer's terms, each null unless it applies: refunded (and to
+    what), authorised money no longer to be charged, authorised money still to be charged,
+    and what the customer owes beyond the authorisation. Authorised money is never owed.
+    With the state the customer was last told, refunded and no longer charged count from
+    there: a refund of a change kept from the customer shows in the next told e-mail."""
+    currency = payment.currency
+    refunds = s.refunds if s is not None else []
+    refunded = s.refund_due if s is not None else Decimal(0)
+    released = s.authorization_released if s is not None else Decimal(0)
+    if told is not None and told.refunded is not None:
+        refunded = max(payment.refunded - told.refunded, Decimal(0))
+    if told is not None and told.to_capture is not None:
+        released = max(told.to_capture - payment.to_capture, Decimal(0))
+    back = None
+    if refunded > 0:
+        back = {**_money(refunded, currency), "to": _method(refunds) or "original_payment"}
+    return {
+        "refunded": back,
+        "no_longer_charged": _positive(released, currency),
+        "still_to_charge": _positive(payment.to_capture, currency),
+        "owed": _positive(payment.balance_due - payment.to_capture, currency),
+    }
 
 
 def _settled(e: OrderChanged | LineShortPicked) -> Data:
-    """Old and new totals and what the change means for the customer's money."""
+    """Old (as the customer was last told) and new totals, and what the change means for the
+    customer's money."""
     currency = e.new_totals.currency
+    old_total = e.told.total if e.told is not None else e.old_totals.total
     return {
-        "old_total": _money(e.old_totals.total, currency),
+        "old_total": _money(old_total, currency),
         "new_total": _money(e.new_totals.total, currency),
-        "difference": _money(e.settlement.difference, currency),
-        "refund_due": _money(e.settlement.refund_due, currency),
-        "balance_due": _money(e.settlement.balance_due, currency),
+        "difference": _money(e.new_totals.total - old_total, currency),
         "refunds": _refunds(e.settlement.refunds),
+        **_customer_money(e.payment, e.settlement, e.told),
     }
 
 
 def _confirmed(e: OrderCreated) -> Data:
-    items = [_item(x.name, x.sku, x.quantity) for x in e.lines if x.quantity > 0]
-    return {"items": items, "totals": _totals(e.totals), "delivery": _delivery(e.delivery)}
+    currency = e.totals.currency
+    items = [_line_item(x.name, x.sku, x.quantity, x.unit_price, currency)
+             for x in e.lines if x.quantity > 0]  # fmt: skip
+    return {"items": items, "totals": _totals(e.totals), "delivery": _delivery(e.delivery),
+            **_customer_money(e.payment, None)}  # fmt: skip
+
+
+def _current(lines: list[LineView] | None, currency: str) -> list[Data] | None:
+    if lines is None:
+        return None
+    return [_line_item(x.name, x.sku, x.quantity, x.unit_price, currency)
+            for x in lines if x.quantity > 0]  # fmt: skip
 
 
 def _amended(e: OrderAmended) -> Data:
-    items = [_item(x.name, x.sku, x.quantity) for x in e.lines if x.quantity > 0]
-    changes = [_change(c) for c in e.changes]
-    return {"change": "items", "changes": changes, "items": items, **_settled(e)}
+    currency = e.new_totals.currency
+    changes = _line_changes(e.told, e.lines, e.changes, currency)
+    return {"change": "items", "changes": changes, "items": _current(e.lines, currency),
+            **_settled(e)}  # fmt: skip
 
 
 def _delivery_changed(e: OrderDeliveryChanged) -> Data:
+    currency = e.new_totals.currency
+    changes = _line_changes(e.told, e.lines, [], currency)
     return {"change": "delivery", "old_delivery": _delivery(e.old_delivery),
-            "new_delivery": _delivery(e.new_delivery), **_settled(e)}  # fmt: skip
+            "new_delivery": _delivery(e.new_delivery), "changes": changes,
+            "items": _current(e.lines, currency), **_settled(e)}  # fmt: skip
 
 
 def _cancelled(e: OrderCancelled) -> Data:
-    items = [_item(c.name, c.sku, c.old_quantity - c.new_quantity) for c in e.changes]
-    return {"scope": e.scope, "items": [i for i in items if i["quantity"] > 0], **_settled(e)}
+    currency = e.new_totals.currency
+    changes = _line_changes(e.told, e.lines, e.changes, currency)
+    items = [_item(c["name"], c["sku"], c["old_quantity"] - c["new_quantity"]) for c in changes]
+    return {"scope": e.scope, "items": [i for i in items if i["quantity"] > 0],
+            "changes": changes, **_settled(e)}  # fmt: skip
 
 
 def _short(e: LineShortPicked) -> Data:
-    return {"item": _item(e.name, e.sku, e.quantity_short),
-            "quantity_left": e.quantity_left, **_settled(e)}  # fmt: skip
+    currency = e.new_totals.currency
+    own = LineChange(action="short_picked", line_id=e.line_id, sku=e.sku, name=e.name,
+                     old_quantity=e.quantity_left + e.quantity_short, new_quantity=e.quantity_left)  # fmt: skip
+    return {"item": _item(e.name, e.sku, e.quantity_short), "quantity_left": e.quantity_left,
+            "changes": _line_changes(e.told, e.lines, [own], currency),
+            **_settled(e)}  # fmt: skip
 
 
 def _backordered(e: LineBackordered) -> Data:
@@ -166,7 +288,8 @@ def _delivered(e: OrderDelivered) -> Data:
 
 def _refund_issued(e: RefundSettled) -> Data:
     r = e.refund
-    return {"refund": _money(r.amount, r.currency), "method": r.method, "refund_id": r.refund_id}
+    return {"refund": _money(r.amount, r.currency), "method": r.method, "refund_id": r.refund_id,
+            "refunded": {**_money(r.amount, r.currency), "to": r.method}}  # fmt: skip
 
 
 def _return_received(e: ReturnChanged) -> Data:
@@ -196,7 +319,7 @@ def _return_money(e: ReturnChanged) -> Data:
         "refund_method": _method(s.refunds),
         "deductions": [_deduction(x, currency) for x in kept if x.net + x.tax < 0],
         "charge_reduced": _positive(s.authorization_released, currency),
-        "balance_due": _positive(s.balance_due, currency),
+        **_customer_money(e.payment, s, e.told),
     }
 
 

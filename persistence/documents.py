@@ -8,7 +8,7 @@ stay compact a record omits an optional field equal to its default; the defaults
 version's own, pinned below (not read from the dataclasses), so a default changed later
 cannot change what a stored document means.
 
-The writer always writes `CURRENT`. The reader takes any version it knows: documents
+The writer always writes `CURRENT` (credit memo lines: `MEMO_CURRENT`). The reader takes any version it knows: documents
 written before versions existed (no `"v"`: positional arrays, version 1, in each shape an
 earlier release wrote) are first upgraded, as plain data, to the current version, then
 decoded by name. A missing required field, a field the version does not have, an array
@@ -38,11 +38,14 @@ from services.orders.model import (
     Shipment,
 )
 from services.orders.returns import Return, ReturnLine
+from services.orders.told import Told, ToldLine
 
 Doc = dict[str, Any]
 
 #: The version the writer writes.
-CURRENT = 2
+CURRENT = 3
+#: The version the writer writes for credit memo lines (unchanged by version 3).
+MEMO_CURRENT = 2
 
 
 class DocumentError(ValueError):
@@ -107,7 +110,12 @@ ORDER_DEFAULTS: dict[str, Any] = {
     "charges": [],
     "returns": [],
     "shipping_refunded": False,
+    "told": None,  # version 3
 }
+TOLD_REQUIRED = ("total", "lines")
+TOLD_DEFAULTS: dict[str, Any] = {"refunded": Decimal(0), "to_capture": Decimal(0)}
+TOLD_LINE_REQUIRED = ("sku", "name", "quantity", "unit_price")
+TOLD_LINE_DEFAULTS: dict[str, Any] = {}
 CREDIT_LINE_REQUIRED = ("reason", "description", "net", "tax")
 CREDIT_LINE_DEFAULTS: dict[str, Any] = {"line_id": None}
 MEMO_REQUIRED = ("v", "lines")
@@ -128,6 +136,8 @@ CHARGE_FIELDS = _fields(CHARGE_REQUIRED, CHARGE_DEFAULTS)
 RETURN_FIELDS = _fields(RETURN_REQUIRED, RETURN_DEFAULTS)
 RETURN_LINE_FIELDS = _fields(RETURN_LINE_REQUIRED, RETURN_LINE_DEFAULTS)
 ORDER_FIELDS = _fields(ORDER_REQUIRED, ORDER_DEFAULTS)
+TOLD_FIELDS = _fields(TOLD_REQUIRED, TOLD_DEFAULTS)
+TOLD_LINE_FIELDS = _fields(TOLD_LINE_REQUIRED, TOLD_LINE_DEFAULTS)
 CREDIT_LINE_FIELDS = _fields(CREDIT_LINE_REQUIRED, CREDIT_LINE_DEFAULTS)
 MEMO_FIELDS = _fields(MEMO_REQUIRED, MEMO_DEFAULTS)
 
@@ -145,6 +155,8 @@ SCHEMA: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "return_line": (RETURN_LINE_REQUIRED, RETURN_LINE_DEFAULTS),
     "credit_memo": (MEMO_REQUIRED, MEMO_DEFAULTS),
     "credit_line": (CREDIT_LINE_REQUIRED, CREDIT_LINE_DEFAULTS),
+    "told": (TOLD_REQUIRED, TOLD_DEFAULTS),
+    "told_line": (TOLD_LINE_REQUIRED, TOLD_LINE_DEFAULTS),
 }
 
 
@@ -186,6 +198,22 @@ def order_document(order: Order) -> Doc:
         doc["returns"] = [_return_doc(r) for r in order.returns]
     if order.shipping_refunded:
         doc["shipping_refunded"] = True
+    if order.told is not None:
+        doc["told"] = _told_doc(order.told)
+    return doc
+
+
+def _told_doc(t: Told) -> Doc:
+    lines = {
+        line_id: {"sku": x.sku, "name": x.name, "quantity": x.quantity,
+                  "unit_price": str(x.unit_price)}
+        for line_id, x in t.lines.items()
+    }  # fmt: skip
+    doc: Doc = {"total": str(t.total), "lines": lines}
+    if t.refunded:
+        doc["refunded"] = str(t.refunded)
+    if t.to_capture:
+        doc["to_capture"] = str(t.to_capture)
     return doc
 
 
@@ -314,6 +342,7 @@ class OrderParts:
         "shipments",
         "shipping_refunded",
         "tax_rates",
+        "told",
     )
 
     def __init__(
@@ -327,6 +356,7 @@ class OrderParts:
         charges: list[Charge],
         returns: list[Return],
         shipping_refunded: bool,
+        told: Told | None = None,
     ) -> None:
         self.lines = lines
         self.delivery = delivery
@@ -337,6 +367,7 @@ class OrderParts:
         self.charges = charges
         self.returns = returns
         self.shipping_refunded = shipping_refunded
+        self.told = told
 
 
 def read_order(doc: Doc, what: str) -> OrderParts:
@@ -388,7 +419,26 @@ def _order_parts(doc: Doc) -> OrderParts:
         [_charge(x) for x in charges] if charges else [],
         [_return(x) for x in returns] if returns else [],
         doc.get("shipping_refunded", False),
+        _told(doc["told"]) if doc.get("told") is not None else None,
     )
+
+
+def _told(d: Doc) -> Told:
+    if not d.keys() <= TOLD_FIELDS:
+        raise _Unknown
+    lines = {line_id: _told_line(x) for line_id, x in d["lines"].items()}
+    return Told(
+        Decimal(d["total"]),
+        lines,
+        Decimal(d.get("refunded", 0)),
+        Decimal(d.get("to_capture", 0)),
+    )
+
+
+def _told_line(d: Doc) -> ToldLine:
+    if not d.keys() <= TOLD_LINE_FIELDS:
+        raise _Unknown
+    return ToldLine(d["sku"], d["name"], d["quantity"], Decimal(d["unit_price"]))
 
 
 # Each record decoder takes its fields by name: a missing required one is a KeyError, one the
@@ -509,7 +559,7 @@ def read_payment(version: object, payment: Any, what: str) -> PaymentFacts:
     """The payment facts alone (`doc -> 'payment'` and `doc -> 'v'`), of any known version."""
     if version is None:  # version 1: [authorized, captured, refunded, reference]
         payment = _v1_payment(payment, what)
-    elif version != CURRENT or type(version) is not int:
+    elif version not in (2, CURRENT) or type(version) is not int:
         raise DocumentError(f"{what}: unknown document version {version!r}")
     try:
         if not payment.keys() <= PAYMENT_FIELDS:
@@ -541,13 +591,13 @@ def credit_memo_document(lines: tuple[CreditLine, ...] | list[CreditLine]) -> Do
         if x.line_id is not None:
             d["line_id"] = x.line_id
         out.append(d)
-    return {"v": CURRENT, "lines": out}
+    return {"v": MEMO_CURRENT, "lines": out}
 
 
 def read_credit_memo(doc: Doc, what: str) -> tuple[CreditLine, ...]:
     """A credit memo's lines of any known version, decoded by name."""
     v = doc.get("v")
-    if v != CURRENT or type(v) is not int:
+    if v != MEMO_CURRENT or type(v) is not int:
         doc = upgrade_credit_memo(doc, what)
     try:
         if not doc.keys() <= MEMO_FIELDS:
@@ -627,23 +677,25 @@ def upgrade_order(doc: Doc, what: str) -> Doc:
 
 def upgrade_credit_memo(doc: Doc, what: str) -> Doc:
     """A credit memo's lines of any known version as the current version would write them."""
-    v = _known_version(doc, what, _MEMO_UPGRADES)
-    while v != CURRENT:
+    v = _known_version(doc, what, _MEMO_UPGRADES, MEMO_CURRENT)
+    while v != MEMO_CURRENT:
         doc = _MEMO_UPGRADES[v](doc, what)
         v = doc["v"]
     return doc
 
 
-def _known_version(doc: object, what: str, steps: Mapping[int, object]) -> int:
+def _known_version(
+    doc: object, what: str, steps: Mapping[int, object], current: int = CURRENT
+) -> int:
     if not isinstance(doc, dict):
         raise DocumentError(f"{what}: the document is a {type(doc).__name__}, not an object")
     try:
         v = version_of(doc)
     except DocumentError as exc:
         raise DocumentError(f"{what}: {exc}") from None
-    if v != CURRENT and v not in steps:
+    if v != current and v not in steps:
         raise DocumentError(
-            f"{what}: unknown document version {v} (this release reads 1 to {CURRENT})"
+            f"{what}: unknown document version {v} (this release reads 1 to {current})"
         )
     return v
 
@@ -750,7 +802,13 @@ def _memo_v1_to_v2(doc: Doc, what: str) -> Doc:
     }
 
 
-_ORDER_UPGRADES: dict[int, Callable[[Doc, str], Doc]] = {1: _order_v1_to_v2}
+def _to_v3(doc: Doc, what: str) -> Doc:
+    """Version 3 adds the order's optional `told` (what the customer was last told): a
+    version 2 document does not know it. Credit memo lines stay at version 2."""
+    return {**doc, "v": 3}
+
+
+_ORDER_UPGRADES: dict[int, Callable[[Doc, str], Doc]] = {1: _order_v1_to_v2, 2: _to_v3}
 _MEMO_UPGRADES: dict[int, Callable[[Doc, str], Doc]] = {1: _memo_v1_to_v2}
 
 
@@ -897,7 +955,21 @@ def _diagnose_order(doc: Doc, what: str, exc: BaseException | None = None) -> st
             problem = problem or _fails(decode, record)
             if problem:
                 return f"{what}: {key}[{n}]: {problem}"
-    return f"{what}: {_describe(exc)}"
+    problem = _told_problem(doc.get("told"))
+    return f"{what}: {problem or _describe(exc)}"
+
+
+def _told_problem(told: Any) -> str | None:
+    if told is None:
+        return None
+    problem = _record_problem(told, "told")
+    if problem:
+        return f"told: {problem}"
+    for line_id, record in told["lines"].items():
+        problem = _record_problem(record, "told_line") or _fails(_told_line, record)
+        if problem:
+            return f"told: lines[{line_id}]: {problem}"
+    return None
 
 
 def _first_problem(doc: Any, kind: str, exc: BaseException) -> str:

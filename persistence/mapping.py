@@ -37,4 +37,5 @@ def order_from_row(row: tuple[Any, ...]) -> Order:
         returns=parts.returns,
         shipping_refunded=parts.shipping_refunded,
         tax_included=included,
+        told=parts.told,
     )

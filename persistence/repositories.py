@@ -189,9 +189,9 @@ class SqlLedger:
     def add_refund(self, refund: Refund, command_id: str) -> None:
         self.sql.run(
             "INSERT INTO refunds (id, order_id, credit_memo_id, currency, amount, method, status, "
-            "requested_at, settled_at, retry_of, command_id) VALUES (%(id)s, %(order_id)s, %(memo)s, "
-            "%(currency)s, %(amount)s, %(method)s, %(status)s, %(at)s, %(settled_at)s, %(retry_of)s, "
-            "%(cmd)s)",
+            "requested_at, settled_at, retry_of, command_id, notify_customer) VALUES (%(id)s, "
+            "%(order_id)s, %(memo)s, %(currency)s, %(amount)s, %(method)s, %(status)s, %(at)s, "
+            "%(settled_at)s, %(retry_of)s, %(cmd)s, %(notify)s)",
             {
                 "id": refund.refund_id,
                 "order_id": refund.order_id,
@@ -204,6 +204,7 @@ class SqlLedger:
                 "settled_at": refund.requested_at if refund.status == "settled" else None,
                 "retry_of": refund.retry_of,
                 "cmd": command_id,
+                "notify": refund.notify_customer,
             },
         )
 
@@ -276,13 +277,15 @@ class SqlLedger:
 
 REFUND_SELECT = (
     "SELECT id, order_id, credit_memo_id, currency, amount, method, status, requested_at, "
-    "failure_reason, retry_of FROM refunds"
+    "failure_reason, retry_of, notify_customer FROM refunds"
 )
 
 
 def refund_from_row(row: tuple[Any, ...]) -> Refund:
-    id_, order_id, memo, c, amount, method, status, at, why, retry_of = row
-    return Refund(id_, order_id, memo, c, money_of(amount, c), method, status, at, why, retry_of)
+    id_, order_id, memo, c, amount, method, status, at, why, retry_of, notify = row
+    return Refund(
+        id_, order_id, memo, c, money_of(amount, c), method, status, at, why, retry_of, notify
+    )
 
 
 def _rate(value: Decimal) -> Decimal:

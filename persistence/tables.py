@@ -323,6 +323,8 @@ class RefundRow(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(300))
     retry_of: Mapped[str | None] = mapped_column(String(80))  # the failed refund it retries
     command_id: Mapped[str] = mapped_column(String(200))
+    #: False when the command that made it asked not to tell the customer (migration 0010).
+    notify_customer: Mapped[bool] = mapped_column(server_default=text("true"))
 
 
 class StoreCreditRow(Base):

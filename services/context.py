@@ -29,6 +29,9 @@ class Context:
     correlation_id: str | None = None
     ids: IdFactory = new_id
     policy: Policy = field(default_factory=Policy)
+    #: False when the command asked that the customer not be told: what the order keeps as
+    #: told to the customer stays as it was, and its refunds' confirmations are not mailed.
+    notify_customer: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,9 @@ class Change:
     result: dict[str, Any] = field(default_factory=dict)
     events: list[BaseModel] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    #: False when these events must not e-mail the customer whatever the command said: the
+    #: follow-up of a change an agent kept from the customer (its refund's confirmation).
+    notify_customer: bool = True
 
 
 CommandHandler = Callable[[Any, Context, UnitOfWork], Change]

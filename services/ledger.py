@@ -92,6 +92,9 @@ class Refund:
     failure_reason: str | None = None
     #: The failed refund this one pays out again.
     retry_of: str | None = None
+    #: False when the command that made it asked not to tell the customer: its confirmation
+    #: (refund.settled) is not e-mailed either.
+    notify_customer: bool = True
 
 
 @dataclass(frozen=True, slots=True)

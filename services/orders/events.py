@@ -30,6 +30,8 @@ from contracts.orders import (
     RefundRequested,
     RefundSettled,
     SettlementView,
+    ToldLine,
+    ToldView,
 )
 from contracts.orders import RefundFailed as RefundFailedEvent
 from contracts.returns import (
@@ -48,6 +50,7 @@ from services.orders import changes
 from services.orders.changes import OrderEvent
 from services.orders.model import Edited, Order, Pending
 from services.orders.settlement import Settlement
+from services.orders.told import Told
 from services.orders.views import (
     credit_memo_view,
     delivery_view,
@@ -125,7 +128,22 @@ def changed_fields(
         "new_totals": totals_view(new),
         "payment": payment_view(order.payment_state(new), order.currency),
         "settlement": settlement_view(order, settlement),
+        "told": told_view(order.told),
     }
+
+
+def told_view(told: Told | None) -> ToldView | None:
+    """What the customer was last told (before this change), for the e-mail to compare with."""
+    if told is None:
+        return None
+    lines = [
+        ToldLine(line_id=line_id, sku=x.sku, name=x.name, quantity=x.quantity,
+                 unit_price=x.unit_price)
+        for line_id, x in told.lines.items()
+    ]  # fmt: skip
+    return ToldView(
+        total=told.total, lines=lines, refunded=told.refunded, to_capture=told.to_capture
+    )
 
 
 def change_result(event: OrderAmended | OrderDeliveryChanged | OrderCancelled) -> dict[str, Any]:
@@ -369,6 +387,7 @@ def _changed(
                 scope=event.scope,
                 status=order.status,
                 changes=[line_change(e) for e in event.edits],
+                lines=lines_view(order, order.priced()),
             )
         ]
     if isinstance(event, changes.DeliveryChanged):
@@ -377,6 +396,7 @@ def _changed(
                 **changed_fields(order, event.reason, before, settlement),
                 old_delivery=delivery_view(event.old),
                 new_delivery=delivery_view(order.delivery),
+                lines=lines_view(order, order.priced()),
             )
         ]
     if isinstance(event, changes.ShortPicked):
@@ -391,6 +411,7 @@ def _changed(
                 old_totals=totals_view(before), new_totals=totals_view(new),
                 payment=payment_view(order.payment_state(new), order.currency),
                 settlement=settlement_view(order, settlement),
+                lines=lines_view(order, new), told=told_view(order.told),
             )
         ]  # fmt: skip
     if isinstance(event, changes.Discounted):

@@ -31,6 +31,7 @@ from services.orders.placing import (
     resolve_delivery,
 )
 from services.orders.recording import lock, record
+from services.orders.told import NOTHING
 from services.orders.views import order_view
 from services.ports import UnitOfWork
 
@@ -57,6 +58,7 @@ def create_order(cmd: CreateOrder, ctx: Context, uow: UnitOfWork) -> Change:
         tax_included=uow.reference.prices_include_tax(cmd.currency),
     )
     order.collect()  # placed: described below
+    order.tell(None if ctx.notify_customer else NOTHING)
     if not uow.orders.add(order):
         raise AlreadyExists(f"order {order.order_id} already exists", field="data.order_id")
     uow.ledger.add_invoice(invoice, ctx.command_id)

@@ -57,6 +57,7 @@ from services.orders.settlement import (
     refund,
     settle,
 )
+from services.orders.told import Told, told_of
 from services.policy import Policy
 from services.pricing import Priced, price_order
 
@@ -117,6 +118,8 @@ class Order:
     #: The order's prices include tax (its market's setting when it was placed): unit prices,
     #: discounts, fees and shipping are what the customer pays, and tax is extracted from them.
     tax_included: bool = False
+    #: What the customer was last told (None: not known, an order stored before it was kept).
+    told: Told | None = None
     #: What happened to the order in this command, in order (never stored).
     events: list[OrderEvent] = field(default_factory=list, init=False, repr=False, compare=False)
     #: The command in progress, from its first change on.
@@ -176,6 +179,13 @@ class Order:
     def payment_state(self, priced: Priced | None = None) -> PaymentState:
         """Balance due, credit owed and what is left to capture, at the current total."""
         return payment_state((priced or self.priced()).total, self.payment)
+
+    def tell(self, told: Told | None = None) -> None:
+        """What the customer is told now, the baseline of their next e-mail: the order as it
+        stands, or `told` (nothing, for an order placed without telling them)."""
+        if told is None:
+            told = told_of(self.lines, self.priced().total, self.payment_state())
+        self.told = told
 
     def check_version(self, expected: int | None) -> None:
         """Refuse a command written against another version than the current one."""

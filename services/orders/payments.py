@@ -37,6 +37,8 @@ def refund_settled(msg: RefundConfirmed, ctx: Context, uow: UnitOfWork) -> Chang
         {"refund_id": refund.refund_id, "status": "settled"},
         [event],
         [refund_audit(order, refund, settled)],
+        # The refund of a change kept from the customer: its confirmation is kept too.
+        notify_customer=refund.notify_customer,
     )
 
 

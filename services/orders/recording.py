@@ -9,6 +9,7 @@ with what would have been published.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from services.context import Change, Context
@@ -52,6 +53,8 @@ def record(
             pending.version,
             events.preview_result(order, pending, described.messages),
         )
+    if ctx.notify_customer:
+        order.tell()  # the events above compared with what the customer was told before
     uow.orders.save(order)
     if pending.settlement is not None:
         write_settlement(order, pending.settlement, ctx, uow)
@@ -66,7 +69,9 @@ def write_settlement(order: Order, settlement: Settlement, ctx: Context, uow: Un
         uow.ledger.add_invoice(settlement.invoice, ctx.command_id)
     for memo in settlement.credit_memos:
         uow.ledger.add_credit_memo(memo, ctx.command_id)
-    for refund in settlement.refunds:
+    for made in settlement.refunds:
+        # Its confirmation, later, is as quiet as the command that made it.
+        refund = made if ctx.notify_customer else replace(made, notify_customer=False)
         uow.ledger.add_refund(refund, ctx.command_id)
         if refund.method == "store_credit":
             uow.ledger.add_store_credit(order.account_id, refund, ctx.command_id)

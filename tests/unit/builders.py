@@ -189,6 +189,7 @@ class Helpdesk:
             context(message.TYPE, command_id=f"cmd_{self.sent}", role=role, now=now),
             ids=self.ids,
             policy=policy or Policy(),
+            notify_customer=getattr(msg, "notify_customer", True),  # as actors/inbound.py does
         )
         return handler(msg, ctx, self.uow)
 

@@ -47,6 +47,7 @@ from services.orders.model import (
     Shipment,
 )
 from services.orders.returns import Return, ReturnLine
+from services.orders.told import Told, ToldLine
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "documents"
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -176,6 +177,12 @@ EXPECTED: dict[str, Order] = {
     "v1_a367a7e.json": returns_release("ord_a367a7e", GRANTS),
     "v2_keyed.json": returns_release("ord_current", GRANTS),
 }
+_told = returns_release("ord_current_v3", GRANTS)
+_told.told = Told(Decimal("57.59"), {
+    "l1": ToldLine("MUG-ADA", "Ada Lovelace mug", 3, Decimal("12.30")),
+    "l2": ToldLine("BOOK-ENGINE", "The Analytical Engine", 1, Decimal("24.99"))},
+    Decimal("12.30"), Decimal("19.00"))  # fmt: skip
+EXPECTED["v3_told.json"] = _told
 _no_settle_to = returns_release("ord_no_settle_to", GRANTS)
 _no_settle_to.returns[0].settle_to = "original_payment"
 EXPECTED["v1_return_without_settle_to.json"] = _no_settle_to
@@ -210,7 +217,8 @@ def test_the_fixtures_cover_every_shape_earlier_releases_wrote() -> None:
     assert "shipments" not in fixture("v1_485ebee.json")["doc"]
     assert "charges" not in fixture("v1_25dd115.json")["doc"]
     assert "settle_to" not in fixture("v1_return_without_settle_to.json")["doc"]["returns"][0]
-    assert fixture("v2_keyed.json")["doc"]["v"] == CURRENT
+    assert fixture("v2_keyed.json")["doc"]["v"] == 2
+    assert fixture("v3_told.json")["doc"]["v"] == CURRENT
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -224,10 +232,15 @@ def test_an_upgraded_document_is_what_the_writer_writes_for_its_order(name: str)
     assert list(upgraded["lines"][0]) == list(expected["lines"][0])
 
 
-def test_the_writer_still_writes_the_committed_version_2_document() -> None:
+def test_the_writer_still_writes_the_committed_version_2_document_but_as_version_3() -> None:
     """A change to what version 2 means must be a new version, not an edit of this one."""
     f = fixture("v2_keyed.json")
-    assert order_to_doc(EXPECTED["v2_keyed.json"]) == f["doc"]
+    assert order_to_doc(EXPECTED["v2_keyed.json"]) == {**f["doc"], "v": 3}
+
+
+def test_the_writer_still_writes_the_committed_version_3_document() -> None:
+    f = fixture("v3_told.json")
+    assert order_to_doc(EXPECTED["v3_told.json"]) == f["doc"]
 
 
 def test_the_writer_omits_defaults_and_always_writes_the_current_version() -> None:
@@ -351,7 +364,7 @@ def test_a_value_that_is_not_a_decimal_is_refused_naming_the_record() -> None:
     assert "lines[3]" in message and "decimal" in message
 
 
-@pytest.mark.parametrize("version", [3, 0, "2", None, 2.0])
+@pytest.mark.parametrize("version", [4, 0, "2", None, 2.0])
 def test_an_unknown_version_is_refused(version: Any) -> None:
     doc = v2()
     doc["v"] = version
@@ -393,6 +406,8 @@ RECORDS = {
     "return": Return,
     "return_line": ReturnLine,
     "credit_line": CreditLine,
+    "told": Told,
+    "told_line": ToldLine,
 }
 
 
@@ -460,6 +475,8 @@ orders = st.builds(
                                  st.one_of(st.none(), instants)), max_size=3),
     charges=st.lists(st.builds(Charge, ids, ids, texts, money, ids, maybe), max_size=3),
     returns=st.lists(returns, max_size=2), shipping_refunded=st.booleans(),
+    told=st.one_of(st.none(), st.builds(Told, money, st.dictionaries(
+        ids, st.builds(ToldLine, ids, texts, counts, money), max_size=3), money, money)),
 )  # fmt: skip
 
 
@@ -489,8 +506,9 @@ def test_any_order_survives_the_downgrade_to_version_1_and_back(order: Order) ->
     legacy = json.loads(json.dumps(order_as_v1(doc, "order")))
 
     assert "v" not in legacy and all(len(line) == 17 for line in legacy["lines"])
-    assert order_from_row(stored(order, legacy)) == order
-    assert upgrade_order(legacy, "order") == doc
+    # Version 1 did not keep what the customer was told: the downgrade forgets it.
+    assert order_from_row(stored(order, legacy)) == dataclasses.replace(order, told=None)
+    assert upgrade_order(legacy, "order") == {k: v for k, v in doc.items() if k != "told"}
 
 
 def test_the_downgrade_writes_what_the_last_positional_release_wrote() -> None:
@@ -503,7 +521,7 @@ def test_the_downgrade_writes_what_the_last_positional_release_wrote() -> None:
 
 def test_the_payment_alone_reads_from_either_version() -> None:
     facts = PaymentFacts(Decimal("80.00"), Decimal("61.00"), Decimal("12.30"), "pay_77")
-    for name in ("v1_485ebee.json", "v2_keyed.json"):
+    for name in ("v1_485ebee.json", "v2_keyed.json", "v3_told.json"):
         doc = fixture(name)["doc"]
         assert read_payment(doc.get("v"), doc["payment"], "order o") == facts
     with pytest.raises(DocumentError, match="order o: unknown document version 9"):

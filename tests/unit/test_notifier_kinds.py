@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from contracts.orders import ToldLine, ToldView
 from notifier.kinds import KINDS, InvalidEvent, Planned, notifications_for
 from tests.notifier_events import (
     ADA,
     DHL_URL,
     EVERY,
+    HOODIE,
+    TEE,
     cloudevent,
     line_backordered,
     line_short_picked,
@@ -21,6 +25,7 @@ from tests.notifier_events import (
     order_delivered,
     order_delivery_changed,
     order_shipped,
+    payment,
     refund_settled,
     return_decided,
     return_received,
@@ -79,9 +84,12 @@ def test_template_data_never_holds_a_float(event_type: str) -> None:
 def test_an_order_confirmation_lists_the_items_and_totals_as_decimal_strings() -> None:
     data = planned(order_created()).data
     assert data["items"] == [
-        {"name": "Organic tee, M", "sku": "TEE-ORGANIC-M", "quantity": 2},
-        {"name": "Grey hoodie, L", "sku": "HOODIE-GREY-L", "quantity": 1},
-    ]
+        {"name": "Organic tee, M", "sku": "TEE-ORGANIC-M", "quantity": 2,
+         "unit_price": eur("25.00")},
+        {"name": "Grey hoodie, L", "sku": "HOODIE-GREY-L", "quantity": 1,
+         "unit_price": eur("59.90")},
+    ]  # fmt: skip
+    assert (data["still_to_charge"], data["owed"]) == (None, None)
     assert data["totals"] == {"subtotal": eur("109.90"), "discounts": eur("0.00"),
                               "shipping": eur("4.95"), "tax": eur("21.82"), "total": eur("136.67")}  # fmt: skip
     assert data["delivery"]["method"] == "standard"
@@ -90,10 +98,13 @@ def test_an_order_confirmation_lists_the_items_and_totals_as_decimal_strings() -
 def test_an_amendment_says_what_changed_with_old_and_new_totals_and_the_refund() -> None:
     data = planned(order_amended()).data
     assert data["change"] == "items"
+    tee = {"name": "Organic tee, M", "sku": "TEE-ORGANIC-M", "unit_price": None}
     assert data["changes"] == [{"action": "quantity_changed", "name": "Organic tee, M",
-                                "sku": "TEE-ORGANIC-M", "old_quantity": 2, "new_quantity": 1}]  # fmt: skip
+                                "sku": "TEE-ORGANIC-M", "old_quantity": 2, "new_quantity": 1,
+                                "old": {**tee, "quantity": 2}, "new": {**tee, "quantity": 1}}]  # fmt: skip
     assert (data["old_total"], data["new_total"]) == (eur("136.67"), eur("106.92"))
-    assert (data["refund_due"], data["balance_due"]) == (eur("29.75"), eur("0.00"))
+    assert data["refunded"] == {**eur("29.75"), "to": "original_payment"}
+    assert (data["no_longer_charged"], data["owed"]) == (None, None)
 
 
 def test_a_delivery_change_is_an_order_change_with_the_old_and_new_delivery() -> None:
@@ -103,7 +114,7 @@ def test_a_delivery_change_is_an_order_change_with_the_old_and_new_delivery() ->
         "standard",
         "express",
     )
-    assert (data["new_total"], data["balance_due"]) == (eur("142.62"), eur("5.95"))
+    assert (data["new_total"], data["owed"]) == (eur("142.62"), eur("5.95"))
 
 
 def test_a_cancellation_lists_the_cancelled_units_and_the_refund() -> None:
@@ -112,14 +123,15 @@ def test_a_cancellation_lists_the_cancelled_units_and_the_refund() -> None:
         ("TEE-ORGANIC-M", 2),
         ("HOODIE-GREY-L", 1),
     ]
-    assert data["refund_due"] == eur("136.67")
+    assert data["refunded"] == {**eur("136.67"), "to": "original_payment"}
     assert data["refunds"] == [{"amount": eur("136.67"), "method": "original_payment"}]
 
 
 def test_a_short_pick_names_the_missing_item_and_the_money_back() -> None:
     data = planned(line_short_picked()).data
     assert data["item"] == {"name": "Grey hoodie, L", "sku": "HOODIE-GREY-L", "quantity": 1}
-    assert (data["new_total"], data["refund_due"]) == (eur("65.39"), eur("71.28"))
+    assert (data["new_total"], data["refunded"]) == (
+        eur("65.39"), {**eur("71.28"), "to": "original_payment"})  # fmt: skip
 
 
 def test_a_backorder_carries_the_expected_date() -> None:
@@ -162,15 +174,16 @@ def test_a_received_return_names_each_item_and_what_became_of_its_units() -> Non
 
 def test_a_received_return_carries_the_refund_and_the_restocking_fee_kept_back() -> None:
     data = planned(return_received()).data
-    assert (data["refund"], data["refund_method"], data["balance_due"]) == (
+    assert (data["refund"], data["refund_method"], data["owed"]) == (
         eur("53.55"), "original_payment", None)  # fmt: skip
     assert data["deductions"] == [{"reason": "restocking_fee", "amount": eur("5.95")}]
 
 
 def test_a_return_that_leaves_a_balance_carries_the_balance_due_and_no_refund() -> None:
     owed = settlement("3.10", balance_due="3.10")
-    data = planned(return_received().model_copy(update={"settlement": owed})).data
-    assert (data["refund"], data["refund_method"], data["balance_due"]) == (
+    update = {"settlement": owed, "payment": payment(balance_due="3.10")}
+    data = planned(return_received().model_copy(update=update)).data
+    assert (data["refund"], data["refund_method"], data["owed"]) == (
         None, None, eur("3.10"))  # fmt: skip
 
 
@@ -249,3 +262,68 @@ def test_an_event_that_breaks_its_contract_is_refused_naming_fields_not_values()
 
 def test_a_planned_email_keeps_its_personal_data_out_of_its_repr() -> None:
     assert "Ada" not in repr(planned(order_created()))
+
+
+def authorised_only(total: str, released: str = "0.00") -> dict[str, Any]:
+    """An order whose payment is authorised and not captured: its whole total still to
+    charge, nothing owed."""
+    state = payment().model_copy(update={"captured": _d("0"), "to_capture": _d(total),
+                                         "balance_due": _d(total)})  # fmt: skip
+    return {"payment": state, "settlement": settlement("-1").model_copy(
+        update={"authorization_released": _d(released), "balance_due": _d(total)})}  # fmt: skip
+
+
+def _d(value: str) -> Decimal:
+    return Decimal(value)
+
+
+def test_an_authorised_only_order_is_still_to_be_charged_never_owed() -> None:
+    data = planned(order_amended().model_copy(update=authorised_only("106.92", "29.75"))).data
+    assert data["still_to_charge"] == eur("106.92")
+    assert data["no_longer_charged"] == eur("29.75")
+    assert (data["owed"], data["refunded"]) == (None, None)
+
+
+def test_an_authorised_only_cancellation_says_no_longer_charged_and_nothing_owed() -> None:
+    data = planned(order_cancelled().model_copy(update=authorised_only("0.00", "136.67"))).data
+    assert data["no_longer_charged"] == eur("136.67")
+    assert (data["owed"], data["still_to_charge"], data["refunded"]) == (None, None, None)
+
+
+def test_a_swap_names_the_old_and_the_new_item_against_what_the_customer_was_told() -> None:
+    told = ToldView(total=_d("136.67"), lines=[
+        ToldLine(line_id="l1", sku=TEE.sku, name=TEE.name, quantity=2, unit_price=_d("25.00")),
+        ToldLine(line_id="l2", sku=HOODIE.sku, name=HOODIE.name, quantity=1,
+                 unit_price=_d("59.90"))])  # fmt: skip
+    gone = TEE.model_copy(update={"quantity": 0, "cancelled": 2, "state": "cancelled"})
+    black = TEE.model_copy(update={"line_id": "l3", "sku": "TEE-BLACK-M",
+                                   "name": "Black tee, M", "replaces": "l1",
+                                   "unit_price": _d("27.00")})  # fmt: skip
+    event = order_amended().model_copy(update={"told": told, "lines": [gone, HOODIE, black]})
+    data = planned(event).data
+    assert data["changes"] == [{
+        "action": "replaced", "name": "Black tee, M", "sku": "TEE-BLACK-M",
+        "old_quantity": 2, "new_quantity": 2,
+        "old": {"name": "Organic tee, M", "sku": "TEE-ORGANIC-M", "quantity": 2,
+                "unit_price": eur("25.00")},
+        "new": {"name": "Black tee, M", "sku": "TEE-BLACK-M", "quantity": 2,
+                "unit_price": eur("27.00")}}]  # fmt: skip
+    assert data["old_total"] == eur("136.67")
+
+
+def test_against_the_told_lines_a_price_change_and_a_removal_are_named() -> None:
+    told = ToldView(total=_d("136.67"), lines=[
+        ToldLine(line_id="l1", sku=TEE.sku, name=TEE.name, quantity=2, unit_price=_d("25.00")),
+        ToldLine(line_id="l2", sku=HOODIE.sku, name=HOODIE.name, quantity=1,
+                 unit_price=_d("59.90"))])  # fmt: skip
+    cheaper = TEE.model_copy(update={"unit_price": _d("20.00")})
+    gone = HOODIE.model_copy(update={"quantity": 0, "cancelled": 1, "state": "cancelled"})
+    event = order_amended().model_copy(update={"told": told, "lines": [cheaper, gone]})
+
+    changes = planned(event).data["changes"]
+
+    assert [(c["action"], c["sku"]) for c in changes] == [
+        ("price_changed", "TEE-ORGANIC-M"), ("removed", "HOODIE-GREY-L")]  # fmt: skip
+    assert (changes[0]["old"]["unit_price"], changes[0]["new"]["unit_price"]) == (
+        eur("25.00"), eur("20.00"))  # fmt: skip
+    assert changes[1]["new"] is None

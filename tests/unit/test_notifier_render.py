@@ -46,8 +46,8 @@ def test_an_amendment_says_what_changed_and_what_is_refunded() -> None:
     assert "refunding 29.75 EUR" in text
 
 
-def test_a_delivery_change_mentions_the_balance_due() -> None:
-    assert "balance of 5.95 EUR" in text_of("order.delivery_changed")
+def test_a_delivery_change_mentions_what_is_owed() -> None:
+    assert "Please pay the remaining 5.95 EUR." in text_of("order.delivery_changed")
 
 
 def test_a_backorder_gives_the_expected_date() -> None:
@@ -107,8 +107,8 @@ def test_a_return_that_refunds_nothing_yet_says_why() -> None:
 
 def test_a_return_that_leaves_a_balance_names_it() -> None:
     [p] = notifications_for(cloudevent(EVERY["return.received"]), ADA)
-    data = {**p.data, "refund": None, "balance_due": {"amount": "3.10", "currency": "EUR"}}
-    assert "A balance of 3.10 EUR is now due on your order." in plain_text(p.kind, data)
+    data = {**p.data, "refund": None, "owed": {"amount": "3.10", "currency": "EUR"}}
+    assert "Please pay the remaining 3.10 EUR of your order." in plain_text(p.kind, data)
 
 
 def test_an_unknown_kind_has_no_rendering() -> None:
@@ -132,3 +132,17 @@ def test_without_the_language_english_is_chosen() -> None:
 def test_a_kind_without_a_template_in_the_locale_language_or_english_has_none() -> None:
     assert template_for(TEMPLATES, "shipped", "de-DE") is None
     assert template_for(TEMPLATES, "delivered", "en") is None
+
+
+def test_a_german_customer_reads_german_with_german_amounts_and_days() -> None:
+    [p] = notifications_for(cloudevent(EVERY["order.shipped"]), ADA)
+    text = plain_text(p.kind, p.data, "de-AT")
+    assert text.startswith("Subject: Ihre Bestellung ord_ada_1 ist unterwegs")
+    assert "am 26.11.2026 verlassen" in text and "Viele Grüße" in text
+    [p] = notifications_for(cloudevent(EVERY["order.amended"]), ADA)
+    assert "29,75 EUR" in plain_text(p.kind, p.data, "de")
+
+
+def test_a_language_without_words_is_written_in_english() -> None:
+    [p] = notifications_for(cloudevent(EVERY["order.shipped"]), ADA)
+    assert plain_text(p.kind, p.data, "fr-FR") == plain_text(p.kind, p.data)
