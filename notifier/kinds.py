@@ -96,8 +96,10 @@ def _item(name: str, sku: str, quantity: int) -> Data:
 
 
 def _totals(t: Totals) -> Data:
+    """The totals; `tax_included` says whether the prices, the subtotal and the shipping
+    already include the tax (a tax-included market) or the tax comes on top."""
     parts = ("subtotal", "discounts", "shipping", "tax", "total")
-    return {p: _money(getattr(t, p), t.currency) for p in parts}
+    return {"tax_included": t.tax_included, **{p: _money(getattr(t, p), t.currency) for p in parts}}
 
 
 def _delivery(d: DeliveryView) -> Data:

@@ -29,6 +29,7 @@ from services.orders.handlers import amend_order, cancel_order, change_delivery
 from tests.notifier_events import cloudevent
 
 from .builders import Helpdesk, ship
+from .fakes import FakeReference
 from .test_returns import arrive, ask, delivered
 
 SNAPSHOTS = Path(__file__).parent.parent / "fixtures" / "emails"
@@ -89,6 +90,28 @@ def placed_captured() -> Mailed:
 
 def placed_authorised() -> Mailed:
     return last(Helpdesk().place_ada(payment=AUTHORISED), "order_confirmed"), True
+
+
+#: The same order in a market whose EUR prices include tax: 2 x 12.30 + 24.99 + 4.95.
+GROSS = {"authorized": "54.54", "captured": "54.54", "reference": "psp_ch_4242"}
+
+
+def gross_shop() -> Helpdesk:
+    desk = Helpdesk(FakeReference(tax_included=frozenset({"EUR"})))
+    desk.place_ada(payment=GROSS)
+    return desk
+
+
+def placed_tax_included() -> Mailed:
+    desk = Helpdesk(FakeReference(tax_included=frozenset({"EUR"})))
+    return last(desk.place_ada(payment=GROSS), "order_confirmed"), True
+
+
+def mixed_tax_included() -> Mailed:
+    """The book goes, a poster comes: one credit memo for the difference, one refund."""
+    change = amend(gross_shop(), {"action": "remove", "line_id": "l2"},
+                   {"action": "add", "sku": "POSTER-BABBAGE", "quantity": 1})  # fmt: skip
+    return last(change, "order_changed"), True
 
 
 def swap() -> Mailed:
@@ -181,6 +204,8 @@ def returned() -> Mailed:
 SCENARIOS: dict[str, Callable[[], Mailed]] = {
     "order_confirmed.captured": placed_captured,
     "order_confirmed.authorised_only": placed_authorised,
+    "order_confirmed.tax_included": placed_tax_included,
+    "order_changed.mixed_tax_included": mixed_tax_included,
     "order_changed.swap": swap,
     "order_changed.cut_authorised_only": cut_authorised,
     "order_changed.cut_captured": cut_captured,
