@@ -515,6 +515,7 @@ class ToldView(Published):
     to_capture: Amount | None = Field(
         default=None, description="Authorised money then still to capture."
     )
+    captured: Amount | None = Field(default=None, description="Captured by then, in all.")
 
 
 class OrderChanged(Published):

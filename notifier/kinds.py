@@ -129,15 +129,20 @@ def _told_changes(told: ToldView, lines: list[LineView], currency: str) -> list[
     a change the customer was not told of shows in the next e-mail they are sent."""
     was = {t.line_id: t for t in told.lines if t.quantity > 0}
     now = {v.line_id: v for v in lines}
-    replacing = {v.replaces: v for v in lines
-                 if v.replaces in was and v.line_id not in was and v.quantity > 0}  # fmt: skip
+    # A line that replaced a told line (an exchange's replacement is an added line: the
+    # line it exchanges units of stays); the first, should one line have been replaced twice.
+    replacing: dict[str | None, LineView] = {}
+    for v in lines:
+        if v.replaces in was and v.line_id not in was and v.quantity > 0 and not v.exchange_for:
+            replacing.setdefault(v.replaces, v)
     out: list[Data] = []
     for t in was.values():
         old = _line_item(t.name, t.sku, t.quantity, t.unit_price, currency)
-        v = replacing.get(t.line_id) or now.get(t.line_id)
-        if v is None or v.quantity == 0:
+        found = replacing.get(t.line_id) or now.get(t.line_id)
+        if found is None or found.quantity == 0:
             out.append(_diffed("removed", old, None))
             continue
+        v = found
         new = _line_item(v.name, v.sku, v.quantity, v.unit_price, currency)
         if v.line_id != t.line_id:
             out.append(_diffed("replaced", old, new))
@@ -199,7 +204,10 @@ def _customer_money(
     if told is not None and told.refunded is not None:
         refunded = max(payment.refunded - told.refunded, Decimal(0))
     if told is not None and told.to_capture is not None:
-        released = max(told.to_capture - payment.to_capture, Decimal(0))
+        # Authorised money left uncaptured since: what was to capture then and is neither
+        # to capture now nor captured since (a capture is not money no longer charged).
+        captured_since = payment.captured - (told.captured or Decimal(0))
+        released = max(told.to_capture - payment.to_capture - captured_since, Decimal(0))
     back = None
     if refunded > 0:
         back = {**_money(refunded, currency), "to": _method(refunds) or "original_payment"}

@@ -113,7 +113,11 @@ ORDER_DEFAULTS: dict[str, Any] = {
     "told": None,  # version 3
 }
 TOLD_REQUIRED = ("total", "lines")
-TOLD_DEFAULTS: dict[str, Any] = {"refunded": Decimal(0), "to_capture": Decimal(0)}
+TOLD_DEFAULTS: dict[str, Any] = {
+    "refunded": Decimal(0),
+    "to_capture": Decimal(0),
+    "captured": Decimal(0),
+}
 TOLD_LINE_REQUIRED = ("sku", "name", "quantity", "unit_price")
 TOLD_LINE_DEFAULTS: dict[str, Any] = {}
 CREDIT_LINE_REQUIRED = ("reason", "description", "net", "tax")
@@ -214,6 +218,8 @@ def _told_doc(t: Told) -> Doc:
         doc["refunded"] = str(t.refunded)
     if t.to_capture:
         doc["to_capture"] = str(t.to_capture)
+    if t.captured:
+        doc["captured"] = str(t.captured)
     return doc
 
 
@@ -432,6 +438,7 @@ def _told(d: Doc) -> Told:
         lines,
         Decimal(d.get("refunded", 0)),
         Decimal(d.get("to_capture", 0)),
+        Decimal(d.get("captured", 0)),
     )
 
 

@@ -7,6 +7,7 @@ has settled and taken its version step.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -130,3 +131,16 @@ OrderEvent = (
     | Backordered | Shipped | Delivered | Captured | RefundFailed | RefundRetried | Settled
     | FulfilmentChanged
 )  # fmt: skip
+
+
+def tells_customer(happened: Iterable[OrderEvent]) -> bool:
+    """Whether the customer is e-mailed about this command's change with a comparison to what
+    they were told before (order changed or cancelled, an item short, a return received or
+    decided). Only such a command moves what the customer was told; a capture, a shipment,
+    a discount or a return authorised e-mails no comparison, so the next e-mail still
+    compares with the last one that did."""
+    return any(
+        isinstance(e, Placed | Amended | Cancelled | DeliveryChanged | ShortPicked)
+        or (isinstance(e, ReturnStep) and e.step in ("received", "decided"))
+        for e in happened
+    )

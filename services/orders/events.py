@@ -142,7 +142,11 @@ def told_view(told: Told | None) -> ToldView | None:
         for line_id, x in told.lines.items()
     ]  # fmt: skip
     return ToldView(
-        total=told.total, lines=lines, refunded=told.refunded, to_capture=told.to_capture
+        total=told.total,
+        lines=lines,
+        refunded=told.refunded,
+        to_capture=told.to_capture,
+        captured=told.captured,
     )
 
 

@@ -554,7 +554,10 @@ class Order:
             self.require("change_address")
         if new == old:
             raise Invalid("the delivery is already exactly that: nothing to change")
-        self._changing(default_reason=("shipping_change", "shipping_change"), settle_to=settle_to)
+        # One change, one document: a new fee and a new destination net like an amendment.
+        self._changing(
+            default_reason=("shipping_change", "shipping_change"), settle_to=settle_to, net=True
+        )
         self.delivery = new
         self.tax_rates = rates
         self.events.append(changes.DeliveryChanged(reason, old))

@@ -14,7 +14,7 @@ from typing import Any
 
 from services.context import Change, Context
 from services.errors import NotFound
-from services.orders import events
+from services.orders import changes, events
 from services.orders.model import Order
 from services.orders.settlement import Settlement
 from services.ports import UnitOfWork
@@ -29,6 +29,7 @@ def lock(
     if order is None:
         raise NotFound(f"order {order_id} does not exist", field="data.order_id")
     order.check_version(expected_version)
+    _baseline(order)
     return order, events.audit_state(order)
 
 
@@ -37,7 +38,15 @@ def locked(order_id: str, uow: UnitOfWork) -> Order:
     order = uow.orders.get_for_update(order_id)
     if order is None:
         raise NotFound(f"order {order_id} does not exist", field="data.order_id")
+    _baseline(order)
     return order
+
+
+def _baseline(order: Order) -> None:
+    """An order stored before OrderCare kept what the customer was told: take it as the
+    command finds it, so that a suppressed change is not taken for one the customer knows."""
+    if order.told is None:
+        order.tell()
 
 
 def record(
@@ -53,7 +62,7 @@ def record(
             pending.version,
             events.preview_result(order, pending, described.messages),
         )
-    if ctx.notify_customer:
+    if ctx.notify_customer and changes.tells_customer(happened):
         order.tell()  # the events above compared with what the customer was told before
     uow.orders.save(order)
     if pending.settlement is not None:

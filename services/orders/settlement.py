@@ -23,6 +23,10 @@ SHIPPING = "#shipping"
 #: The reason code of a component: (when it went down, when it went up).
 Reason = tuple[str, str]
 
+#: A document line with the key of the component it comes from (a line id, a charge id or
+#: SHIPPING): two fees may share a description, never a key.
+Keyed = tuple[str, CreditLine]
+
 
 @dataclass(slots=True)
 class PaymentFacts:
@@ -123,7 +127,7 @@ def components(
     default_reason: Reason,
     pairs: Mapping[str, str],
     names: Mapping[str, str],
-) -> tuple[list[CreditLine], list[CreditLine]]:
+) -> tuple[list[Keyed], list[Keyed]]:
     """What went down (credits) and what went up (debits), one line per order line and one
     for shipping. A replacement line is compared with the line it replaced. A line whose only
     change is tax (a new destination) is a `tax_change`."""
@@ -135,8 +139,8 @@ def components(
             net, tax = into.get(key, (ZERO, ZERO))
             into[key] = (net + p.net, tax + p.tax)
         into[SHIPPING] = (priced.shipping_net, priced.shipping_tax)
-    credits: list[CreditLine] = []
-    debits: list[CreditLine] = []
+    credits: list[Keyed] = []
+    debits: list[Keyed] = []
     for key in dict.fromkeys([*old, *new]):
         old_net, old_tax = old.get(key, (ZERO, ZERO))
         new_net, new_tax = new.get(key, (ZERO, ZERO))
@@ -156,7 +160,7 @@ def components(
         ):
             if net or tax:
                 why = "tax_change" if tax_only else reason
-                side.append(CreditLine(why, names.get(key, key), net, tax, line_id))
+                side.append((key, CreditLine(why, names.get(key, key), net, tax, line_id)))
     return credits, debits
 
 
@@ -183,11 +187,13 @@ def settle(
     for new_id, old_id in pairs.items():
         names[old_id] = f"{names[old_id]} -> {names[new_id]}"
     names[SHIPPING] = "shipping"
-    credits, debits = components(
+    keyed_credits, keyed_debits = components(
         before, after, reasons=reasons, default_reason=default_reason, pairs=pairs, names=names
     )
-    if net and credits and debits:
-        credits, debits = _net(credits, debits)
+    if net and keyed_credits and keyed_debits:
+        keyed_credits, keyed_debits = _net(keyed_credits, keyed_debits)
+    credits = [line for _key, line in keyed_credits]
+    debits = [line for _key, line in keyed_debits]
     invoices = list(books.invoices)
     invoice = None
     if debits:
@@ -223,9 +229,7 @@ def settle(
     )
 
 
-def _net(
-    credits: list[CreditLine], debits: list[CreditLine]
-) -> tuple[list[CreditLine], list[CreditLine]]:
+def _net(credits: list[Keyed], debits: list[Keyed]) -> tuple[list[Keyed], list[Keyed]]:
     """Credits and debits as one document: the side with the larger total (net + tax) keeps
     its lines and the other side's lines are deducted from it, so a change that lowers what
     the customer pays is one credit memo and one that raises it one supplementary invoice,
@@ -236,8 +240,10 @@ def _net(
     Sides of equal net and equal tax cancel out (nothing to document). Sides of equal total
     and a different split (a same-priced item at another tax rate) have no direction to
     take: they stay a credit memo and an invoice, the one case of two documents."""
-    c_net, c_tax = sum((c.net for c in credits), ZERO), sum((c.tax for c in credits), ZERO)
-    d_net, d_tax = sum((d.net for d in debits), ZERO), sum((d.tax for d in debits), ZERO)
+    c_net = sum((c.net for _k, c in credits), ZERO)
+    c_tax = sum((c.tax for _k, c in credits), ZERO)
+    d_net = sum((d.net for _k, d in debits), ZERO)
+    d_tax = sum((d.tax for _k, d in debits), ZERO)
     if (c_net, c_tax) == (d_net, d_tax):
         return [], []
     if c_net + c_tax > d_net + d_tax:
@@ -247,20 +253,19 @@ def _net(
     return credits, debits
 
 
-def _merged(kept: list[CreditLine], deducted: list[CreditLine]) -> list[CreditLine]:
-    """The kept side's lines less the other side's, one line per order line: a line whose
-    net went one way and tax the other (a cheaper item at a higher rate) is one line of the
-    document, with its own reason."""
-    lines = {(x.line_id, x.description): x for x in kept}
-    for x in deducted:
-        key = (x.line_id, x.description)
+def _merged(kept: list[Keyed], deducted: list[Keyed]) -> list[Keyed]:
+    """The kept side's lines less the other side's, one line per component (order line,
+    fee or shipping): a line whose net went one way and tax the other (a cheaper item at a
+    higher rate) is one line of the document, with its own reason."""
+    lines = dict(kept)
+    for key, x in deducted:
         same = lines.get(key)
         lines[key] = (
             replace(same, net=same.net - x.net, tax=same.tax - x.tax)
             if same
             else replace(x, net=-x.net, tax=-x.tax)
         )
-    return list(lines.values())
+    return list(lines.items())
 
 
 def _issue_memos(

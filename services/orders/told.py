@@ -28,12 +28,14 @@ class ToldLine:
 @dataclass(frozen=True, slots=True)
 class Told:
     """The order's total and lines (by line id) as the customer was last told of them, and
-    the money as it stood then: refunded so far, and authorised money still to capture."""
+    the money as it stood then: refunded so far, authorised money still to capture, and
+    captured so far (so that a capture since is not mistaken for money no longer charged)."""
 
     total: Decimal
     lines: dict[str, ToldLine] = field(default_factory=dict)
     refunded: Decimal = Decimal(0)
     to_capture: Decimal = Decimal(0)
+    captured: Decimal = Decimal(0)
 
 
 #: What a customer who was told nothing knows: an order created without an e-mail.
@@ -47,4 +49,4 @@ def told_of(lines: Iterable[Line], total: Decimal, payment: PaymentState) -> Tol
         for ln in lines
         if ln.quantity > 0
     }
-    return Told(total, told, payment.refunded, payment.to_capture)
+    return Told(total, told, payment.refunded, payment.to_capture, payment.captured)

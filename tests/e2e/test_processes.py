@@ -219,6 +219,13 @@ def test_the_demo_tells_its_story_without_servers(settings: Settings) -> None:
 
 
 def test_the_demo_tells_the_same_story_against_the_real_servers(settings: Settings) -> None:
+    # Its Berlin shop prices EUR tax-included: it asks for that rather than change a setting.
+    refused = run_cli(settings, "demo", timeout=60)
+    assert refused.returncode == 2
+    assert "run `ordercare market set EUR --prices tax-included`" in refused.stderr
+    market = run_cli(settings, "market", "set", "EUR", "--prices", "tax-included")
+    assert market.returncode == 0, market.stderr
+
     result = run_cli(settings, "demo", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (

@@ -96,9 +96,12 @@ def test_0007_rewrites_every_legacy_row_keyed_and_the_orders_read_back_the_same(
 
     docs = dict(stored(at_0006, "SELECT id, doc FROM orders"))
     assert len(docs) == len(EXPECTED) + COPIES
-    assert {doc.get("v") for doc in docs.values()} == {CURRENT}
+    assert {doc.get("v") for doc in docs.values()} == {2, CURRENT}
     for name, expected in EXPECTED.items():
-        assert docs[expected.order_id] == order_to_doc(expected), name
+        if name.startswith("v1"):  # positional: rewritten keyed
+            assert docs[expected.order_id] == order_to_doc(expected), name
+        else:  # already keyed, of any version: left as it is
+            assert docs[expected.order_id] == fixture(name)["doc"], name
     copy = EXPECTED["v1_a367a7e.json"]
     assert docs["ord_copy_01099"]["lines"] == order_to_doc(copy)["lines"]
     # Only the representation changed: not the order's version, not when it last changed.
@@ -199,3 +202,45 @@ def test_0007_stops_at_a_row_it_cannot_read_naming_it(at_0006: str) -> None:
     # one transaction: nothing was rewritten, the database is still at 0006
     assert dict(stored(at_0006, "SELECT id, doc FROM orders")) == before
     assert stored(at_0006, "SELECT version_num FROM alembic_version") == [("0006",)]
+
+
+def saved_at_head(url: str, order: Any) -> None:
+    command.upgrade(alembic_config(url), "head")
+    engine = make_engine(url, pool_size=1)
+    try:
+        with SqlUnitOfWork(engine, ReferenceCache()) as u:
+            u.accounts.add(Account("acc_ada", "Ada Lovelace"))
+            assert u.orders.add(order)
+            u.commit()
+    finally:
+        engine.dispose()
+
+
+def test_the_0009_downgrade_writes_documents_release_0008_reads(at_0006: str) -> None:
+    told = EXPECTED["v3_told.json"]
+    assert told.told is not None
+    saved_at_head(at_0006, told)
+    [(doc,)] = stored(at_0006, "SELECT doc FROM orders")
+    assert doc["v"] == 3 and "told" in doc
+
+    command.downgrade(alembic_config(at_0006), "0008")
+
+    [(doc,)] = stored(at_0006, "SELECT doc FROM orders")
+    assert doc == {**{k: v for k, v in order_to_doc(told).items() if k != "told"}, "v": 2}
+
+
+def test_the_0009_downgrade_refuses_while_an_order_is_priced_tax_included(at_0006: str) -> None:
+    order = EXPECTED["v3_told.json"]
+    order.tax_included = True
+    try:
+        saved_at_head(at_0006, order)
+    finally:
+        order.tax_included = False
+    heads = stored(at_0006, "SELECT version_num FROM alembic_version")
+
+    with pytest.raises(RuntimeError, match=r"cannot downgrade below 0009: 1 order\(s\) priced"):
+        command.downgrade(alembic_config(at_0006), "0008")
+
+    assert stored(at_0006, "SELECT version_num FROM alembic_version") == heads
+    [(doc, included)] = stored(at_0006, "SELECT doc, tax_included FROM orders")
+    assert doc["v"] == 3 and included is True

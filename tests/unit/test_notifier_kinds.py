@@ -90,7 +90,7 @@ def test_an_order_confirmation_lists_the_items_and_totals_as_decimal_strings() -
          "unit_price": eur("59.90")},
     ]  # fmt: skip
     assert (data["still_to_charge"], data["owed"]) == (None, None)
-    assert data["totals"] == {"subtotal": eur("109.90"), "discounts": eur("0.00"),
+    assert data["totals"] == {"tax_included": False, "subtotal": eur("109.90"), "discounts": eur("0.00"),
                               "shipping": eur("4.95"), "tax": eur("21.82"), "total": eur("136.67")}  # fmt: skip
     assert data["delivery"]["method"] == "standard"
 

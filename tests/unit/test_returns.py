@@ -54,7 +54,7 @@ from services.policy import Policy
 from services.registry import authorize as authorize_role
 
 from .builders import Helpdesk, ship
-from .fakes import NOW
+from .fakes import NOW, FakeReference
 
 
 def delivered(at: datetime = NOW, **units: int) -> Helpdesk:
@@ -892,4 +892,39 @@ def test_an_after_receipt_replacement_ships_once_every_unit_it_replaces_has_come
 
     assert desk.order().line("l3").hold is False
     assert desk.order().returns[0].status == "received"
+    assert_money_adds_up(desk)
+
+
+@pytest.mark.parametrize("tax_included", [False, True])
+def test_two_restocking_fees_of_one_line_each_stay_a_line_of_the_netted_document(
+    tax_included: bool,
+) -> None:
+    """Two mugs exchanged for the same size and a poster returned; the parcel reports each
+    mug's damage as its own entry. Both fees (same description) and the poster's credit net
+    into one invoice, and the books still add up."""
+    desk = Helpdesk(FakeReference(tax_included=frozenset({"EUR"}) if tax_included else frozenset()))
+    paid = "39.75" if tax_included else "47.30"
+    desk.place_ada(
+        lines=[{"sku": "MUG-ADA-XL", "quantity": 2}, {"sku": "POSTER-BABBAGE", "quantity": 1}],
+        payment={"authorized": paid, "captured": paid, "reference": "psp_1"},
+    )
+    ship(desk, l1=2, l2=1)
+    desk.send(fulfillment.delivered, Delivered, role="system", order_id="ord_ada_1",
+              shipment_id="shp_1")  # fmt: skip
+    desk.send(create_return, CreateReturn, order_id="ord_ada_1", return_id="rma_1",
+              method="drop_off", lines=[{"line_id": "l1", "quantity": 2, "reason": "wrong_size"},
+                                        {"line_id": "l2", "quantity": 1, "reason": "changed_mind"}],
+              replacements=[{"line_id": "l1", "sku": "MUG-ADA-XL"}])  # fmt: skip
+    damaged = {"line_id": "l1", "sku": "MUG-ADA-XL",
+               "units": [{"condition": "damaged_by_customer", "quantity": 1}]}  # fmt: skip
+
+    desk.send(return_received, ReturnReceived, role="system", order_id="ord_ada_1",
+              return_id="rma_1", warehouse="wh_leipzig",
+              lines=[damaged, damaged, {"line_id": "l2", "sku": "POSTER-BABBAGE",
+                                        "units": [{"condition": "resellable", "quantity": 1}]}])  # fmt: skip
+
+    invoice = desk.uow.ledger.invoices[-1][0]
+    fees = [x for x in invoice.lines if x.reason == "restocking_fee"]
+    assert len(fees) == 2 and fees[0].description == fees[1].description
+    assert invoice.total == sum((x.net + x.tax for x in invoice.lines), Decimal(0)) > 0
     assert_money_adds_up(desk)

@@ -9,16 +9,18 @@ from typing import Any
 import pytest
 
 from contracts.orders import AmendOrder, OrderAmended, ToldLine
-from contracts.payments import RefundConfirmed
+from contracts.payments import Captured, RefundConfirmed
+from contracts.returns import CreateReturn
 from notifier.kinds import notifications_for
 from services.context import Change
 from services.orders import payments
 from services.orders.handlers import amend_order
+from services.orders.return_handlers import create_return
 from services.orders.told import Told
 from services.orders.told import ToldLine as Line
 from tests.notifier_events import ADA, cloudevent
 
-from .builders import Helpdesk
+from .builders import Helpdesk, ship
 
 #: Two mugs at 12.30 and a book at 24.99 to Berlin: 61.90 with VAT and shipping.
 PLACED = Told(
@@ -27,6 +29,7 @@ PLACED = Told(
         "l1": Line("MUG-ADA", "Ada Lovelace mug", 2, Decimal("12.30")),
         "l2": Line("BOOK-ENGINE", "The Analytical Engine", 1, Decimal("24.99")),
     },
+    captured=Decimal("61.90"),
 )
 
 
@@ -102,3 +105,77 @@ def test_a_refunds_confirmation_is_as_quiet_as_the_change_that_made_it(notify: b
                           order_id="ord_ada_1", refund_id=refund.refund_id)  # fmt: skip
 
     assert confirmed.notify_customer is notify
+
+
+def test_a_command_that_e_mails_no_comparison_leaves_the_told_state() -> None:
+    """A quiet cut, then the warehouse ships the book (a shipped e-mail, no comparison): the
+    next told change still shows the cut and compares with the total the customer knew."""
+    desk = Helpdesk()
+    desk.place_ada()
+    amend(desk, {"action": "set_quantity", "line_id": "l1", "quantity": 1}, notify=False)
+    ship(desk, l2=1)
+    assert desk.order().told == PLACED
+
+    told = amend(desk, {"action": "add", "sku": "POSTER-BABBAGE", "quantity": 1})
+
+    [mail] = notifications_for(cloudevent(told), ADA)
+    changes = {(c["action"], c["sku"]) for c in mail.data["changes"]}
+    assert changes == {("quantity_changed", "MUG-ADA"), ("added", "POSTER-BABBAGE")}
+    assert mail.data["old_total"] == {"amount": "61.90", "currency": "EUR"}
+
+
+def test_a_capture_since_the_last_e_mail_is_not_money_no_longer_charged() -> None:
+    """Authorised only; a quiet cut (12.30 + tax less to capture), then the payment service
+    captures what is due, then a told cut: the e-mail says what the two cuts release
+    (the capture is not a release) and nothing is owed."""
+    desk = Helpdesk()
+    desk.place_ada(payment={"authorized": "61.90", "captured": "0", "reference": "psp_1"})
+    amend(desk, {"action": "set_quantity", "line_id": "l1", "quantity": 1}, notify=False)
+    due = desk.order().payment_state().to_capture
+    desk.send(payments.captured, Captured, role="system", order_id="ord_ada_1",
+              amount=str(due), currency="EUR")  # fmt: skip
+    assert desk.order().told == Told(PLACED.total, PLACED.lines, to_capture=Decimal("61.90"))
+
+    told = amend(desk, {"action": "set_quantity", "line_id": "l2", "quantity": 0})
+
+    [mail] = notifications_for(cloudevent(told), ADA)
+    # 14.63 released by the quiet cut; the book (26.74) is refunded, it was captured
+    assert mail.data["no_longer_charged"] == {"amount": "14.63", "currency": "EUR"}
+    assert mail.data["refunded"]["amount"] == "26.74"
+    assert mail.data["owed"] is None
+
+
+def test_an_order_stored_before_told_existed_takes_its_state_when_first_touched() -> None:
+    desk = Helpdesk()
+    desk.place_ada()
+    stored = desk.order()
+    stored.told = None
+    desk.uow.orders.save(stored)
+    amend(desk, {"action": "set_quantity", "line_id": "l1", "quantity": 1}, notify=False)
+    assert desk.order().told == PLACED
+
+    told = amend(desk, {"action": "add", "sku": "POSTER-BABBAGE", "quantity": 1})
+
+    [mail] = notifications_for(cloudevent(told), ADA)
+    assert mail.data["old_total"] == {"amount": "61.90", "currency": "EUR"}
+    assert ("quantity_changed", "MUG-ADA") in {
+        (c["action"], c["sku"]) for c in mail.data["changes"]
+    }
+
+
+def test_an_exchanges_replacement_is_an_added_item_not_a_swap_of_the_line() -> None:
+    """A quiet exchange of one of the two mugs for a Turing mug: the next told e-mail adds
+    the Turing mug; the customer keeps the Lovelace mugs' line."""
+    desk = Helpdesk()
+    desk.place_ada()
+    ship(desk, l1=2, l2=1)
+    desk.send(create_return, CreateReturn, order_id="ord_ada_1", return_id="rma_1",
+              method="drop_off", lines=[{"line_id": "l1", "quantity": 1, "reason": "wrong_size"}],
+              replacements=[{"line_id": "l1", "sku": "MUG-TURING"}],
+              notify_customer=False)  # fmt: skip
+
+    told = amend(desk, {"action": "add", "sku": "POSTER-BABBAGE", "quantity": 1})
+
+    [mail] = notifications_for(cloudevent(told), ADA)
+    changes = {(c["action"], c["sku"]) for c in mail.data["changes"]}
+    assert changes == {("added", "MUG-TURING"), ("added", "POSTER-BABBAGE")}

@@ -6,11 +6,12 @@ Create Date: 2026-12-06 19:30:00.000000
 
 Until now an order's lines, shipments, charges, payment, invoices and return lines, and a
 credit memo's lines, were stored as arrays whose meaning was their position (version 1, no
-"v" key). This rewrites every such row as the keyed version 2 document the writer now
-writes, with persistence/documents.py's upgrade (the same code the reader uses on a
-version 1 row), in batches of `BATCH` rows by primary key so that memory stays flat on any
+"v" key). This rewrites every such row as the keyed document the writer writes (version
+2 when this migration was written; run by a later release, its upgrade goes on to that
+release's version), with persistence/documents.py's upgrade (the same code the reader uses
+on a version 1 row), in batches of `BATCH` rows by primary key so that memory stays flat on any
 table size. The order's version and updated_at are not touched: the order did not change,
-only how it is stored. Rows already at version 2 are left as they are, so running it again
+only how it is stored. Rows already keyed (any version) are left as they are, so running it again
 or after new rows arrived is harmless; a row a worker of the previous release writes after
 this ran is version 1 again, which the reader still takes and the next save rewrites.
 
@@ -31,7 +32,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from persistence.documents import (
-    CURRENT,
     credit_memo_as_v1,
     order_as_v1,
     upgrade_credit_memo,
@@ -50,8 +50,9 @@ Convert = Callable[[dict[str, Any], str], dict[str, Any]]
 
 
 def upgrade() -> None:
-    _rewrite("orders", "doc", "order", upgrade_order, lambda v: v != CURRENT)
-    _rewrite("credit_memos", "lines", "credit memo", upgrade_credit_memo, lambda v: v != CURRENT)
+    # Only the unversioned (release 1) documents: a later release's versions stay as they are.
+    _rewrite("orders", "doc", "order", upgrade_order, lambda v: v is None)
+    _rewrite("credit_memos", "lines", "credit memo", upgrade_credit_memo, lambda v: v is None)
 
 
 def downgrade() -> None:

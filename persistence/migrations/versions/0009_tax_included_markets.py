@@ -66,6 +66,29 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Back to what release 0008 reads, refused (nothing changed) where that would change what
+    an order means: a tax-included order would be repriced tax-exclusive, and a return's held
+    refund (a cheaper exchange waiting for its parcel) would be forgotten. Order documents
+    written by this release (version 3) are rewritten as version 2: only `told`, what the
+    customer was last told, is dropped (the e-mails then compare with the event's own old
+    state, as release 0008 did)."""
+    bind = op.get_bind()
+    included = bind.execute(sa.text("SELECT count(*) FROM orders WHERE tax_included")).scalar()
+    held = bind.execute(
+        sa.text(
+            "SELECT count(*) FROM orders WHERE jsonb_path_exists(doc, '$.returns[*].held_refunds')"
+        )
+    ).scalar()
+    if included or held:
+        raise RuntimeError(
+            f"cannot downgrade below 0009: {included} order(s) priced tax-included and {held} "
+            "with a held exchange refund would change meaning under release 0008; keep this "
+            "release, or settle those orders first"
+        )
+    op.execute(
+        "UPDATE orders SET doc = (doc - 'told') || jsonb_build_object('v', 2) "
+        "WHERE doc ->> 'v' = '3'"
+    )
     op.drop_column("invoices", "lines")
     op.drop_column("orders", "tax_included")
     op.drop_table("markets")
