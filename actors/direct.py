@@ -33,6 +33,9 @@ log = logging.getLogger("ordercare.direct")
 #: Confirmed ids kept for deletion while the database is unreachable; beyond this the oldest
 #: are forgotten (the relay publishes those rows again after their grace: duplicates only).
 MAX_PENDING_DELETES = 100_000
+#: Commands' publishes awaiting their confirms, at most: beyond that (a broker that blocks
+#: publishers, say) a command's rows are left to the relay rather than buffered in memory.
+MAX_IN_FLIGHT = 2_000
 #: After a failed connect, the first pause before the next try, doubling up to the longest.
 FIRST_RECONNECT_SECONDS = 0.5
 MAX_RECONNECT_SECONDS = 30.0
@@ -117,7 +120,12 @@ class DirectPublisher:
             return
         ids = [i for i, _m in rows]
         with self._lock:
-            self._in_flight += 1
+            full = self._in_flight >= MAX_IN_FLIGHT
+            if not full:
+                self._in_flight += 1
+        if full:
+            metrics.DIRECT_PUBLISHED.labels("fallback").inc(len(rows))
+            return
         try:
             publisher.publish_async([m for _i, m in rows], lambda r, e: self._settle(ids, r, e))
         except PublishError:

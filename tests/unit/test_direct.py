@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from prometheus_client import REGISTRY
 
 from actors.direct import DirectPublisher
@@ -149,3 +150,16 @@ def test_the_flusher_deletes_without_being_asked() -> None:
         assert deletes.calls == [[7]]
     finally:
         direct.stop(timeout=1.0)
+
+
+def test_a_broker_that_never_confirms_does_not_fill_the_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("actors.direct.MAX_IN_FLIGHT", 2)
+    connection, deletes = FakeConnection(), Deletes()
+    direct = connected(connection, deletes)
+    fallback = counted("fallback")
+    for n in range(3):
+        direct.submit([(n, message(n))])
+    assert len(connection.batches) == 2
+    assert counted("fallback") - fallback == 1
