@@ -128,8 +128,9 @@ class DirectPublisher:
             return
         try:
             publisher.publish_async([m for _i, m in rows], lambda r, e: self._settle(ids, r, e))
-        except PublishError:
-            self._settle(ids, BatchResult(), PublishError("closed"))
+        except Exception as exc:  # never fail a committed command: its rows are the relay's
+            self._settle(ids, BatchResult(), exc if isinstance(exc, PublishError) else
+                         PublishError(describe(exc)))  # fmt: skip
 
     # --- the publisher's I/O thread -----------------------------------------------------
 
