@@ -161,12 +161,18 @@ class Liveness(Middleware):
             health.WORKER.stop()
 
 
-class FinishDirect(Middleware):
-    """When a worker process stops (after its threads finished their messages), its direct
-    publishes get their confirms and their rows deleted; what is unconfirmed is the relay's."""
+class DirectPublishing(Middleware):
+    """Direct publishing's connection opens when a worker process boots, so the first
+    commands do not find it still connecting (they would be left to the relay). When the
+    process stops (after its threads finished their messages), its direct publishes get
+    their confirms and their rows deleted; what is unconfirmed is the relay's."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        if self.runtime.settings.direct_publish:
+            _ = self.runtime.processor  # builds the direct publisher; connects in a thread
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.runtime.stop_direct()
@@ -195,7 +201,7 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
     """One actor per inbound queue (commands, warehouse, payments), all running the same
     processor; raw CloudEvents arrive as their arguments. Returns the commands actor."""
     max_retries = runtime.settings.max_retries
-    broker.add_middleware(FinishDirect(runtime))
+    broker.add_middleware(DirectPublishing(runtime))
 
     def handle(
         text: str,
