@@ -22,13 +22,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actors import health
 from actors.broker import CloudEventsBroker, publish_reply, unwrap
+from actors.direct import DirectPublisher
 from actors.failures import is_infrastructure, retry_policy
 from actors.inbound import InboundMessage, InboundProcessor, Replier
 from actors.logs import Outage, describe
+from actors.publisher import ConfirmingPublisher
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
-from persistence.outbox import OutboundMessage
+from persistence.outbox import OutboundMessage, OutboxStore
 from persistence.repositories import ReferenceCache
 from persistence.uow import SqlUnitOfWork
 
@@ -52,6 +54,8 @@ class Runtime:
         self._engine = engine
         self._processor: InboundProcessor | None = None
         self._lock = threading.Lock()
+        #: Built with the processor when ORDERCARE_DIRECT_PUBLISH is on (after the fork).
+        self.direct: DirectPublisher | None = None
 
     @property
     def processor(self) -> InboundProcessor:
@@ -63,14 +67,41 @@ class Runtime:
 
     def _build(self) -> InboundProcessor:
         if self._engine is None:
-            pool = self.settings.worker_threads + 2
+            pool = self.settings.worker_threads + 3  # and one for direct publishing's deletes
             self._engine = make_engine(self.settings.database_url, pool_size=pool)
         engine, cache = self._engine, ReferenceCache()
-        return InboundProcessor(self.settings, lambda: SqlUnitOfWork(engine, cache), self.replier)
+        if self.settings.direct_publish:
+            self.direct = build_direct(self.settings, OutboxStore(engine))
+            self.direct.start()
+        return InboundProcessor(self.settings, lambda: SqlUnitOfWork(engine, cache),
+                                self.replier, direct=self.direct)  # fmt: skip
+
+    def stop_direct(self) -> None:
+        """Finish direct publishing: wait briefly for confirms, delete the confirmed rows."""
+        direct, self.direct = self.direct, None
+        if direct is not None:
+            direct.stop()
 
     def close(self) -> None:
+        self.stop_direct()
         if self._engine is not None:
             self._engine.dispose()
+
+
+def build_direct(settings: Settings, store: OutboxStore) -> DirectPublisher:
+    """This worker process's direct publisher: its own confirm-mode connection, not one of
+    Dramatiq's consuming channels (those belong to the worker threads and their acks)."""
+
+    def connect() -> ConfirmingPublisher:
+        return ConfirmingPublisher(settings.amqp_url, settings.relay_confirm_timeout_seconds)
+
+    return DirectPublisher(
+        connect,
+        store.delete,
+        grace_seconds=settings.direct_publish_grace_seconds,
+        flush_seconds=settings.direct_publish_flush_seconds,
+        stop_after_commit=settings.fault_stop_after_commit,
+    )
 
 
 class BrokerReplier:
@@ -130,6 +161,23 @@ class Liveness(Middleware):
             health.WORKER.stop()
 
 
+class DirectPublishing(Middleware):
+    """Direct publishing's connection opens when a worker process boots, so the first
+    commands do not find it still connecting (they would be left to the relay). When the
+    process stops (after its threads finished their messages), its direct publishes get
+    their confirms and their rows deleted; what is unconfirmed is the relay's."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        if self.runtime.settings.direct_publish:
+            _ = self.runtime.processor  # builds the direct publisher; connects in a thread
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.runtime.stop_direct()
+
+
 def build_broker(settings: Settings) -> CloudEventsBroker:
     """The Dramatiq broker with only the middleware OrderCare uses."""
     middleware: list[Middleware] = [
@@ -153,6 +201,7 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
     """One actor per inbound queue (commands, warehouse, payments), all running the same
     processor; raw CloudEvents arrive as their arguments. Returns the commands actor."""
     max_retries = runtime.settings.max_retries
+    broker.add_middleware(DirectPublishing(runtime))
 
     def handle(
         text: str,

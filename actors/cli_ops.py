@@ -349,6 +349,7 @@ def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
             "oldest_age_seconds": round((now - b.oldest).total_seconds(), 3),
             "deferred": b.deferred,
             "most_attempts": b.most_attempts,
+            "in_grace": b.in_grace,
         }
         for b in backlog
     ]
@@ -358,7 +359,7 @@ def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         print(f"{r['exchange'] or '(default)':<32} {r['rows']:>8} rows  oldest "
               f"{r['oldest_age_seconds']:.1f} s  deferred {r['deferred']}  "
-              f"attempts up to {r['most_attempts']}")  # fmt: skip
+              f"attempts up to {r['most_attempts']}  in grace {r['in_grace']}")  # fmt: skip
     if not rows:
         print("the outbox is empty")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -97,6 +97,14 @@ class Replier(Protocol):
     def reply(self, message: OutboundMessage) -> None: ...
 
 
+class Direct(Protocol):
+    """Publishes a command's outbox rows right after its commit (actors/direct.py)."""
+
+    def available_at(self) -> datetime: ...
+
+    def submit(self, rows: Sequence[tuple[int, OutboundMessage]]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Rejection:
     code: RejectionCode
@@ -114,11 +122,14 @@ class InboundProcessor:
         unit_of_work: Callable[[], SqlUnitOfWork],
         replier: Replier,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        direct: Direct | None = None,
     ) -> None:
         self.settings = settings
         self.unit_of_work = unit_of_work
         self.replier = replier
         self.clock = clock
+        #: None: the relay alone publishes the outbox (ORDERCARE_DIRECT_PUBLISH=false).
+        self.direct = direct
         self._reply_to = re.compile(settings.reply_to_pattern)
         self._policy = settings.policy()
         metrics.register_types([*COMMANDS, *QUERIES])
@@ -312,12 +323,22 @@ class InboundProcessor:
         )
         outcome = self._outcome(accepted, accepted.subject, cause, ctx.now)
         entry = _entry(env, outcome, ctx.now, raw=None)
-        if not uow.journal.record(entry, [*out, *outcome], change.audit, ctx):
+        messages = [*out, *outcome]
+        available = self.direct.available_at() if self.direct else None
+        ids = uow.journal.record(entry, messages, change.audit, ctx, available_at=available)
+        if ids is None:
             uow.restart()
             return self._duplicate(uow, env, msg)
         uow.commit()
+        self._committed(ids, messages)
         metrics.count_money(change.events)
         return "accepted"
+
+    def _committed(self, ids: list[int], messages: list[OutboundMessage]) -> None:
+        """Publish a committed command's outbox rows now; they stay the relay's after the
+        grace period unless the broker confirms them first."""
+        if self.direct is not None:
+            self.direct.submit(list(zip(ids, messages, strict=True)))
 
     # --- rejections and duplicates ----------------------------------------------------
 
@@ -339,10 +360,14 @@ class InboundProcessor:
         outcome = self._rejected(env.id, env.type, env.subject, rejection, _cause(env, msg), now)
         doc = msg.parsed if raw is msg.body else None
         kept = None if raw is None else kept_copy(raw, CardScan(), doc)
-        if not uow.journal.record(_entry(env, outcome, now, raw=kept), outcome, []):
+        available = self.direct.available_at() if self.direct else None
+        entry = _entry(env, outcome, now, raw=kept)
+        ids = uow.journal.record(entry, outcome, [], available_at=available)
+        if ids is None:
             uow.restart()
             return self._duplicate(uow, env, msg)
         uow.commit()
+        self._committed(ids, outcome)
         metrics.REJECTIONS.labels(rejection.code).inc()
         log.info(
             "command rejected",

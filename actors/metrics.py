@@ -57,12 +57,21 @@ RELAY_FAILED = Counter(
     "Outbox rows nacked or returned, by reason.",
     ["reason"],
 )
+DIRECT_PUBLISHED = Counter(
+    "ordercare_direct_publish_total",
+    "Outbox messages a worker published itself after its commit, by result: confirmed (its "
+    "row deleted in a batch) or fallback (not confirmed: the relay publishes it after the "
+    "grace period).",
+    ["result"],
+)
 OUTBOX_BACKLOG = Gauge(
-    "ordercare_outbox_backlog", "Rows waiting in the outbox.", multiprocess_mode="max"
+    "ordercare_outbox_backlog",
+    "Rows waiting in the outbox (not counting rows in their direct-publishing grace period).",
+    multiprocess_mode="max",
 )
 OUTBOX_AGE = Gauge(
     "ordercare_outbox_oldest_age_seconds",
-    "Age of the oldest unpublished outbox row.",
+    "Age of the oldest unpublished outbox row past its direct-publishing grace period.",
     multiprocess_mode="max",
 )
 
@@ -133,6 +142,8 @@ def export_worker_zeros() -> None:
         DEAD_LETTERS.labels(reason)
     for kind in ("infrastructure", "unexpected"):
         RETRIES.labels(kind)
+    for result in ("confirmed", "fallback"):
+        DIRECT_PUBLISHED.labels(result)
 
 
 def export_relay_zeros() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import takewhile
@@ -68,6 +68,8 @@ class _Batch:
     settled: int = 0
     error: Exception | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    #: Called once, on the I/O thread, when every message is settled or the batch failed.
+    on_done: Callable[[BatchResult, Exception | None], None] | None = None
 
     def settle(self, index: int, ack: bool, sent: bool = True) -> None:
         if not sent:
@@ -80,7 +82,21 @@ class _Batch:
             self.result.nacked.append(index)
         self.settled += 1
         if self.settled == self.size:
-            self.done.set()
+            self.finish()
+
+    def fail(self, exc: Exception) -> None:
+        self.error = self.error or exc
+        self.finish()
+
+    def finish(self) -> None:
+        if self.done.is_set():
+            return
+        self.done.set()
+        if self.on_done is not None:
+            try:
+                self.on_done(self.result, self.error)
+            except Exception:  # the I/O thread must survive a caller's bug
+                log.exception("a publish callback failed")
 
 
 class ConfirmingPublisher:
@@ -91,7 +107,8 @@ class ConfirmingPublisher:
         self.confirm_timeout = confirm_timeout
         self._ready = threading.Event()
         self._error: Exception | None = None
-        self._pending: dict[int, tuple[_Batch, int]] = {}
+        #: Delivery tag -> the batch, the message's index in it, and its key in _in_flight.
+        self._pending: dict[int, tuple[_Batch, int, tuple[str, str, str]]] = {}
         self._in_flight: dict[tuple[str, str, str], tuple[_Batch, int]] = {}
         self._tag = 0
         self._channel: Any = None
@@ -116,6 +133,28 @@ class ConfirmingPublisher:
         if batch.error:
             raise PublishError(str(batch.error), batch.result.confirmed)
         return batch.result
+
+    def publish_async(
+        self,
+        messages: Sequence[OutboundMessage],
+        on_done: Callable[[BatchResult, Exception | None], None],
+    ) -> None:
+        """Publish without waiting: `on_done(result, error)` is called once, on the I/O
+        thread, when the broker has settled every message or the connection failed (then
+        `result.confirmed` holds those confirmed before). Several threads may call this
+        at once. Raises PublishError when the publisher is already closed."""
+        if self._error or self._conn is None:
+            raise PublishError(f"publisher is closed: {self._error}")
+        batch = _Batch(len(messages), on_done=on_done)
+        if not messages:
+            batch.finish()
+            return
+        self._conn.ioloop.add_callback_threadsafe(partial(self._send, batch, messages))
+
+    @property
+    def usable(self) -> bool:
+        """Whether the connection is open and has not failed."""
+        return self._error is None and self._conn is not None and self._conn.is_open
 
     def close(self) -> None:
         conn = self._conn
@@ -160,8 +199,7 @@ class ConfirmingPublisher:
 
     def _send(self, batch: _Batch, messages: Sequence[OutboundMessage]) -> None:
         if self._error is not None or self._channel is None or not self._channel.is_open:
-            batch.error = self._error or PublishError("channel closed")
-            batch.done.set()
+            batch.fail(self._error or PublishError("channel closed"))
             return
         for index, m in enumerate(messages):
             props = pika.BasicProperties(
@@ -180,8 +218,9 @@ class ConfirmingPublisher:
                 batch.settle(index, ack=False, sent=False)
                 continue
             self._tag += 1
-            self._pending[self._tag] = (batch, index)
-            self._in_flight[(m.exchange, m.routing_key, m.message_id)] = (batch, index)
+            key = (m.exchange, m.routing_key, m.message_id)
+            self._pending[self._tag] = (batch, index, key)
+            self._in_flight[key] = (batch, index)
 
     def _on_return(self, _channel: Any, method: Any, props: Any, _body: bytes) -> None:
         key = (method.exchange, method.routing_key, props.message_id)
@@ -197,15 +236,16 @@ class ConfirmingPublisher:
         else:
             tags = [method.delivery_tag]
         for tag in tags:
-            batch, index = self._pending.pop(tag)
+            batch, index, key = self._pending.pop(tag)
+            # A Basic.Return comes before its message's confirm: the key is done with now
+            # (with several callers the map may never be empty, so it is pruned per message).
+            self._in_flight.pop(key, None)
             batch.settle(index, ack)
-        if not self._pending:
-            self._in_flight.clear()
 
     def _fail(self, exc: Exception) -> None:
         self._error = self._error or exc
-        for batch, _ in list(self._pending.values()):
-            batch.error = exc
-            batch.done.set()
+        pending = list(self._pending.values())
         self._pending.clear()
         self._in_flight.clear()
+        for batch, _index, _key in pending:
+            batch.fail(exc)

@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     relay_linger_seconds: float = Field(default=0.02, ge=0)
     relay_confirm_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    #: Workers publish a command's events and outcome themselves right after its commit
+    #: (README, "Direct publishing"); false: the relay alone publishes, as before.
+    direct_publish: bool = True
+    #: How long the relay leaves a worker's outbox rows alone: the worker's own publish has
+    #: this long to be confirmed and its rows deleted before the relay publishes them.
+    direct_publish_grace_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: How often a worker process deletes the rows of its confirmed publishes (one statement).
+    direct_publish_flush_seconds: float = Field(default=0.05, gt=0, le=10)
+    #: Fault injection for the end-to-end tests, read when a worker process starts: it
+    #: SIGSTOPs itself right after its first commit of an accepted or rejected command,
+    #: before publishing. Never set it in production.
+    fault_stop_after_commit: bool = False
+
     worker_metrics_port: int = 9464
     relay_metrics_port: int = 9465
     sweep_metrics_port: int = 9467

@@ -127,14 +127,25 @@ class Journal:
         messages: list[OutboundMessage],
         audit: list[AuditEntry],
         ctx: Context | None = None,
-    ) -> bool:
+        *,
+        available_at: datetime | None = None,
+    ) -> list[int] | None:
+        """The outbox ids of `messages`, in their order; None when the command was recorded
+        before (nothing written). `available_at` (default: the entry's time) is when the
+        relay may take the rows: later when the worker publishes them itself first."""
         rows = [outbox_row(m, entry.at) for m in messages]
         audits = [_audit_row(e, ctx) for e in audit] if ctx is not None else []
         params: dict[str, Any] = {f"i_{k}": v for k, v in entry.fields().items()}
         params.update({f"o_{k}_{n}": v for n, row in enumerate(rows) for k, v in row.items()})
         params.update({f"a_{k}_{n}": v for n, row in enumerate(audits) for k, v in row.items()})
+        params["o_available_at"] = available_at or entry.at
         inserted = self.sql.one(_journal(len(rows), len(audits)), params)
-        return bool(inserted and inserted[0])
+        if not (inserted and inserted[0]):
+            return None
+        ids = [int(i) for i in inserted[1] or ()]
+        if len(ids) != len(messages):  # pragma: no cover - one statement wrote them all
+            raise RuntimeError(f"{len(messages)} outbox rows written, {len(ids)} ids returned")
+        return ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +176,9 @@ class InboxEntry:
 
 @cache
 def _journal(messages: int, audit: int) -> str:
-    """WITH i AS (INSERT INTO inbox … RETURNING), o AS (INSERT INTO outbox … WHERE EXISTS i),
-    a AS (INSERT INTO audit_log … WHERE EXISTS i) SELECT count(*) FROM i."""
+    """WITH i AS (INSERT INTO inbox … RETURNING), o AS (INSERT INTO outbox … WHERE EXISTS i
+    RETURNING id), a AS (INSERT INTO audit_log … WHERE EXISTS i) SELECT count(*) FROM i, the
+    outbox ids."""
     parts = [
         "WITH i AS (INSERT INTO inbox (source, message_id, type, subject, outcome_type, outcome, "
         "received_at, raw) VALUES (%(i_source)s, %(i_message_id)s, %(i_type)s, %(i_subject)s, "
@@ -180,8 +192,10 @@ def _journal(messages: int, audit: int) -> str:
         )
         parts.append(
             ", o AS (INSERT INTO outbox (exchange, routing_key, message_id, body, properties, "
-            "created_at, available_at, attempts) SELECT v.e, v.k, v.m, v.b, v.p, v.t, v.t, 0 "
-            f"FROM (VALUES {rows}) AS v(e, k, m, b, p, t) WHERE EXISTS (SELECT FROM i))"
+            "created_at, available_at, attempts) SELECT v.e, v.k, v.m, v.b, v.p, v.t, "
+            "%(o_available_at)s::timestamptz, 0 "
+            f"FROM (VALUES {rows}) AS v(e, k, m, b, p, t) WHERE EXISTS (SELECT FROM i) "
+            "RETURNING id)"
         )
     if audit:
         rows = ", ".join(
@@ -196,7 +210,10 @@ def _journal(messages: int, audit: int) -> str:
             "source, reason, note, before, after, command_id, correlation_id, at) SELECT * "
             f"FROM (VALUES {rows}) AS v WHERE EXISTS (SELECT FROM i))"
         )
-    return "".join(parts) + " SELECT count(*) FROM i"
+    # Ids are drawn as the VALUES rows are inserted, in their order: sorted, they match
+    # `messages` one to one.
+    ids = "(SELECT array_agg(id ORDER BY id) FROM o)" if messages else "NULL::bigint[]"
+    return "".join(parts) + f" SELECT (SELECT count(*) FROM i), {ids}"
 
 
 def _maybe(value: dict[str, Any] | None) -> str | None:

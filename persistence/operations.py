@@ -30,8 +30,11 @@ class OutboxBacklog:
     exchange: str
     rows: int
     oldest: datetime
+    #: Tried and failed, waiting for the next try.
     deferred: int
     most_attempts: int
+    #: Never tried, inside their grace period: their worker is publishing them itself.
+    in_grace: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +96,15 @@ class Operations:
     def outbox_backlog(self, now: datetime) -> list[OutboxBacklog]:
         rows = self.sql.all(
             "SELECT exchange, count(*), min(created_at), "
-            "count(*) FILTER (WHERE available_at > %(now)s), max(attempts) "
+            "count(*) FILTER (WHERE available_at > %(now)s AND attempts > 0), max(attempts), "
+            "count(*) FILTER (WHERE available_at > %(now)s AND attempts = 0) "
             "FROM outbox GROUP BY exchange ORDER BY exchange",
             {"now": now},
         )
-        return [OutboxBacklog(e, int(n), oldest, int(d), int(a)) for e, n, oldest, d, a in rows]
+        return [
+            OutboxBacklog(e, int(n), oldest, int(d), int(a), int(g))
+            for e, n, oldest, d, a, g in rows
+        ]
 
     def inbox(self, message_id: str, source: str | None) -> list[InboxRecord]:
         rows = self.sql.all(

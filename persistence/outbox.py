@@ -103,13 +103,23 @@ class OutboxStore:
             messages = [OutboundMessage(e, k, m, bytes(b), p) for _i, e, k, m, b, p in rows]
             yield Claim(sql, [r[0] for r in rows], messages)
 
+    def delete(self, ids: list[int]) -> None:
+        """Remove rows the broker confirmed to a worker that published them itself (one
+        statement for many commands' rows; a row a relay already took is simply gone)."""
+        if ids:
+            with self.engine.connect() as conn, conn.begin():
+                Sql(conn).run("DELETE FROM outbox WHERE id = ANY(%(ids)s)", {"ids": ids})
+
     def backlog(self) -> tuple[int, float]:
-        """Rows waiting, and the age in seconds of the oldest."""
+        """Rows waiting, and the age in seconds of the oldest. A row in its grace period (never
+        tried, not yet available: its worker is publishing it itself) is no backlog; a row
+        deferred after a failed try is."""
         with self.engine.connect() as conn:
-            count, oldest = Sql(conn).one("SELECT count(*), min(created_at) FROM outbox") or (
-                0,
-                None,
-            )
+            count, oldest = Sql(conn).one(
+                "SELECT count(*), min(created_at) FROM outbox "
+                "WHERE NOT (attempts = 0 AND available_at > %(now)s)",
+                {"now": datetime.now(UTC)},
+            ) or (0, None)
         if oldest is None:
             return 0, 0.0
         return int(count), max((datetime.now(UTC) - oldest).total_seconds(), 0.0)

@@ -721,7 +721,8 @@ class Bench:
         print(
             "Completion: bare runs = the actor writes its index to a Unix socket after its work "
             "(after COMMIT for psycopg; inbox row count checked); OrderCare = `command.accepted` "
-            "consumed from ordercare.events (published by the relay, confirmed, after the commit)."
+            "consumed from ordercare.events (published after the commit by the worker itself, "
+            "confirmed; by the relay when ORDERCARE_DIRECT_PUBLISH=false)."
         )
         print(
             "Throughput = N / (last completion - first publish); the N messages are published "

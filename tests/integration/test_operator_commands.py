@@ -170,6 +170,10 @@ def test_outbox_status_counts_rows_and_the_oldest_age_per_exchange(
         outbox.add([OutboundMessage("ex.a", "k", "m1", b"{}", {})], an_hour_ago)
         outbox.add([OutboundMessage("ex.a", "k", "m2", b"{}", {}),
                     OutboundMessage("", "reply-q", "m3", b"{}", {})], datetime.now(UTC))  # fmt: skip
+        # a row a worker is publishing itself (direct publishing's grace), and one deferred
+        conn.execute(text("UPDATE outbox SET available_at = now() + interval '5 seconds' "
+                          "WHERE message_id IN ('m2', 'm3')"))  # fmt: skip
+        conn.execute(text("UPDATE outbox SET attempts = 1 WHERE message_id = 'm3'"))
     engine.dispose()
 
     status = {row["exchange"]: row for row in cli.json("outbox", "status")}
@@ -177,6 +181,8 @@ def test_outbox_status_counts_rows_and_the_oldest_age_per_exchange(
     assert {e: r["rows"] for e, r in status.items()} == {"": 1, "ex.a": 2}
     assert 3600 <= status["ex.a"]["oldest_age_seconds"] < 3700
     assert status[""]["oldest_age_seconds"] < 60
+    assert (status["ex.a"]["in_grace"], status["ex.a"]["deferred"]) == (1, 0)
+    assert (status[""]["in_grace"], status[""]["deferred"]) == (0, 1)
     code, out, _err = cli("outbox", "status")
     assert code == 0 and "(default)" in out and "ex.a" in out
 

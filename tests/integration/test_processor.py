@@ -220,7 +220,7 @@ def test_a_failure_while_recording_leaves_no_effect_behind(
     ada: InboundProcessor, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the connection breaks after the order was written, while its outcome is recorded
-    def broken(self: object, *args: object) -> bool:
+    def broken(self: object, *args: object, **kwargs: object) -> list[int] | None:
         raise OperationalError("INSERT INTO inbox", {}, Exception("server closed the connection"))
 
     monkeypatch.setattr("persistence.journal.Journal.record", broken)

@@ -107,7 +107,7 @@ def test_every_statement_persistence_writes_runs_on_the_migrated_schema(
 def _the_rest(care: EmbeddedOrderCare) -> None:
     """The reads and writes the story does not make: the helpdesk's account screens, an
     account update, store credit entries, a bare inbox record, the relay's deferral and
-    backlog, an erasure's search and replace, and a prune of everything."""
+    backlog, direct publishing's delete, an erasure's search and replace, and a prune of everything."""
     now = datetime.now(UTC)
     with SqlUnitOfWork(care.engine, ReferenceCache()) as uow:
         account_id, order_id = uow.conn.exec_driver_sql(
@@ -141,6 +141,7 @@ def _the_rest(care: EmbeddedOrderCare) -> None:
     with store.claim(10) as claim:
         claim.defer(claim.ids, 0)
     store.backlog()
+    store.delete(claim.ids)  # direct publishing's batched delete
     _operator_commands(care)  # before the prune below removes what they read
     with SqlUnitOfWork(care.engine, ReferenceCache()) as uow:
         orders = uow.erasure.order_ids(account_id)

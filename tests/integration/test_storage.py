@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, text
 
 from persistence.engine import make_engine
+from persistence.journal import InboxEntry
 from persistence.outbox import OutboundMessage, OutboxStore
 from persistence.repositories import ReferenceCache
 from persistence.sql import Sql
@@ -171,3 +172,29 @@ def test_a_connection_killed_mid_unit_of_work_is_reported_lost_and_not_reused(
     assert is_infrastructure(raised.value)
     with uow(engine) as u:
         assert u.accounts.get("acc_ada") is not None
+
+
+def test_the_journal_returns_the_outbox_ids_in_message_order_and_their_available_time(
+    engine: Engine,
+) -> None:
+    now = datetime.now(UTC)
+    later = now + timedelta(seconds=5)
+    messages = [OutboundMessage("ordercare.events", "t", f"evt-{n}", b"{}", {}) for n in range(7)]
+    entry = InboxEntry("helpdesk", "cmd-ids", "order.cancel", None, "command.accepted", b"{}", now)
+    with uow(engine) as u:
+        ids = u.journal.record(entry, messages, [], available_at=later)
+        again = u.journal.record(entry, messages, [])
+        u.commit()
+    assert ids is not None and len(ids) == 7 and again is None
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, message_id, available_at FROM outbox ORDER BY id")
+        ).all()
+    assert [(r[0], r[1]) for r in rows] == [
+        (i, m.message_id) for i, m in zip(ids, messages, strict=True)
+    ]
+    assert {r[2] for r in rows} == {later}
+    assert OutboxStore(engine).backlog() == (0, 0.0)  # in their grace: no backlog
+    OutboxStore(engine).delete(ids[:3])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 4
