@@ -21,7 +21,7 @@ from actors.settings import Settings
 from actors.topology import declare
 from tests import messages as m
 from tests.integration.conftest import Pipeline, outcome_ids, query
-from tests.servers import Listener
+from tests.servers import Listener, wait_for
 
 #: Short enough for a test to outwait, long enough that the relay never races a confirm.
 GRACE = 1.5
@@ -68,13 +68,6 @@ def answered(command_id: str) -> Callable[[list[tuple[Any, bytes]]], bool]:
     return lambda msgs: command_id in outcome_ids(msgs)
 
 
-def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def direct_settings(settings: Settings) -> Settings:
     return settings.model_copy(
@@ -103,7 +96,7 @@ def test_without_a_relay_events_arrive_and_the_outbox_empties(worker_only: Worke
     types = Counter(orjson.loads(b)["type"] for _p, b in got)
     assert types["command.accepted"] == 3 and types["order.created"] == 1, types
     # and the confirmed rows are deleted by the worker itself
-    wait_until(lambda: outbox_rows(worker_only.settings) == 0, GRACE)
+    wait_for(lambda: outbox_rows(worker_only.settings) == 0, GRACE, "the outbox to empty")
 
 
 def test_with_a_relay_no_row_is_published_twice(direct_settings: Settings) -> None:
@@ -136,8 +129,12 @@ def test_switched_off_the_relay_publishes_as_before(settings: Settings) -> None:
         pipeline.publish(catalog)
         pipeline.outcomes_for(catalog["id"])
         assert pipeline.runtime.direct is None
-        wait_until(
-            lambda: (REGISTRY.get_sample_value("ordercare_outbox_published_total") or 0.0) > relayed
+        wait_for(
+            lambda: (
+                (REGISTRY.get_sample_value("ordercare_outbox_published_total") or 0.0) > relayed
+            ),
+            10,
+            "the relay to publish",
         )
     finally:
         pipeline.close()
