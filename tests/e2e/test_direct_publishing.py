@@ -5,24 +5,18 @@ every event and the outcome still arrive, once each."""
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import text
 
 from actors.settings import Settings
-from persistence.engine import make_engine
 from tests import messages as m
 from tests.e2e.conftest import Processes, environment
-from tests.e2e.test_processes import count_orders, seeded
+from tests.e2e.test_processes import count_orders, count_rows, seeded
 from tests.servers import wait_for
 
 GRACE = "2"
 
 
 def outbox_rows(settings: Settings) -> int:
-    engine = make_engine(settings.database_url, pool_size=1)
-    with engine.connect() as conn:
-        n = int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
-    engine.dispose()
-    return n
+    return count_rows(settings, "outbox")
 
 
 def test_the_relay_publishes_what_a_worker_killed_after_its_commit_did_not(

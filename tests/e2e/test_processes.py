@@ -68,12 +68,16 @@ def seeded(settings: Settings, processes: Processes) -> Helpdesk:
     return helpdesk
 
 
-def count_orders(settings: Settings) -> int:
+def count_rows(settings: Settings, table: str) -> int:
     engine = make_engine(settings.database_url, pool_size=1)
     with engine.connect() as conn:
-        n = int(conn.execute(text("SELECT count(*) FROM orders")).scalar_one())
+        n = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
     engine.dispose()
     return n
+
+
+def count_orders(settings: Settings) -> int:
+    return count_rows(settings, "orders")
 
 
 def test_a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(

@@ -23,9 +23,10 @@ from tests.servers import Listener
 
 
 class Pipeline:
-    """OrderCare's worker and relay, running; `publish` like a helpdesk, `events` to listen."""
+    """OrderCare's worker and relay, running; `publish` like a helpdesk, `events` to listen.
+    Without `relay`, what arrives was published by the worker itself."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, relay: bool = True) -> None:
         self.settings = settings
         self.broker = build_broker(settings)
         declare(self.broker.channel, settings)
@@ -38,8 +39,10 @@ class Pipeline:
         self.worker.start()
         self.engine = make_engine(settings.database_url, pool_size=2)
         self.store = OutboxStore(self.engine)
-        self.relay = build_relay(settings, self.store)
-        self.relay_thread = threading.Thread(target=self.relay.run, daemon=True)
+        self.relay = build_relay(settings, self.store) if relay else None
+        self.relay_thread = threading.Thread(
+            target=self.relay.run if self.relay else lambda: None, daemon=True
+        )
         self.relay_thread.start()
         self.client = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
         self.channel = self.client.channel()
@@ -60,7 +63,8 @@ class Pipeline:
         return {doc["data"]["command_id"]: doc for doc in outcome_docs(got)}
 
     def close(self) -> None:
-        self.relay.stop()
+        if self.relay is not None:
+            self.relay.stop()
         self.worker.stop()
         self.relay_thread.join(10)
         self.broker.close()

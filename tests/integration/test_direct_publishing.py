@@ -9,59 +9,22 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import dramatiq
 import orjson
-import pika
-import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from actors.bootstrap import BrokerReplier, Runtime, build_broker, register_actors
 from actors.settings import Settings
-from actors.topology import declare
 from tests import messages as m
 from tests.integration.conftest import Pipeline, outcome_ids, query
-from tests.servers import Listener, wait_for
+from tests.servers import wait_for
 
 #: Short enough for a test to outwait, long enough that the relay never races a confirm.
 GRACE = 1.5
 
 
-class WorkerOnly:
-    """An in-process worker and no relay: what arrives was published by the worker."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.broker = build_broker(settings)
-        declare(self.broker.channel, settings)
-        self.runtime = Runtime(settings, BrokerReplier(self.broker))
-        register_actors(self.broker, self.runtime)
-        self.events = Listener(settings.amqp_url, settings.events_exchange)
-        self.worker = dramatiq.Worker(self.broker, queues=set(settings.inbound_queues),
-                                      worker_threads=4)  # fmt: skip
-        self.worker.start()
-        self.client = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-        self.channel = self.client.channel()
-        self.channel.confirm_delivery()
-
-    def publish(self, doc: dict[str, Any]) -> None:
-        self.channel.basic_publish(self.settings.exchange_of(doc["type"]), doc["type"],
-                                   orjson.dumps(doc), pika.BasicProperties(delivery_mode=2),
-                                   mandatory=True)  # fmt: skip
-
-    def close(self) -> None:
-        self.worker.stop()
-        self.broker.close()
-        self.events.close()
-        self.client.close()
-        self.runtime.close()
-
-
-def outbox_rows(settings: Settings) -> int:
-    url = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM outbox").fetchone()
-    return int(row[0]) if row else -1
+def outbox_rows(pipeline: Pipeline) -> int:
+    [(n,)] = query(pipeline, "SELECT count(*) FROM outbox")
+    return int(n)
 
 
 def answered(command_id: str) -> Callable[[list[tuple[Any, bytes]]], bool]:
@@ -76,13 +39,13 @@ def direct_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def worker_only(direct_settings: Settings) -> Iterator[WorkerOnly]:
-    running = WorkerOnly(direct_settings)
+def worker_only(direct_settings: Settings) -> Iterator[Pipeline]:
+    running = Pipeline(direct_settings, relay=False)
     yield running
     running.close()
 
 
-def test_without_a_relay_events_arrive_and_the_outbox_empties(worker_only: WorkerOnly) -> None:
+def test_without_a_relay_events_arrive_and_the_outbox_empties(worker_only: Pipeline) -> None:
     # Given a worker and no relay
     got: list[tuple[Any, bytes]] = []
     # When commands are handled, one after the other
@@ -96,7 +59,7 @@ def test_without_a_relay_events_arrive_and_the_outbox_empties(worker_only: Worke
     types = Counter(orjson.loads(b)["type"] for _p, b in got)
     assert types["command.accepted"] == 3 and types["order.created"] == 1, types
     # and the confirmed rows are deleted by the worker itself
-    wait_for(lambda: outbox_rows(worker_only.settings) == 0, GRACE, "the outbox to empty")
+    wait_for(lambda: outbox_rows(worker_only) == 0, GRACE, "the outbox to empty")
 
 
 def test_with_a_relay_no_row_is_published_twice(direct_settings: Settings) -> None:
