@@ -101,7 +101,11 @@ class Process:
 
 
 class Processes:
-    """Every child started by a test or a benchmark; `stop_all` stops them, newest first."""
+    """Every child started by a test or a benchmark; `stop_all` stops them, newest first.
+    `cwd` and `append` are the defaults of `start` (a subclass may set others)."""
+
+    cwd: Path | None = None
+    append: bool = True
 
     def __init__(self) -> None:
         self.running: list[Process] = []
@@ -115,9 +119,10 @@ class Processes:
         *,
         name: str | None = None,
         cwd: Path | None = None,
-        append: bool = True,
+        append: bool | None = None,
     ) -> Process:
-        process = Process(argv, env, log, name=name, cwd=cwd, append=append)
+        process = Process(argv, env, log, name=name, cwd=cwd or self.cwd,
+                          append=self.append if append is None else append)  # fmt: skip
         self.running.append(process)
         self.started.append(process)
         return process

@@ -25,7 +25,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors import demo_story
-from tests.processes import Process, ProcessDied, Processes
+from tests.processes import ProcessDied, Processes
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -48,17 +48,8 @@ class Procs(Processes):
     benchmarks), run from the repository root with a fresh log; `stop_all` runs on exit,
     errors and Ctrl-C; `check` raises BenchError when one died."""
 
-    def start(
-        self,
-        argv: Sequence[str],
-        env: Mapping[str, str],
-        log: Path,
-        *,
-        name: str | None = None,
-        cwd: Path | None = ROOT,
-        append: bool = False,
-    ) -> Process:
-        return super().start(argv, env, log, name=name, cwd=cwd, append=append)
+    cwd = ROOT
+    append = False
 
     def check(self) -> None:
         try:
