@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actors import health
 from actors.broker import CloudEventsBroker, publish_reply, unwrap
-from actors.direct import DirectPublisher
+from actors.direct import DirectPublisher, StopAfterFirstCommit
 from actors.failures import is_infrastructure, retry_policy
 from actors.inbound import InboundMessage, InboundProcessor, Replier
 from actors.logs import Outage, describe
@@ -67,7 +67,8 @@ class Runtime:
 
     def _build(self) -> InboundProcessor:
         if self._engine is None:
-            pool = self.settings.worker_threads + 3  # and one for direct publishing's deletes
+            # and one for direct publishing's deletes, when it is on
+            pool = self.settings.worker_threads + (3 if self.settings.direct_publish else 2)
             self._engine = make_engine(self.settings.database_url, pool_size=pool)
         engine, cache = self._engine, ReferenceCache()
         if self.settings.direct_publish:
@@ -95,12 +96,12 @@ def build_direct(settings: Settings, store: OutboxStore) -> DirectPublisher:
     def connect() -> ConfirmingPublisher:
         return ConfirmingPublisher(settings.amqp_url, settings.relay_confirm_timeout_seconds)
 
-    return DirectPublisher(
+    kind = StopAfterFirstCommit if settings.fault_stop_after_commit else DirectPublisher
+    return kind(
         connect,
         store.delete,
         grace_seconds=settings.direct_publish_grace_seconds,
         flush_seconds=settings.direct_publish_flush_seconds,
-        stop_after_commit=settings.fault_stop_after_commit,
     )
 
 

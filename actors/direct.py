@@ -14,6 +14,7 @@ event id is published twice only when a confirm or its delete came too late.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -23,9 +24,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import tenacity
+
 from actors import metrics
 from actors.logs import Outage, describe
 from actors.publisher import BatchResult, PublishError
+from actors.relay import FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS
 from persistence.outbox import OutboundMessage
 
 log = logging.getLogger("ordercare.direct")
@@ -35,10 +39,11 @@ log = logging.getLogger("ordercare.direct")
 MAX_PENDING_DELETES = 100_000
 #: Commands' publishes awaiting their confirms, at most: beyond that (a broker that blocks
 #: publishers, say) a command's rows are left to the relay rather than buffered in memory.
+#: A publish unsettled after the grace period no longer counts: its rows are the relay's.
 MAX_IN_FLIGHT = 2_000
-#: After a failed connect, the first pause before the next try, doubling up to the longest.
-FIRST_RECONNECT_SECONDS = 0.5
-MAX_RECONNECT_SECONDS = 30.0
+
+_CONFIRMED = metrics.DIRECT_PUBLISHED.labels("confirmed")
+_FALLBACK = metrics.DIRECT_PUBLISHED.labels("fallback")
 
 
 class AsyncPublisher(Protocol):
@@ -71,20 +76,18 @@ class DirectPublisher:
         grace_seconds: float,
         flush_seconds: float = 0.05,
         flush_rows: int = 500,
-        stop_after_commit: bool = False,
     ) -> None:
         self.connect = connect
         self.delete = delete
         self.grace = timedelta(seconds=grace_seconds)
         self.flush_seconds = flush_seconds
         self.flush_rows = flush_rows
-        #: Fault injection for tests (ORDERCARE_FAULT_STOP_AFTER_COMMIT): the first submit
-        #: SIGSTOPs the process, between the commit and the publish.
-        self._stop_after_commit = stop_after_commit
         self._publisher: AsyncPublisher | None = None
         self._lock = threading.Lock()
         self._confirmed: list[int] = []
-        self._in_flight = 0
+        #: Publishes awaiting their confirms: token -> (when submitted, its number of rows).
+        self._in_flight: dict[int, tuple[float, int]] = {}
+        self._tokens = itertools.count()
         self._settled = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -110,43 +113,45 @@ class DirectPublisher:
         """Publish a committed command's outbox rows (id, message); returns at once."""
         if not rows:
             return
-        if self._stop_after_commit:
-            self._stop_after_commit = False
-            log.warning("fault injection: stopping this worker process after its commit")
-            os.kill(os.getpid(), signal.SIGSTOP)
         publisher = self._publisher
         if publisher is None or not publisher.usable:
-            metrics.DIRECT_PUBLISHED.labels("fallback").inc(len(rows))
+            _FALLBACK.inc(len(rows))
             return
         ids = [i for i, _m in rows]
         with self._lock:
-            full = self._in_flight >= MAX_IN_FLIGHT
+            full = len(self._in_flight) >= MAX_IN_FLIGHT
             if not full:
-                self._in_flight += 1
+                token = next(self._tokens)
+                self._in_flight[token] = (time.monotonic(), len(ids))
         if full:
-            metrics.DIRECT_PUBLISHED.labels("fallback").inc(len(rows))
+            _FALLBACK.inc(len(rows))
             return
         try:
-            publisher.publish_async([m for _i, m in rows], lambda r, e: self._settle(ids, r, e))
+            publisher.publish_async(
+                [m for _i, m in rows], lambda r, e: self._settle(token, ids, r, e)
+            )
         except Exception as exc:  # never fail a committed command: its rows are the relay's
-            self._settle(ids, BatchResult(), exc if isinstance(exc, PublishError) else
+            self._settle(token, ids, BatchResult(), exc if isinstance(exc, PublishError) else
                          PublishError(describe(exc)))  # fmt: skip
 
     # --- the publisher's I/O thread -----------------------------------------------------
 
-    def _settle(self, ids: list[int], result: BatchResult, error: Exception | None) -> None:
+    def _settle(
+        self, token: int, ids: list[int], result: BatchResult, error: Exception | None
+    ) -> None:
         confirmed = [ids[i] for i in result.confirmed]
-        if confirmed:
-            metrics.DIRECT_PUBLISHED.labels("confirmed").inc(len(confirmed))
-        if len(confirmed) < len(ids):
-            metrics.DIRECT_PUBLISHED.labels("fallback").inc(len(ids) - len(confirmed))
         with self._lock:
+            # A publish given up on after the grace was counted as the relay's then: a late
+            # confirm still spares the relay a duplicate, but counts nothing again.
+            counted = self._in_flight.pop(token, None) is not None
             self._confirmed.extend(confirmed)
             if len(self._confirmed) > MAX_PENDING_DELETES:
                 del self._confirmed[: len(self._confirmed) - MAX_PENDING_DELETES]
-            self._in_flight -= 1
             self._settled.notify_all()
             full = len(self._confirmed) >= self.flush_rows
+        if counted:
+            _CONFIRMED.inc(len(confirmed))
+            _FALLBACK.inc(len(ids) - len(confirmed))
         if full:
             self._wake.set()
         if error is not None:
@@ -155,7 +160,16 @@ class DirectPublisher:
     # --- background threads -------------------------------------------------------------
 
     def _keep_connected(self) -> None:
-        pause = FIRST_RECONNECT_SECONDS
+        """(Re)connect whenever there is no usable connection, backing off as the relay does
+        (0.5 s doubling to 30 s, cut short by `stop()`)."""
+        retrying = tenacity.Retrying(
+            wait=tenacity.wait_exponential(
+                multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS
+            ),
+            sleep=self._pause,
+            stop=tenacity.stop_when_event_set(self._stopping),
+            before_sleep=self._connect_failed,
+        )
         while not self._stopping.is_set():
             current = self._publisher
             if current is not None and current.usable:
@@ -165,20 +179,36 @@ class DirectPublisher:
                 self._publisher = None
                 current.close()
             try:
-                self._publisher = self.connect()
-            except Exception as exc:
-                self._broker_outage.failed(describe(exc))
-                self._stopping.wait(pause)
-                pause = min(pause * 2, MAX_RECONNECT_SECONDS)
-            else:
-                self._broker_outage.recovered()
-                pause = FIRST_RECONNECT_SECONDS
+                self._publisher = retrying(self.connect)
+            except tenacity.RetryError:
+                return  # stopped while backing off
+            self._broker_outage.recovered()
+
+    def _pause(self, seconds: float) -> None:
+        self._stopping.wait(seconds)  # stop() cuts it short
+
+    def _connect_failed(self, state: tenacity.RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        self._broker_outage.failed(describe(failure))
 
     def _flush_loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
+            self._expire()
             self.flush()
+
+    def _expire(self) -> None:
+        """Give up on publishes unsettled for longer than the grace period (a confirm that
+        never comes, a callback a closed connection never ran): their rows are the relay's
+        by now, and they must not hold a place in MAX_IN_FLIGHT for ever."""
+        oldest = time.monotonic() - self.grace.total_seconds()
+        with self._lock:
+            late = [t for t, (at, _n) in self._in_flight.items() if at < oldest]
+            rows = sum(self._in_flight.pop(t)[1] for t in late)
+            if late:
+                self._settled.notify_all()
+        _FALLBACK.inc(rows)
 
     def flush(self) -> int:
         """Delete the confirmed rows gathered so far; returns how many. On a database error
@@ -214,3 +244,18 @@ class DirectPublisher:
         publisher, self._publisher = self._publisher, None
         if publisher is not None:
             publisher.close()
+
+
+class StopAfterFirstCommit(DirectPublisher):
+    """Fault injection for the end-to-end tests (ORDERCARE_FAULT_STOP_AFTER_COMMIT): the first
+    submit SIGSTOPs the process, between the commit and the publish. A subclass, so that the
+    production path carries no check of it."""
+
+    _stopped = False
+
+    def submit(self, rows: Sequence[tuple[int, OutboundMessage]]) -> None:
+        if rows and not self._stopped:
+            self._stopped = True
+            log.warning("fault injection: stopping this worker process after its commit")
+            os.kill(os.getpid(), signal.SIGSTOP)
+        super().submit(rows)

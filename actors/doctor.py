@@ -319,4 +319,7 @@ def _settings(settings: Settings) -> list[Result]:
         pass
     if settings.queue_type == "classic":
         results.append(("warn", "ORDERCARE_QUEUE_TYPE is classic: quorum in production"))
+    if settings.fault_stop_after_commit:
+        results.append(("fail", "ORDERCARE_FAULT_STOP_AFTER_COMMIT is set: a test's fault "
+                                "injection, every worker process freezes after one commit"))  # fmt: skip
     return results

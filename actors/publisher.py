@@ -142,13 +142,11 @@ class ConfirmingPublisher:
         """Publish without waiting: `on_done(result, error)` is called once, on the I/O
         thread, when the broker has settled every message or the connection failed (then
         `result.confirmed` holds those confirmed before). Several threads may call this
-        at once. Raises PublishError when the publisher is already closed."""
+        at once. `messages` is not empty (nothing would ever settle an empty batch). Raises
+        PublishError when the publisher is already closed."""
         if self._error or self._conn is None:
             raise PublishError(f"publisher is closed: {self._error}")
         batch = _Batch(len(messages), on_done=on_done)
-        if not messages:
-            batch.finish()
-            return
         self._conn.ioloop.add_callback_threadsafe(partial(self._send, batch, messages))
 
     @property

@@ -163,3 +163,27 @@ def test_a_broker_that_never_confirms_does_not_fill_the_memory(
         direct.submit([(n, message(n))])
     assert len(connection.batches) == 2
     assert counted("fallback") - fallback == 1
+
+
+def test_a_publish_unsettled_after_the_grace_is_the_relays_and_frees_its_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A confirm that never comes (or a callback a closed connection never ran) must not hold
+    a place for ever: after the grace the rows count as the relay's, and a late confirm still
+    has its row deleted but is not counted twice."""
+    monkeypatch.setattr("actors.direct.MAX_IN_FLIGHT", 1)
+    connection, deletes = FakeConnection(), Deletes()
+    direct = DirectPublisher(lambda: connection, deletes, grace_seconds=0.0)
+    direct._publisher = connection
+    direct.submit([(1, message(1))])
+    fallback, confirmed = counted("fallback"), counted("confirmed")
+
+    direct._expire()
+    direct.submit([(2, message(2))])
+
+    assert counted("fallback") - fallback == 1  # the first, given up on
+    assert len(connection.batches) == 2  # its place was free for the second
+    connection.batches[0][1](BatchResult(confirmed=[0]), None)  # the late confirm
+    assert counted("confirmed") == confirmed
+    direct.flush()
+    assert deletes.calls == [[1]]
