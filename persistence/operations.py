@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from persistence.outbox import IN_GRACE
 from persistence.sql import Sql
 
 
@@ -97,7 +98,7 @@ class Operations:
         rows = self.sql.all(
             "SELECT exchange, count(*), min(created_at), "
             "count(*) FILTER (WHERE available_at > %(now)s AND attempts > 0), max(attempts), "
-            "count(*) FILTER (WHERE available_at > %(now)s AND attempts = 0) "
+            f"count(*) FILTER (WHERE {IN_GRACE}) "
             "FROM outbox GROUP BY exchange ORDER BY exchange",
             {"now": now},
         )

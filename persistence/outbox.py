@@ -52,6 +52,17 @@ def outbox_row(m: OutboundMessage, at: datetime) -> dict[str, Any]:
     }
 
 
+#: A row a worker is still publishing itself: never tried, and its grace period not over
+#: (`%(now)s` bound). Not a backlog.
+IN_GRACE = "(attempts = 0 AND available_at > %(now)s)"
+
+
+def delete(sql: Sql, ids: list[int]) -> None:
+    """Remove rows the broker confirmed (a row already gone is simply not there)."""
+    if ids:
+        sql.run("DELETE FROM outbox WHERE id = ANY(%(ids)s)", {"ids": ids})
+
+
 @dataclass(slots=True)
 class Claim:
     """Rows locked for this relay until the claim's transaction ends."""
@@ -61,8 +72,7 @@ class Claim:
     messages: list[OutboundMessage]
 
     def published(self, ids: list[int]) -> None:
-        if ids:
-            self.sql.run("DELETE FROM outbox WHERE id = ANY(%(ids)s)", {"ids": ids})
+        delete(self.sql, ids)
 
     def defer(self, ids: list[int], seconds: float) -> None:
         """Publish these again later, not on the next pass."""
@@ -108,7 +118,7 @@ class OutboxStore:
         statement for many commands' rows; a row a relay already took is simply gone)."""
         if ids:
             with self.engine.connect() as conn, conn.begin():
-                Sql(conn).run("DELETE FROM outbox WHERE id = ANY(%(ids)s)", {"ids": ids})
+                delete(Sql(conn), ids)
 
     def backlog(self) -> tuple[int, float]:
         """Rows waiting, and the age in seconds of the oldest. A row in its grace period (never
@@ -116,8 +126,7 @@ class OutboxStore:
         deferred after a failed try is."""
         with self.engine.connect() as conn:
             count, oldest = Sql(conn).one(
-                "SELECT count(*), min(created_at) FROM outbox "
-                "WHERE NOT (attempts = 0 AND available_at > %(now)s)",
+                f"SELECT count(*), min(created_at) FROM outbox WHERE NOT {IN_GRACE}",
                 {"now": datetime.now(UTC)},
             ) or (0, None)
         if oldest is None:
