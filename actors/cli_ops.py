@@ -117,7 +117,7 @@ def add_operator_parsers(sub: Any) -> None:
 def _market_list(args: argparse.Namespace, settings: Settings) -> int:
     from services.money import MINOR_UNITS
 
-    with _operations(settings) as ops:
+    with operations(settings) as ops:
         explicit = ops.markets()
     terms = {c: "tax-included" if explicit.get(c) else "tax-excluded" for c in sorted(MINOR_UNITS)}
     if args.json:
@@ -129,6 +129,7 @@ def _market_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _market_set(args: argparse.Namespace, settings: Settings) -> int:
+    from persistence.repositories import REFERENCE_TTL_SECONDS
     from services.errors import Invalid
     from services.money import check_currency
 
@@ -138,14 +139,15 @@ def _market_set(args: argparse.Namespace, settings: Settings) -> int:
     except Invalid as exc:
         raise CliFailure(str(exc), f"market set {args.currency}", "name a supported currency",
                          USAGE) from None  # fmt: skip
-    with _operations(settings) as ops:
+    with operations(settings) as ops:
         ops.set_market(currency, PRICE_TERMS[args.prices], datetime.now(UTC))
     result = {"currency": currency, "prices": args.prices}
     if args.json:
         _print_json(result)
     else:
         print(f"{currency} prices are {args.prices} for orders placed from now on (workers "
-              "read it within 30 s); orders already placed keep their terms")  # fmt: skip
+              f"read it within {REFERENCE_TTL_SECONDS:g} s); orders already placed keep their "
+              "terms")  # fmt: skip
     return 0
 
 
@@ -160,7 +162,8 @@ def _moment(text: str) -> datetime:
 
 
 @contextmanager
-def _operations(settings: Settings) -> Iterator[Any]:
+def operations(settings: Settings) -> Iterator[Any]:
+    """Operator statements on one connection of the configured database, in a transaction."""
     from persistence.engine import make_engine
     from persistence.operations import Operations
     from persistence.sql import Sql
@@ -197,7 +200,7 @@ def _dead_dict(d: Any, *, body: bool = False) -> dict[str, Any]:
 
 
 def _dead_list(args: argparse.Namespace, settings: Settings) -> int:
-    with _operations(settings) as ops:
+    with operations(settings) as ops:
         found = ops.dead_letters(reason=args.reason, limit=args.limit)
     if args.json:
         _print_json([_dead_dict(d) for d in found])
@@ -211,7 +214,7 @@ def _dead_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dead_show(args: argparse.Namespace, settings: Settings) -> int:
-    with _operations(settings) as ops:
+    with operations(settings) as ops:
         found = ops.dead_letter(args.id)
     if found is None:
         raise CliFailure(
@@ -259,7 +262,7 @@ def _dead_replay(args: argparse.Namespace, settings: Settings) -> int:
             f"only {REPLAYABLE} is: the others would be dead-lettered again as they are",
             USAGE,
         )
-    with _operations(settings) as ops:
+    with operations(settings) as ops:
         ids = list(args.ids) if args.ids else ops.dead_letter_ids(args.reason)
         letters = {i: ops.dead_letter(i) for i in ids}
     results = []
@@ -318,7 +321,7 @@ def _publish_again(settings: Settings, letters: list[Any]) -> list[dict[str, Any
                              "why": f"no queue is bound to {letter.exchange}: run `ordercare "
                                     "broker setup` or start a worker"})  # fmt: skip
                 continue
-            with _operations(settings) as ops:
+            with operations(settings) as ops:
                 ops.remove_dead_letter(letter.id)
             done.append({"id": letter.id, "replayed": True, "command_id": doc["id"],
                          "exchange": letter.exchange, "routing_key": letter.routing_key})  # fmt: skip
@@ -329,7 +332,7 @@ def _publish_again(settings: Settings, letters: list[Any]) -> list[dict[str, Any
 
 
 def _dead_purge(args: argparse.Namespace, settings: Settings) -> int:
-    with _operations(settings) as ops:
+    with operations(settings) as ops:
         count = ops.purge_dead_letters(args.before)
     if args.json:
         _print_json({"deleted": count, "before": args.before.isoformat()})
@@ -340,7 +343,7 @@ def _dead_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
-    with _operations(settings) as ops:
+    with operations(settings) as ops:
         backlog = ops.outbox_backlog(now)
     rows = [
         {
@@ -366,7 +369,7 @@ def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _inbox_show(args: argparse.Namespace, settings: Settings) -> int:
-    with _operations(settings) as ops:
+    with operations(settings) as ops:
         records = ops.inbox(args.command_id, args.source)
     if not records:
         source = f" from {args.source}" if args.source else ""

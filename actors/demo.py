@@ -397,22 +397,17 @@ def _require_market(settings: Settings) -> None:
     """The story's amounts are tax-included EUR: refuse to tell it to a database whose EUR
     market is priced otherwise rather than change an operator's setting."""
     from actors.cli_errors import USAGE, CliFailure
-    from persistence.engine import make_engine
-    from persistence.operations import Operations
-    from persistence.sql import Sql
+    from actors.cli_ops import operations
+    from persistence.repositories import REFERENCE_TTL_SECONDS
 
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        with engine.connect() as conn:
-            included = Operations(Sql(conn)).markets().get(DEMO_MARKET, False)
-    finally:
-        engine.dispose()
+    with operations(settings) as ops:
+        included = ops.markets().get(DEMO_MARKET, False)
     if not included:
         raise CliFailure(
             f"the demo's {DEMO_MARKET} prices include tax, this database's do not",
             f"market {DEMO_MARKET}",
             f"run `ordercare market set {DEMO_MARKET} --prices tax-included` (workers read it "
-            "within 30 s), or `ordercare demo --embedded`",
+            f"within {REFERENCE_TTL_SECONDS:g} s), or `ordercare demo --embedded`",
             USAGE,
         )
 

@@ -314,10 +314,14 @@ class _ReferenceData:
     loaded_at: float = float("-inf")
 
 
+#: How long a process keeps reference data (tax rates, markets, methods) before reading it again.
+REFERENCE_TTL_SECONDS = 30.0
+
+
 class ReferenceCache:
     """Reference data read once per `ttl` seconds per process: it changes by migration or by ops."""
 
-    def __init__(self, ttl: float = 30.0) -> None:
+    def __init__(self, ttl: float = REFERENCE_TTL_SECONDS) -> None:
         self.ttl = ttl
         self._data = _ReferenceData()
         self._lock = threading.Lock()
