@@ -19,7 +19,7 @@ to be delivered, at the destination's rate for the shipping tax class, in the sa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from services.errors import Invalid
@@ -79,10 +79,15 @@ class Priced:
     shipping_tax: Decimal
     tax: Decimal
     total: Decimal
+    #: The lines by id, so that looking every line up is not quadratic in their number.
+    by_id: dict[str, PricedLine] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {p.line_id: p for p in self.lines})
 
     def line(self, line_id: str) -> PricedLine:
         """The priced line with that id."""
-        return next(p for p in self.lines if p.line_id == line_id)
+        return self.by_id[line_id]
 
     @property
     def shipping_net(self) -> Decimal:
