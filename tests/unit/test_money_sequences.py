@@ -59,6 +59,7 @@ from services.orders.return_handlers import (
 )
 from services.orders.returns import RETURN_REASONS, VERIFICATION
 from services.reference import DeliveryMethod
+from tests.schemas import assert_matches_schema
 
 from .builders import Helpdesk, ada_catalogue, total_of
 from .fakes import NOW, PICKUP_LOCATIONS, TAX_TABLE, FakeReference
@@ -232,6 +233,8 @@ class CareStories(RuleBasedStateMachine):
             return None
         assert self.order.version == stored.version + step
         assert change.version == stored.version + step
+        for event in change.events:
+            assert_matches_schema(event)
         return change
 
     def settles(self, change: Change | None, before: Order) -> None:
