@@ -6,6 +6,7 @@ import base64
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class Runtime:
         self.settings = settings
         self.replier = replier
         self._engine = engine
+        self._read_engine: Engine | None = None
         self._processor: InboundProcessor | None = None
         self._lock = threading.Lock()
         #: Built with the processor when ORDERCARE_DIRECT_PUBLISH is on (after the fork).
@@ -74,8 +76,18 @@ class Runtime:
         if self.settings.direct_publish:
             self.direct = build_direct(self.settings, OutboxStore(engine))
             self.direct.start()
+        reads = self._reads()
         return InboundProcessor(self.settings, lambda: SqlUnitOfWork(engine, cache),
-                                self.replier, direct=self.direct)  # fmt: skip
+                                self.replier, direct=self.direct, read_unit_of_work=reads)  # fmt: skip
+
+    def _reads(self) -> Callable[[], SqlUnitOfWork] | None:
+        """Queries' units of work on the read replica, when ORDERCARE_READ_DATABASE_URL is set."""
+        url = self.settings.read_database_url
+        if not url:
+            return None
+        replica = self._read_engine = make_engine(url, pool_size=self.settings.worker_threads)
+        cache = ReferenceCache()
+        return lambda: SqlUnitOfWork(replica, cache)
 
     def stop_direct(self) -> None:
         """Finish direct publishing: wait briefly for confirms, delete the confirmed rows."""
@@ -85,8 +97,9 @@ class Runtime:
 
     def close(self) -> None:
         self.stop_direct()
-        if self._engine is not None:
-            self._engine.dispose()
+        for engine in (self._engine, self._read_engine):
+            if engine is not None:
+                engine.dispose()
 
 
 def build_direct(settings: Settings, store: OutboxStore) -> DirectPublisher:

@@ -18,11 +18,12 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from actors import metrics
 from actors.body_screen import CardNumber, Refused, screen, try_json_object
 from actors.failures import is_infrastructure
+from actors.logs import Outage
 from actors.outbound import (
     Cause,
     ReplyRefused,
@@ -33,7 +34,7 @@ from actors.outbound import (
 )
 from actors.screening import kept_copy, plausible_reply_queue, printable, written
 from actors.settings import Settings
-from contracts.common import Actor, Inbound, QueryData
+from contracts.common import Actor, Inbound, MinimumVersion, QueryData
 from contracts.envelope import Envelope
 from contracts.outcomes import CommandAccepted, CommandRejected, FieldError, RejectionCode
 from contracts.registry import COMMANDS, QUERIES
@@ -41,11 +42,14 @@ from persistence.journal import InboxEntry
 from persistence.outbox import OutboundMessage
 from persistence.uow import SqlUnitOfWork
 from services.accounts.cards import CardScan
-from services.context import Change, Context
+from services.context import Change, Context, QueryHandler
 from services.errors import Rejected
 from services.registry import COMMAND_HANDLERS, QUERY_HANDLERS, authorize
 
 log = logging.getLogger("ordercare.inbound")
+#: The read replica (ORDERCARE_READ_DATABASE_URL) failing: one line when it starts, one when
+#: it answers again; meanwhile the primary answers the queries.
+REPLICA_OUTAGE = Outage(log, "read replica")
 
 M = TypeVar("M", Inbound, QueryData)
 
@@ -123,9 +127,12 @@ class InboundProcessor:
         replier: Replier,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         direct: Direct | None = None,
+        read_unit_of_work: Callable[[], SqlUnitOfWork] | None = None,
     ) -> None:
         self.settings = settings
         self.unit_of_work = unit_of_work
+        #: Queries' unit of work on the read replica; None: the primary answers them.
+        self.read_unit_of_work = read_unit_of_work
         self.replier = replier
         self.clock = clock
         #: None: the relay alone publishes the outbox (ORDERCARE_DIRECT_PUBLISH=false).
@@ -513,8 +520,7 @@ class InboundProcessor:
         if isinstance(query, _Rejection):
             return self._reply_rejected(env, cause, query)
         try:
-            with self.unit_of_work() as uow:
-                result = QUERY_HANDLERS[env.type].handler(query, uow)
+            result = self._answer(env.type, query)
         except Rejected as exc:
             return self._reply_rejected(env, cause, _rejection(exc))
         accepted = CommandAccepted(
@@ -522,6 +528,27 @@ class InboundProcessor:
         )
         answer = self._outcome(accepted, env.subject, cause, self.clock())[-1]
         return self._reply(env, answer) or "accepted"
+
+    def _answer(self, message_type: str, query: QueryData) -> dict[str, Any]:
+        """The query's answer from the read replica where one is configured and has caught
+        up with the version the query must see; else from the primary. The replica's version
+        check and the answer share one transaction, and a replica only moves forward, so an
+        answer from it includes that version."""
+        handler = QUERY_HANDLERS[message_type].handler
+        why = "no_replica"
+        if self.read_unit_of_work is not None:
+            try:
+                with self.read_unit_of_work() as uow:
+                    current = _caught_up(uow, query.must_see())
+                    REPLICA_OUTAGE.recovered()
+                    if current:
+                        return _counted("replica", "replica_current", handler, query, uow)
+                why = "replica_behind"
+            except DBAPIError as exc:
+                REPLICA_OUTAGE.failed(f"{type(exc.orig or exc).__name__}: {_first_line(exc)}")
+                why = "replica_down"
+        with self.unit_of_work() as uow:
+            return _counted("primary", why, handler, query, uow)
 
     def _reply_rejected(self, env: Envelope, cause: Cause, rejection: _Rejection) -> str:
         outcome = self._rejected(env.id, env.type, env.subject, rejection, cause, self.clock())
@@ -607,6 +634,30 @@ class InboundProcessor:
         return self._outcome(rejected, subject, cause, now)
 
 
+def _counted(
+    database: str, why: str, handler: QueryHandler, query: QueryData, uow: SqlUnitOfWork
+) -> dict[str, Any]:
+    """The handler's answer (a rejection is an answer too), counted by who gave it."""
+    answered = False
+    try:
+        result = handler(query, uow)
+        answered = True
+        return result
+    except Rejected:
+        answered = True
+        raise
+    finally:
+        if answered:
+            metrics.QUERY_READS.labels(database, why).inc()
+
+
+def _caught_up(uow: SqlUnitOfWork, minimum: MinimumVersion | None) -> bool:
+    if minimum is None:
+        return True
+    version = uow.version_of(minimum.entity, minimum.entity_id)
+    return version is not None and version >= minimum.version
+
+
 def _entry(
     env: Named, outcome: list[OutboundMessage], at: datetime, raw: bytes | None
 ) -> InboxEntry:
@@ -669,8 +720,9 @@ def _summary(exc: ValidationError, prefix: str | None = None) -> str:
     return f"{len(errors)} fields failed validation ({fields}); see errors"
 
 
-def _first_line(exc: DataError) -> str:
-    return str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "out of range"
+def _first_line(exc: DBAPIError) -> str:
+    lines = str(exc.orig).strip().splitlines() if exc.orig else []
+    return lines[0][:200] if lines else "out of range"
 
 
 def _sent_at(env: Envelope) -> float | None:

@@ -64,6 +64,20 @@ DIRECT_PUBLISHED = Counter(
     "grace period).",
     ["result"],
 )
+QUERY_READS = Counter(
+    "ordercare_query_reads_total",
+    "Queries answered, by the database that answered (replica or primary) and why: "
+    "replica_current, no_replica (none configured), replica_behind (it had not caught up "
+    "with the query's min_version) or replica_down (it failed).",
+    ["database", "why"],
+)
+#: (database, why) pairs of ordercare_query_reads_total.
+QUERY_READ_LABELS = (
+    ("replica", "replica_current"),
+    ("primary", "no_replica"),
+    ("primary", "replica_behind"),
+    ("primary", "replica_down"),
+)
 OUTBOX_BACKLOG = Gauge(
     "ordercare_outbox_backlog",
     "Rows waiting in the outbox (not counting rows in their direct-publishing grace period).",
@@ -144,6 +158,8 @@ def export_worker_zeros() -> None:
         RETRIES.labels(kind)
     for result in ("confirmed", "fallback"):
         DIRECT_PUBLISHED.labels(result)
+    for database, why in QUERY_READ_LABELS:
+        QUERY_READS.labels(database, why)
 
 
 def export_relay_zeros() -> None:

@@ -58,11 +58,16 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/ordercare"
 
-    @field_validator("database_url")
+    #: A streaming replica of the primary for queries (order.get, billing_account.get and
+    #: .search, audit.get); unset: the primary answers them. A query stating a min_version the
+    #: replica has not reached yet, or one the replica fails, is answered by the primary.
+    read_database_url: str | None = None
+
+    @field_validator("database_url", "read_database_url")
     @classmethod
-    def _psycopg_url(cls, url: str) -> str:
+    def _psycopg_url(cls, url: str | None) -> str | None:
         """postgres:// or postgresql:// would fail later, deep in SQLAlchemy: say so now."""
-        return check_database_url(url)
+        return None if url is None or url == "" else check_database_url(url)
 
     #: Exchange names (CONTRACT.md); queues are named after the exchange they drain.
     commands_exchange: str = "ordercare.commands"

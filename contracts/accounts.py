@@ -9,11 +9,13 @@ from pydantic import Field, model_validator
 
 from contracts.appeasements import AppeasementView
 from contracts.common import (
+    MIN_VERSION_FIELD,
     Address,
     Amount,
     CommandData,
     Currency,
     Identifier,
+    MinimumVersion,
     Money,
     Published,
     QueryData,
@@ -188,6 +190,12 @@ class GetBillingAccount(QueryData):
 
     account_id: Identifier
     max_orders: int = Field(default=50, ge=1, le=200, description="The newest orders shown.")
+    min_version: int | None = MIN_VERSION_FIELD
+
+    def must_see(self) -> MinimumVersion | None:
+        if self.min_version is None:
+            return None
+        return MinimumVersion("billing_account", self.account_id, self.min_version)
 
 
 # --- published shapes ------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from contracts.common import Identifier, Published, QueryData
+from contracts.common import Identifier, MinimumVersion, Published, QueryData
 
 #: What an audit trail can be asked for.
 AuditedEntity = Literal["order", "billing_account"]
@@ -25,6 +25,20 @@ class GetAuditTrail(QueryData):
     before: int | None = Field(
         default=None, ge=1, description="Entries older than this entry_id (the next page)."
     )
+    min_version: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The trail must include the change that made this version of the order or "
+            "account (e.g. the `version` of your own command.accepted): never answered from a "
+            "read replica that has not caught up with it."
+        ),
+    )
+
+    def must_see(self) -> MinimumVersion | None:
+        if self.min_version is None:
+            return None
+        return MinimumVersion(self.entity_type, self.entity_id, self.min_version)
 
 
 class AuditActor(Published):

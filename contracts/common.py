@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -134,3 +135,28 @@ class QueryData(Wire):
     TYPE: ClassVar[str]
 
     actor: Actor
+
+    def must_see(self) -> MinimumVersion | None:
+        """The version the answer must include (a caller's own just-accepted change): where
+        a read replica is behind it, the primary answers."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MinimumVersion:
+    """An order or billing account at `version` or later."""
+
+    entity: Literal["order", "billing_account"]
+    entity_id: str
+    version: int
+
+
+#: The `min_version` field of the queries that can state one.
+MIN_VERSION_FIELD = Field(
+    default=None,
+    ge=1,
+    description=(
+        "Answer with this version or a later one (e.g. the `version` of your own "
+        "command.accepted): never from a read replica that has not caught up with it."
+    ),
+)

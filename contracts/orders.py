@@ -9,11 +9,13 @@ from typing import Annotated, ClassVar, Literal, Self
 from pydantic import Field, model_validator
 
 from contracts.common import (
+    MIN_VERSION_FIELD,
     Address,
     Amount,
     CommandData,
     Currency,
     Identifier,
+    MinimumVersion,
     Published,
     QueryData,
     ReasonCode,
@@ -204,6 +206,12 @@ class GetOrder(QueryData):
     TYPE: ClassVar[str] = "order.get"
 
     order_id: Identifier
+    min_version: int | None = MIN_VERSION_FIELD
+
+    def must_see(self) -> MinimumVersion | None:
+        if self.min_version is None:
+            return None
+        return MinimumVersion("order", self.order_id, self.min_version)
 
 
 # --- published shapes ------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Literal
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -77,3 +78,15 @@ class SqlUnitOfWork:
         self.outbox = Outbox(sql)
         self.dead_letters = DeadLetters(sql)
         self.journal = Journal(sql)
+        self._sql = sql
+
+    def version_of(self, entity: Literal["order", "billing_account"], entity_id: str) -> int | None:
+        """The stored version of an order or billing account (None: not there)."""
+        row = self._sql.one(_VERSION_OF[entity], {"id": entity_id})
+        return int(row[0]) if row else None
+
+
+_VERSION_OF = {
+    "order": "SELECT version FROM orders WHERE id = %(id)s",
+    "billing_account": "SELECT version FROM billing_accounts WHERE id = %(id)s",
+}
