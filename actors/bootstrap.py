@@ -259,12 +259,18 @@ def register_actors(broker: CloudEventsBroker, runtime: Runtime) -> dramatiq.Act
             DATABASE_OUTAGE.recovered()
             REPLY_OUTAGE.recovered()
 
+    settings = runtime.settings
     actors = {}
-    for queue, exchange in runtime.settings.inbound_queues.items():
-        name = COMMAND_ACTOR if queue == runtime.settings.commands_queue else queue
+    # Ordering mode: the workers drain the partitions, `ordercare route` the inbound queues.
+    queues = {
+        queue: settings.ordered_exchange(exchange)
+        for queue, exchange in settings.partition_queues.items()
+    } or settings.inbound_queues
+    for queue, exchange in queues.items():
+        name = COMMAND_ACTOR if queue == settings.commands_queue else queue
         broker.raw_actors[queue] = name
         broker.bindings[queue] = exchange
         actors[queue] = dramatiq.Actor(
             handle, broker=broker, actor_name=name, queue_name=queue, priority=0, options={}
         )
-    return actors[runtime.settings.commands_queue]
+    return actors.get(settings.commands_queue) or next(iter(actors.values()))

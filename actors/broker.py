@@ -39,6 +39,8 @@ from actors.topology import queue_arguments
 tolerate_undecodable_headers()
 
 log = logging.getLogger("ordercare.worker")
+#: The header in which `ordercare route` keeps a message's original routing key (its type).
+ROUTED_TYPE = "x-ordercare-type"
 #: This worker process's broker outage: one line when its consumers lose the broker, one
 #: when they are back (Dramatiq's per-queue, per-retry lines are filtered, actors/logs.py).
 BROKER_OUTAGE = Outage(log, "broker")
@@ -68,8 +70,17 @@ class CloudEventsBroker(RabbitmqBroker):
         declared = super()._declare_queue(queue_name)  # type: ignore[no-untyped-call]
         exchange = self.bindings.get(queue_name)
         if exchange:
-            self.channel.queue_bind(queue_name, exchange, routing_key="#")
+            # A partition's binding key is its weight in the consistent-hash exchange.
+            key = "1" if queue_name in self.settings.partition_queues else "#"
+            self.channel.queue_bind(queue_name, exchange, routing_key=key)
         return declared
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        """A partition queue (ordering mode) is taken one message at a time: the next of
+        that partition is delivered only once this one is acked."""
+        if q_name(queue_name) in self.settings.partition_queues and not queue_name.endswith(".DQ"):
+            prefetch = 1
+        return super().consume(queue_name, prefetch, timeout)
 
 
 class CloudEventsConsumer(_RabbitmqConsumer):
@@ -163,13 +174,18 @@ def wrap(
         # the broker's max_message_size on its way to the delay queue, and a retry that
         # cannot be enqueued is lost. Base64 grows it by a third, whatever it holds.
         text, encoding = base64.b64encode(body).decode("ascii"), "base64"
+    exchange, routing_key = method.exchange, method.routing_key
+    inbound = settings.arrived_through(exchange)
+    if inbound is not None:
+        # Moved by `ordercare route`: handled as published, under its own type.
+        exchange, routing_key = inbound, (properties.headers or {}).get(ROUTED_TYPE, "")
     reply_to, correlation_id = properties.reply_to, properties.correlation_id
     usable_reply_to = clean_text(reply_to)
     readable_correlation = clean_text(correlation_id)
     meta = {
         "encoding": encoding,
-        "exchange": printable(method.exchange),
-        "routing_key": printable(method.routing_key),
+        "exchange": printable(exchange),
+        "routing_key": printable(routing_key),
         "reply_to": usable_reply_to,
         "correlation_id": readable_correlation,
         "redelivered": bool(method.redelivered),

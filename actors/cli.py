@@ -82,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     relay.set_defaults(run=_relay)
 
+    route = sub.add_parser(
+        "route",
+        help="ordering mode: move inbound messages to their order's partition "
+        "(ORDERCARE_ORDERED_PARTITIONS)",
+    )
+    route.add_argument(
+        "--metrics-port", type=int, help="Prometheus port (ORDERCARE_ROUTER_METRICS_PORT); 0: off"
+    )
+    route.set_defaults(run=_route)
+
     notifier = sub.add_parser("notifier", help="e-mail customers about events through SendGrid")
     notifier.add_argument(
         "--metrics-port", type=int, help="Prometheus port (ORDERCARE_NOTIFIER_METRICS_PORT); 0: off"
@@ -249,6 +259,17 @@ def _relay(args: argparse.Namespace, settings: Settings) -> int:
 
     port = settings.relay_metrics_port if args.metrics_port is None else args.metrics_port
     return run_relay(settings, port)
+
+
+def _route(args: argparse.Namespace, settings: Settings) -> int:
+    from actors.router_main import run_router
+
+    if not settings.ordered_partitions:
+        print("ordercare route: ordering mode is off; set ORDERCARE_ORDERED_PARTITIONS (e.g. 8)")
+        return 2
+    _declare_topology(settings)
+    port = settings.router_metrics_port if args.metrics_port is None else args.metrics_port
+    return run_router(settings, port)
 
 
 def _notifier(args: argparse.Namespace, settings: Settings) -> int:

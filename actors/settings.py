@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     dead_letter_queue: str = "ordercare.dead-letters"
     queue_type: Literal["classic", "quorum"] = "classic"
 
+    #: Per-order ordering (README, "Ordering mode"): 0 = off; N = `ordercare route` moves
+    #: each inbound message to one of N single-active-consumer partitions of a
+    #: consistent-hash exchange by its order (or account), applied one at a time each.
+    ordered_partitions: int = Field(default=0, ge=0, le=64)
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
     #: Queues an outcome may be sent to (reply_to): server-named queues and direct reply-to.
     #: OrderCare publishes as a user that can reach every queue, so this keeps a sender from
@@ -114,6 +118,7 @@ class Settings(BaseSettings):
 
     worker_metrics_port: int = 9464
     relay_metrics_port: int = 9465
+    router_metrics_port: int = 9468
     sweep_metrics_port: int = 9467
     metrics_host: str = "127.0.0.1"
 
@@ -196,6 +201,29 @@ class Settings(BaseSettings):
                 self.payments_exchange,
             )
         }
+
+    def ordered_exchange(self, exchange: str) -> str:
+        """The consistent-hash exchange `ordercare route` moves an inbound exchange's
+        messages to in ordering mode."""
+        return f"{exchange}.ordered"
+
+    @property
+    def partition_queues(self) -> dict[str, str]:
+        """Ordering mode: partition queue -> the inbound exchange its messages came from."""
+        return {
+            f"{self.ordered_exchange(exchange)}.{n}": exchange
+            for exchange in self.inbound_queues.values()
+            for n in range(self.ordered_partitions)
+        }
+
+    def arrived_through(self, exchange: str) -> str | None:
+        """The inbound exchange whose ordered exchange this is, if it is one."""
+        if not self.ordered_partitions:
+            return None
+        for inbound in self.inbound_queues.values():
+            if exchange == self.ordered_exchange(inbound):
+                return inbound
+        return None
 
     @property
     def unrouted_queue(self) -> str:

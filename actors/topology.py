@@ -3,7 +3,10 @@
 Exchanges are durable topics routed by message type. The commands, warehouse and payments
 exchanges each drain into a queue of the same name (Dramatiq adds `.DQ` for delayed
 retries and `.XQ` for messages it gave up on), so a flood of warehouse messages never
-queues in front of an agent's command. `ordercare.events` has an alternate
+queues in front of an agent's command. In ordering mode (ORDERCARE_ORDERED_PARTITIONS) each
+of those queues is drained by `ordercare route` into a consistent-hash exchange
+(`<exchange>.ordered`) whose partition queues (`<exchange>.ordered.<n>`) the workers
+consume one message at a time. `ordercare.events` has an alternate
 exchange so an event nobody is bound to yet is kept in `ordercare.events.unrouted`
 instead of vanishing (for a week, by the policy in ops/rabbitmq/definitions.json).
 """
@@ -14,6 +17,9 @@ from typing import Any
 
 from actors.settings import Settings
 
+#: The exchange type of rabbitmq_consistent_hash_exchange.
+CONSISTENT_HASH = "x-consistent-hash"
+
 
 def queue_arguments(settings: Settings, queue: str) -> dict[str, Any]:
     """Arguments of an inbound queue: Dramatiq's dead-lettering plus the queue type."""
@@ -23,6 +29,10 @@ def queue_arguments(settings: Settings, queue: str) -> dict[str, Any]:
     }
     if settings.queue_type == "quorum":
         args["x-queue-type"] = "quorum"
+    if queue in settings.partition_queues:
+        # One consumer at a time across every worker process and host: with a prefetch of
+        # one (actors/broker.py), a partition's messages apply one after the other.
+        args["x-single-active-consumer"] = True
     return args
 
 
@@ -54,3 +64,11 @@ def declare(channel: Any, settings: Settings) -> None:
     for queue, exchange in settings.inbound_queues.items():
         channel.queue_declare(queue, durable=True, arguments=queue_arguments(settings, queue))
         channel.queue_bind(queue, exchange, routing_key="#")
+    for exchange in sorted(set(settings.partition_queues.values())):
+        # RabbitMQ's consistent-hash exchange (a plugin shipped with it): the routing key
+        # `ordercare route` gives is the order (or account) id.
+        channel.exchange_declare(settings.ordered_exchange(exchange), CONSISTENT_HASH, durable=True)
+    for queue, exchange in settings.partition_queues.items():
+        channel.queue_declare(queue, durable=True, arguments=queue_arguments(settings, queue))
+        # The binding key of a consistent-hash exchange is the queue's weight.
+        channel.queue_bind(queue, settings.ordered_exchange(exchange), routing_key="1")

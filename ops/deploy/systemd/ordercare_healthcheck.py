@@ -35,6 +35,7 @@ PORTS: dict[str, tuple[str, int]] = {
     "relay": ("ORDERCARE_RELAY_METRICS_PORT", 9465),
     "notifier": ("ORDERCARE_NOTIFIER_METRICS_PORT", 9466),
     "sweep": ("ORDERCARE_SWEEP_METRICS_PORT", 9467),
+    "route": ("ORDERCARE_ROUTER_METRICS_PORT", 9468),
 }
 LIVE, READY = "/livez", "/readyz"
 #: `watch`: a wedge is declared after this many failed probes, this far apart, each given
