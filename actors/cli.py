@@ -368,10 +368,26 @@ def _db_check(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _broker_setup(_args: argparse.Namespace, settings: Settings) -> int:
+    import pika
+
     from actors.relay_main import declare_topology
+    from actors.topology import retire_partitions
 
     declare_topology(settings)
     print("exchanges, queues and bindings are declared")
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        busy = retire_partitions(connection, settings)
+    finally:
+        connection.close()
+    if busy:
+        print(
+            f"partition queues above ORDERCARE_ORDERED_PARTITIONS={settings.ordered_partitions} "
+            f"still hold messages and were kept: {', '.join(busy)}; let workers that still "
+            "consume them drain them, then run `ordercare broker setup` again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -53,26 +53,28 @@ RETRY_SECONDS = 2.0
 
 
 def partition_key(body: bytes, limit: int) -> str:
-    """The id a message is ordered by: its order, else its billing account, else its
-    envelope subject; a message with none of them (unreadable, over-size) by its own id or
-    its bytes. The worker rejects or dead-letters such a message anyway."""
+    """The id a message is ordered by: its order; for a billing account's own commands, the
+    account; else its envelope subject, else its own id (a new order without an id yet has
+    nothing to be ordered after). A message that cannot be read (not JSON, over-size) goes
+    by its bytes: the worker rejects or dead-letters it anyway."""
     doc: Any = None
     if len(body) <= limit:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
             doc = None
-    if isinstance(doc, dict):
-        data = doc.get("data")
-        if isinstance(data, dict):
-            for field in ("order_id", "account_id"):
-                value = data.get(field)
-                if isinstance(value, str) and value:
-                    return value[:200]
-        for field in ("subject", "id"):
-            value = doc.get(field)
-            if isinstance(value, str) and value:
-                return value[:200]
+    if not isinstance(doc, dict):
+        return str(hash(body[:4096]))
+    data = doc.get("data")
+    data = data if isinstance(data, dict) else {}
+    kind = doc.get("type")
+    candidates = [data.get("order_id")]
+    if isinstance(kind, str) and kind.startswith("billing_account."):
+        candidates.append(data.get("account_id"))
+    candidates += [doc.get("subject"), doc.get("id")]
+    for value in candidates:
+        if isinstance(value, str) and value:
+            return value[:200]
     return str(hash(body[:4096]))
 
 

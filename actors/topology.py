@@ -72,3 +72,33 @@ def declare(channel: Any, settings: Settings) -> None:
         channel.queue_declare(queue, durable=True, arguments=queue_arguments(settings, queue))
         # The binding key of a consistent-hash exchange is the queue's weight.
         channel.queue_bind(queue, settings.ordered_exchange(exchange), routing_key="1")
+
+
+#: The most partitions ORDERCARE_ORDERED_PARTITIONS allows (actors/settings.py).
+MAX_PARTITIONS = 64
+
+
+def retire_partitions(connection: Any, settings: Settings) -> list[str]:
+    """Delete the partition queues above ORDERCARE_ORDERED_PARTITIONS (all of them when
+    ordering mode is off), with their delay queues, so that the consistent-hash exchange
+    sends nothing to a partition no worker consumes any more. A queue still holding messages
+    is left as it is and named in the returned list (stop the routers and let the workers
+    drain it first)."""
+    import pika.exceptions
+
+    busy = []
+    for exchange in settings.inbound_queues.values():
+        for n in range(settings.ordered_partitions, MAX_PARTITIONS):
+            queue = f"{settings.ordered_exchange(exchange)}.{n}"
+            for name in (queue, f"{queue}.DQ"):
+                channel = connection.channel()
+                try:
+                    held = channel.queue_declare(name, passive=True).method.message_count
+                except pika.exceptions.ChannelClosedByBroker:  # 404: not there
+                    continue
+                if held:
+                    busy.append(f"{name} ({held} messages)")
+                else:
+                    channel.queue_delete(name)
+                channel.close()
+    return busy

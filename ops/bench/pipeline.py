@@ -205,8 +205,11 @@ class Bench:
         sequential_reps: int = 20,
         rates: Sequence[float] = (),
         seconds: float = 30.0,
+        ordered_partitions: int = 0,
     ) -> None:
         self.kinds = kinds
+        #: Ordering mode (README): `ordercare route` runs too, workers take the partitions.
+        self.ordered_partitions = ordered_partitions
         self.rates = rates
         self.seconds = seconds
         self.sequential_reps = sequential_reps + sequential_reps % 2
@@ -224,6 +227,7 @@ class Bench:
             BENCH_AMQP_URL=self.url,
             BENCH_PG_DSN=pg_dsn(DATABASE),
             PATH=f"{VENV_BIN}{os.pathsep}{self.env.get('PATH', '')}",
+            ORDERCARE_ORDERED_PARTITIONS=str(ordered_partitions),
         )
         self.results: list[Result] = []
         self.paced_results: list[PacedResult] = []
@@ -302,7 +306,12 @@ class Bench:
         from bare_actors import NOOP_QUEUE, PG_QUEUE
 
         bare = [q + s for q in (NOOP_QUEUE, PG_QUEUE) for s in ("", ".DQ", ".XQ")]
-        delete_queues(self.url, [*ORDERCARE_QUEUES, *bare])
+        partitions = [
+            f"{COMMANDS_EXCHANGE}.ordered.{n}{s}"
+            for n in range(64)  # a previous run's partitions too, whatever their number
+            for s in ("", ".DQ", ".XQ")
+        ]
+        delete_queues(self.url, [*ORDERCARE_QUEUES, *bare, *partitions])
 
     def _wait(
         self, what: str, until: Callable[[float, Callable[[], None]], None], timeout: float
@@ -334,6 +343,9 @@ class Bench:
         if "relay" in roots:
             relay = roots["relay"]
             groups["relay"] = lambda snap: snap.tree(relay)
+        if "route" in roots:
+            route = roots["route"]
+            groups["router (ordering mode)"] = lambda snap: snap.tree(route)
         groups["PostgreSQL, bench database backends"] = _backends_of(DATABASE)
         groups["PostgreSQL, all processes"] = lambda snap: snap.named("postgres")
         groups["RabbitMQ (beam.smp)"] = lambda snap: snap.named("beam.smp")
@@ -432,6 +444,13 @@ class Bench:
             self.workdir / f"relay-{tag}.log",
             name="relay",
         )
+        if self.ordered_partitions:
+            self.procs.start(
+                [ordercare, "route", "--metrics-port", "0"],
+                self.env,
+                self.workdir / f"route-{tag}.log",
+                name="route",
+            )
         self.procs.start(
             [
                 ordercare,
@@ -700,6 +719,11 @@ class Bench:
             f"OrderCare pipeline benchmark: N={self.n} messages per run, {self.runs} run(s), "
             f"median of runs; {os.cpu_count()} CPUs; warm-up {WARMUP} messages per run"
         )
+        if self.ordered_partitions:
+            print(
+                f"Ordering mode: {self.ordered_partitions} partitions per inbound exchange, "
+                "`ordercare route` running (README, Ordering mode)"
+            )
         if "ordercare" in self.kinds:
             self._table("ordercare", "order.create (the demo's 2-line order)")
         if "amend" in self.kinds:
@@ -740,6 +764,11 @@ class Bench:
             f"OrderCare paced order.create: {self.seconds:g} s at each rate, {self.runs} run(s), "
             f"median of runs; {os.cpu_count()} CPUs; warm-up {WARMUP} messages per run"
         )
+        if self.ordered_partitions:
+            print(
+                f"Ordering mode: {self.ordered_partitions} partitions per inbound exchange, "
+                "`ordercare route` running (README, Ordering mode)"
+            )
         print()
         print("Publish -> outcome on ordercare.events (ms), by data.command_id:")
         header = (
@@ -1030,6 +1059,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=30.0, help="paced mode: seconds at each rate"
     )
+    parser.add_argument(
+        "--ordering",
+        type=int,
+        default=0,
+        metavar="N",
+        help="ordering mode with N partitions: `ordercare route` runs, workers take the "
+        "partitions (README, Ordering mode); needs rabbitmq_consistent_hash_exchange",
+    )
     args = parser.parse_args(argv)
     if args.rate and (args.profile or args.workload != "create" or args.kinds):
         parser.error("--rate paces order.create alone: no --profile, --workload or --kinds")
@@ -1047,7 +1084,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_profile(args.profile_n, DATABASE, VHOST)
         bench = Bench(
-            n, args.runs, args.procs, kinds, args.sequential_reps, args.rate or (), args.seconds
+            n,
+            args.runs,
+            args.procs,
+            kinds,
+            args.sequential_reps,
+            args.rate or (),
+            args.seconds,
+            ordered_partitions=args.ordering,
         )
         try:
             bench.run()

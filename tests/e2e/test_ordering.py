@@ -108,3 +108,37 @@ def test_shipped_then_delivered_at_once_never_meets_not_allowed_in_state(
     versions = [outcomes[d["id"]]["data"]["version"] for d in pairs]
     assert versions == [2, 3] * ORDERS
     publisher.close()
+
+
+def test_broker_setup_retires_the_partitions_above_a_lowered_count(settings: Settings) -> None:
+    def setup(partitions: str) -> subprocess.CompletedProcess[str]:
+        env = {**environment(settings), "ORDERCARE_ORDERED_PARTITIONS": partitions}
+        return subprocess.run([ORDERCARE, "broker", "setup"], env=env, capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+
+    def exists(channel: Any, queue: str) -> bool:
+        try:
+            channel.queue_declare(queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker:
+            return False
+        return True
+
+    assert setup("4").returncode == 0
+    held = f"{settings.warehouse_exchange}.ordered.3"
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection.channel().basic_publish("", held, b"{}")
+
+    # Lowered to 2: the empty partition 2 goes, partition 3 still holds a message and stays
+    lowered = setup("2")
+    assert lowered.returncode == 1
+    assert held in lowered.stderr and "1 messages" in lowered.stderr
+    assert not exists(connection.channel(), f"{settings.warehouse_exchange}.ordered.2")
+    assert exists(connection.channel(), held)
+
+    # Once drained it goes too; ordering mode off retires every partition
+    connection.channel().queue_purge(held)
+    assert setup("2").returncode == 0
+    assert not exists(connection.channel(), held)
+    assert setup("0").returncode == 0
+    assert not exists(connection.channel(), f"{settings.commands_exchange}.ordered.0")
+    connection.close()

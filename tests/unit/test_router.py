@@ -18,19 +18,21 @@ ORDERED = Settings(ordered_partitions=3)
 
 
 def body(**doc: Any) -> bytes:
-    return orjson.dumps({"specversion": "1.0", "id": "m-1", "type": "x", **doc})
+    return orjson.dumps({"specversion": "1.0", "id": "m-1", "type": "order.amend", **doc})
 
 
 @pytest.mark.parametrize(
     ("raw", "key"),
     [
         (body(subject="ord_9", data={"order_id": "ord_1", "account_id": "acc_1"}), "ord_1"),
-        (body(subject="acc_2", data={"account_id": "acc_2"}), "acc_2"),
+        (body(type="billing_account.update", data={"account_id": "acc_2"}), "acc_2"),
         (body(subject="ord_3", data={"skus": []}), "ord_3"),
+        # a new order without an id yet: nothing to be ordered after, not its account
+        (body(type="order.create", data={"account_id": "acc_1"}), "m-1"),
         (body(data={"order_id": 7}), "m-1"),  # not an id: the message's own id
     ],
 )
-def test_a_message_is_keyed_by_its_order_then_account_then_subject(raw: bytes, key: str) -> None:
+def test_a_message_is_keyed_by_its_order_or_account_then_subject(raw: bytes, key: str) -> None:
     assert partition_key(raw, 1 << 20) == key
 
 
