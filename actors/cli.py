@@ -226,11 +226,10 @@ def _declare_topology(settings: Settings) -> None:
     """Connect and declare what topology.py declares; a failure is the caller's one line.
     Imports neither actors.metrics nor prometheus_client: `_worker` must set
     PROMETHEUS_MULTIPROC_DIR first."""
-    import pika
-
+    import amqp_nodes
     from actors.topology import declare
 
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection = amqp_nodes.connect(settings.amqp_url)
     try:
         declare(connection.channel(), settings)
     finally:

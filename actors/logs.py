@@ -88,12 +88,14 @@ class Outage:
             self.since = time.monotonic()
         self.log.error(f"{self.what} unreachable: {detail}; retrying until it is back")
 
-    def recovered(self) -> None:
+    def recovered(self, where: str = "") -> None:
+        """The outage is over; `where` names what was reached (a broker node, say)."""
         with self._lock:
             if self.since is None:
                 return
             took, self.since = time.monotonic() - self.since, None
-        self.log.warning(f"{self.what} reachable again after {took:.1f} s",
+        self.log.warning(f"{self.what} reachable again after {took:.1f} s"
+                         + (f" ({where})" if where else ""),
                          extra={"outage_s": round(took, 1)})  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import amqp_nodes
 from actors.cli_errors import check_database_url
 from contracts.common import Role
 from contracts.registry import ORIGINS, Origin
@@ -55,8 +56,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORDERCARE_", env_file=".env", extra="ignore")
 
+    #: One broker URL, or a cluster's nodes comma separated (amqp_nodes: later ones may leave
+    #: out the credentials and vhost); clients use the first node that answers.
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/ordercare"
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_nodes(cls, setting: str) -> str:
+        """A malformed list would fail later, at the first connect: say so now."""
+        return amqp_nodes.check(setting)
 
     @field_validator("database_url")
     @classmethod
