@@ -47,6 +47,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 RABBITMQ_DIR = HERE.parent / "rabbitmq"
@@ -525,17 +526,25 @@ def _stop_postgres(layout: Layout, data: Path, quiet: bool) -> None:
 # --- status and urls ----------------------------------------------------------------------
 
 
+def amqp_url(layout: Layout, user: str = APP_USER) -> str:
+    """The comma-separated URL of every node, as `user` (its password from the state file):
+    the first complete, the others taking its credentials and vhost (amqp_nodes)."""
+    password = layout.state().get("passwords", {}).get(user)
+    if password is None:
+        raise ClusterError(f"no user {user!r} in this cluster's definitions")
+    first, *rest = layout.nodes
+    amqp = [f"amqp://{user}:{quote(password, safe='')}@127.0.0.1:{first.amqp_port}/{VHOST}"]
+    amqp += [f"amqp://127.0.0.1:{n.amqp_port}" for n in rest]
+    return ",".join(amqp)
+
+
 def urls(layout: Layout) -> dict[str, Any]:
     """What OrderCare's processes need to run on this cluster."""
     state = layout.state()
-    password = state.get("passwords", {}).get(APP_USER, "")
-    first, *rest = layout.nodes
-    amqp = [f"amqp://{APP_USER}:{password}@127.0.0.1:{first.amqp_port}/{VHOST}"]
-    amqp += [f"amqp://127.0.0.1:{n.amqp_port}" for n in rest]
-    management = (f"http://127.0.0.1:{first.management_port}" if state.get("management")
+    management = (f"http://127.0.0.1:{layout.nodes[0].management_port}" if state.get("management")
                   else "off")  # fmt: skip
     return {
-        "ORDERCARE_AMQP_URL": ",".join(amqp),
+        "ORDERCARE_AMQP_URL": amqp_url(layout),
         "ORDERCARE_QUEUE_TYPE": "quorum",
         "ORDERCARE_MANAGEMENT_URL": management,
         "ORDERCARE_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{layout.pg_port}/ordercare",
@@ -546,6 +555,12 @@ def urls(layout: Layout) -> dict[str, Any]:
 
 def exports(values: dict[str, Any]) -> str:
     return "\n".join(f"export {k}='{v}'" for k, v in values.items())
+
+
+def publisher_hint(layout: Layout) -> str:
+    users = [u for u in layout.state().get("passwords", {}) if u != APP_USER]
+    return (f"# publishers have their own users ({', '.join(users)}): "
+            f"ORDERCARE_AMQP_URL=\"$({sys.argv[0]} url helpdesk)\" ordercare publish FILE")  # fmt: skip
 
 
 def status(layout: Layout) -> dict[str, Any]:
@@ -627,14 +642,14 @@ def print_status(report: dict[str, Any]) -> None:
     if report.get("error"):
         print(f"  rabbitmq: {report['error']}")
     for q in report["queues"]:
-        if q.get("type") == "quorum":
+        if q.get("type") in ("quorum", "rabbit_quorum_queue"):
             members, online = q.get("members") or [], q.get("online") or []
             print(f"  {q['name']:34} quorum  {len(online)}/{len(members)} replicas online, "
                   f"leader {q.get('leader')}, {q.get('messages')} msgs")  # fmt: skip
         else:
-            print(
-                f"  {q['name']:34} {q.get('type')}  (one node: not replicated), {q.get('messages')} msgs"
-            )
+            messages = q.get("messages")
+            held = f"{messages} msgs" if messages not in (None, "") else "its node is down"
+            print(f"  {q['name']:34} classic (one node, not replicated), {held}")
     primary, replica = report["postgres"]["primary"], report["postgres"]["replica"]
     print(f"  postgres primary  127.0.0.1:{primary['port']} {primary['state']}")
     for r in primary.get("replicas", []):
@@ -682,6 +697,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = sub.add_parser("status", help="nodes, membership, quorum replicas, replica lag")
     show.add_argument("--json", action="store_true")
     sub.add_parser("env", help="print the URLs as export lines")
+    who = sub.add_parser("url", help="the AMQP URL of every node for one user (helpdesk, ...)")
+    who.add_argument("user")
     for verb in ("kill", "start"):
         one = sub.add_parser(verb, help=f"{verb} one RabbitMQ node")
         one.add_argument("node", choices=NAMES)
@@ -690,7 +707,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "up":
             values = up(layout, args.management)
-            print(json.dumps(values) if args.json else exports(values))
+            print(
+                json.dumps(values) if args.json else exports(values) + "\n" + publisher_hint(layout)
+            )
         elif args.command == "down":
             down(layout)
         elif args.command == "status":
@@ -698,7 +717,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "env":
             if not layout.state().get("up"):
                 raise ClusterError(f"no cluster up in {layout.root} (run `up`)")
-            print(exports(urls(layout)))
+            print(exports(urls(layout)) + "\n" + publisher_hint(layout))
+        elif args.command == "url":
+            print(amqp_url(layout, args.user))
         else:
             _one_node(layout, args.command, layout.node(args.node))
     except ClusterError as exc:
