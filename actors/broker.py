@@ -82,6 +82,22 @@ class CloudEventsBroker(RabbitmqBroker):
     def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
         return queue_arguments(self.settings, queue_name)
 
+    def _declare_xq_queue(self, queue_name: str) -> Any:
+        """Dramatiq's queue of given-up messages, classic (ops/rabbitmq/definitions.json), so it
+        lives on one node of a cluster. While that node is down the broker answers 404 "home
+        node ... is down": the queue exists, and a worker starting then must still consume
+        its inbound queues (the quorum ones, served by the nodes left). What is given up on
+        meanwhile cannot be dead-lettered into it (ops/README.md, "Cluster")."""
+        try:
+            return super()._declare_xq_queue(queue_name)  # type: ignore[no-untyped-call]
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404 or "home node" not in str(exc.reply_text):
+                raise
+            del self.channel  # closed by the refusal: the next use opens another
+            log.warning("the queue of given-up messages is on a node that is down; consuming "
+                        "without it", extra={"queue": f"{queue_name}.XQ", "reason": exc.reply_text[:200]})  # fmt: skip
+            return None
+
     def _declare_queue(self, queue_name: str) -> Any:
         """Declare the queue and, for an inbound queue, its binding: a queue deleted and
         declared again by Dramatiq is bound again too."""
