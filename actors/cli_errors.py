@@ -134,6 +134,7 @@ def _file(exc: BaseException) -> CliFailure | None:
 def _amqp(exc: BaseException, servers: Servers | None) -> CliFailure | None:
     import pika.exceptions as pe
 
+    # The node a refusal came from (a login, a vhost), or where the failure happened
     where = amqp_place(servers.amqp_url, exc) if servers else "RabbitMQ"
     if isinstance(exc, pe.ProbableAuthenticationError):
         return CliFailure(
@@ -149,9 +150,10 @@ def _amqp(exc: BaseException, servers: Servers | None) -> CliFailure | None:
             "(rabbitmqctl list_permissions -p VHOST)",
         )
     if isinstance(exc, pe.AMQPConnectionError):
+        # amqp_nodes.connect tried every node before it gave up: name them all
         return CliFailure(
             "cannot reach RabbitMQ",
-            where,
+            amqp_place(servers.amqp_url) if servers else where,
             "is the broker running and is ORDERCARE_AMQP_URL's host and port right?",
         )
     if isinstance(exc, pe.ChannelClosedByBroker):

@@ -129,7 +129,7 @@ def test_when_no_node_answers_the_failure_names_a_node_and_a_refused_login_wins(
     assert amqp_nodes.failed_node(failed.value) == f"127.0.0.1:{two}"
     down = explain(failed.value, Servers(setting, "postgresql+psycopg://x@h/d"))
     assert down is not None and down.what == "cannot reach RabbitMQ"
-    assert down.where == f"127.0.0.1:{two} vhost v"
+    assert down.where == f"127.0.0.1:{one}, 127.0.0.1:{two} vhost v"  # both were tried
 
     def refuse(params: pika.URLParameters) -> None:
         if params.port == one:
