@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -154,6 +155,13 @@ def drain_events(url: str, queue: str = "ordercare.events.notifier") -> list[dic
     return got
 
 
+def connections(log: Path, message: str, since: datetime) -> list[str]:
+    """The nodes a process logged `message` (a connection) for since `since` (JSON lines)."""
+    records = [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [r["node"] for r in records
+            if r.get("msg") == message and datetime.fromisoformat(r["ts"]) >= since]  # fmt: skip
+
+
 def quorum_replicas(layout: Any) -> dict[str, int]:
     """Quorum queue -> replicas online."""
     report = cluster.status(layout)
@@ -213,7 +221,7 @@ def test_a_node_killed_under_load_loses_nothing_and_applies_nothing_twice(
         worker.wait_ready(lambda: outcomes() >= 40, 60, "the first outcomes")
         # When the node they are connected to is SIGKILLed amid the stream
         published_before, done_before = sum(nodes_used.values()), outcomes()
-        killed_at = time.monotonic()
+        killed_at, killed_wall = time.monotonic(), datetime.now(UTC)
         assert layout.node("oc1").kill()
         wait_for(lambda: outcomes() >= done_before + 40, 60, "outcomes after the kill")
         recovered = time.monotonic() - killed_at
@@ -224,6 +232,14 @@ def test_a_node_killed_under_load_loses_nothing_and_applies_nothing_twice(
                                  "--metrics-port", "0"], env, tmp_path / "worker.log")  # fmt: skip
         wait_for(lambda: outcomes() >= BEFORE + DURING, 90, "the outcomes while oc1 is down")
         assert connected_nodes(layout, "ordercare") <= {"oc2", "oc3"}
+        # the relay and the direct publishers reconnected to another node, not the dead one
+        live = {"127.0.0.1:5692", "127.0.0.1:5693"}
+        relay_moved = connections(tmp_path / "relay.log", "relay connected", killed_wall)
+        direct_moved = connections(
+            tmp_path / "worker.log", "direct publisher connected", killed_wall
+        )
+        assert relay_moved and set(relay_moved) <= live, relay_moved
+        assert direct_moved and set(direct_moved) <= live, direct_moved
         # and brought back, more orders following
         node = layout.node("oc1")
         node.await_boot(node.start(management=False))
