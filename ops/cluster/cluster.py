@@ -722,8 +722,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(amqp_url(layout, args.user))
         else:
             _one_node(layout, args.command, layout.node(args.node))
-    except ClusterError as exc:
+    except (ClusterError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         say(f"cluster: {exc}")
+        if args.command == "up" and layout.root.exists():
+            say(f"what was started is still running: `{sys.argv[0]} down` removes it "
+                "(`up` again also cleans it first); logs under "
+                f"{layout.root}/rabbit/*/log and {layout.root}/pg")  # fmt: skip
         return 1
     return 0
 
