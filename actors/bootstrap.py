@@ -27,7 +27,7 @@ from actors.direct import DirectPublisher, StopAfterFirstCommit
 from actors.failures import is_infrastructure, retry_policy
 from actors.inbound import InboundMessage, InboundProcessor, Replier
 from actors.logs import Outage, describe
-from actors.publisher import ConfirmingPublisher
+from actors.publisher import ConfirmingPublisher, open_publisher
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
@@ -107,7 +107,11 @@ def build_direct(settings: Settings, store: OutboxStore) -> DirectPublisher:
     Dramatiq's consuming channels (those belong to the worker threads and their acks)."""
 
     def connect() -> ConfirmingPublisher:
-        return ConfirmingPublisher(settings.amqp_url, settings.relay_confirm_timeout_seconds)
+        # The first node that answers: a reconnect after its node died lands on a live one,
+        # and what was not confirmed on the dead one is the relay's after the grace period.
+        publisher = open_publisher(settings.amqp_url, settings.relay_confirm_timeout_seconds)
+        log.info("direct publisher connected", extra={"node": publisher.address})
+        return publisher
 
     kind = StopAfterFirstCommit if settings.fault_stop_after_commit else DirectPublisher
     return kind(

@@ -24,6 +24,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _Rabbit
 from dramatiq.common import q_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
+import amqp_nodes
 from actors import health
 from actors.logs import Outage
 from actors.outbound import ReplyRefused, amqp_properties
@@ -47,10 +48,16 @@ BROKER_OUTAGE = Outage(log, "broker")
 
 
 class CloudEventsBroker(RabbitmqBroker):
-    """A RabbitmqBroker whose consumers accept raw CloudEvents on OrderCare's queues."""
+    """A RabbitmqBroker whose consumers accept raw CloudEvents on OrderCare's queues.
+
+    With several nodes in ORDERCARE_AMQP_URL, every connection (a consumer's, a worker
+    thread's for replies and retries) goes to the first node that accepts it, so after its
+    node died a reconnect lands on a live one."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(url=settings.amqp_url, **kwargs)
+        self.nodes = amqp_nodes.nodes(settings.amqp_url)
+        # A list of URLs: Dramatiq's consumers hand pika every node's parameters, in order.
+        super().__init__(url=[node.url for node in self.nodes], **kwargs)
         self.settings = settings
         #: queue name -> the actor that handles raw messages arriving on it.
         self.raw_actors: dict[str, str] = {}
@@ -61,8 +68,37 @@ class CloudEventsBroker(RabbitmqBroker):
     def consumer_class(self) -> type[_RabbitmqConsumer]:
         return CloudEventsConsumer
 
+    @property
+    def connection(self) -> Any:
+        """The calling thread's connection, to the first node that accepts one."""
+        connection = getattr(self.state, "connection", None)
+        if connection is None:
+            connection = self.state.connection = amqp_nodes.connect(self.nodes)
+            self.connections.add(connection)
+        return connection
+
+    @connection.deleter
+    def connection(self) -> None:
+        RabbitmqBroker.connection.fdel(self)  # type: ignore[attr-defined]
+
     def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
         return queue_arguments(self.settings, queue_name)
+
+    def _declare_xq_queue(self, queue_name: str) -> Any:
+        """Dramatiq's queue of given-up messages, classic (ops/rabbitmq/definitions.json), so it
+        lives on one node of a cluster. While that node is down the broker answers 404 "home
+        node ... is down": the queue exists, and a worker starting then must still consume
+        its inbound queues (the quorum ones, served by the nodes left). What is given up on
+        meanwhile cannot be dead-lettered into it (ops/README.md, "Cluster")."""
+        try:
+            return super()._declare_xq_queue(queue_name)  # type: ignore[no-untyped-call]
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404 or "home node" not in str(exc.reply_text):
+                raise
+            del self.channel  # closed by the refusal: the next use opens another
+            log.warning("the queue of given-up messages is on a node that is down; consuming "
+                        "without it", extra={"queue": f"{queue_name}.XQ", "reason": exc.reply_text[:200]})  # fmt: skip
+            return None
 
     def _declare_queue(self, queue_name: str) -> Any:
         """Declare the queue and, for an inbound queue, its binding: a queue deleted and
@@ -93,10 +129,10 @@ class CloudEventsConsumer(_RabbitmqConsumer):
             super().__init__(broker, queue_name, *args)  # type: ignore[no-untyped-call]
         except ConnectionClosed as exc:
             _attached(queue_name, False)
-            _lost(broker, exc)
+            _lost(amqp_nodes.place(broker.settings.amqp_url), exc)
             raise
         _attached(self.queue_name, True)
-        BROKER_OUTAGE.recovered()
+        BROKER_OUTAGE.recovered(amqp_nodes.node_of(self.connection))
 
     def close(self) -> None:
         _attached(self.queue_name, False)
@@ -111,7 +147,7 @@ class CloudEventsConsumer(_RabbitmqConsumer):
             pika.exceptions.AMQPChannelError,
         ) as e:
             _attached(self.queue_name, False)
-            _lost(self.broker, e)
+            _lost(amqp_nodes.node_of(self.connection), e)
             if getattr(e, "reply_code", None) == 404:  # the queue is gone: declare it again
                 self.broker.queues_pending.add(q_name(self.queue_name))
             raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
@@ -140,11 +176,11 @@ def _attached(queue: str, attached: bool) -> None:
         health.WORKER.consuming(queue, attached)
 
 
-def _lost(broker: CloudEventsBroker, exc: BaseException) -> None:
-    params = pika.URLParameters(broker.settings.amqp_url)
+def _lost(where: str, exc: BaseException) -> None:
+    """`where`: the node the consumer was connected to, or every node when none answered."""
     cause = exc.__cause__ or exc
     reason = str(cause).strip() or type(cause).__name__
-    BROKER_OUTAGE.failed(f"{params.host}:{params.port} ({type(cause).__name__}: {reason[:200]})")
+    BROKER_OUTAGE.failed(f"{where} ({type(cause).__name__}: {reason[:200]})")
 
 
 #: Control characters JSON escapes as \\u00XX (tab, line feed and carriage return take two).

@@ -236,11 +236,10 @@ def _declare_topology(settings: Settings) -> None:
     """Connect and declare what topology.py declares; a failure is the caller's one line.
     Imports neither actors.metrics nor prometheus_client: `_worker` must set
     PROMETHEUS_MULTIPROC_DIR first."""
-    import pika
-
+    import amqp_nodes
     from actors.topology import declare
 
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection = amqp_nodes.connect(settings.amqp_url)
     try:
         declare(connection.channel(), settings)
     finally:
@@ -368,14 +367,13 @@ def _db_check(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _broker_setup(_args: argparse.Namespace, settings: Settings) -> int:
-    import pika
-
+    import amqp_nodes
     from actors.relay_main import declare_topology
     from actors.topology import retire_partitions
 
     declare_topology(settings)
     print("exchanges, queues and bindings are declared")
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection = amqp_nodes.connect(settings.amqp_url)
     try:
         busy = retire_partitions(connection, settings)
     finally:

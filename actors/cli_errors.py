@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+import amqp_nodes
 
 #: Exit codes: a mistake in how ordercare was called or configured; a failure while running.
 USAGE = 2
@@ -55,15 +57,14 @@ def masked_url(url: str) -> str:
     return f"{scheme}://{user}:***@{rest[at + 1 :]}"
 
 
-def amqp_place(url: str) -> str:
-    """`host:port vhost V` of an AMQP URL."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
-    except ValueError:
-        return masked_url(url)
-    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    return f"{parts.hostname or 'localhost'}:{port} vhost {vhost}"
+def amqp_place(url: str, failure: BaseException | None = None) -> str:
+    """`host:port vhost V` of an AMQP URL (each node's `host:port` for a comma-separated
+    list), or only the node a connection failure came from (amqp_nodes.connect)."""
+    place = amqp_nodes.place(url)
+    node = amqp_nodes.failed_node(failure) if failure is not None else None
+    if node is None or " vhost " not in place:
+        return place
+    return f"{node} vhost {place.rsplit(' vhost ', 1)[1]}"
 
 
 def database_place(url: str) -> str:
@@ -133,7 +134,8 @@ def _file(exc: BaseException) -> CliFailure | None:
 def _amqp(exc: BaseException, servers: Servers | None) -> CliFailure | None:
     import pika.exceptions as pe
 
-    where = amqp_place(servers.amqp_url) if servers else "RabbitMQ"
+    # The node a refusal came from (a login, a vhost), or where the failure happened
+    where = amqp_place(servers.amqp_url, exc) if servers else "RabbitMQ"
     if isinstance(exc, pe.ProbableAuthenticationError):
         return CliFailure(
             "RabbitMQ refused the login",
@@ -148,9 +150,10 @@ def _amqp(exc: BaseException, servers: Servers | None) -> CliFailure | None:
             "(rabbitmqctl list_permissions -p VHOST)",
         )
     if isinstance(exc, pe.AMQPConnectionError):
+        # amqp_nodes.connect tried every node before it gave up: name them all
         return CliFailure(
             "cannot reach RabbitMQ",
-            where,
+            amqp_place(servers.amqp_url) if servers else where,
             "is the broker running and is ORDERCARE_AMQP_URL's host and port right?",
         )
     if isinstance(exc, pe.ChannelClosedByBroker):
@@ -197,7 +200,4 @@ def _last_part(message: str) -> str:
 
 
 def _user(url: str) -> str:
-    try:
-        return urlsplit(url).username or "guest"
-    except ValueError:
-        return "?"
+    return amqp_nodes.user(url)

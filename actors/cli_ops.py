@@ -299,8 +299,10 @@ def _publish_again(settings: Settings, letters: list[Any]) -> list[dict[str, Any
     import pika
     import pika.exceptions
 
+    import amqp_nodes
+
     done = []
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection = amqp_nodes.connect(settings.amqp_url)
     try:
         channel = connection.channel()
         channel.confirm_delivery()

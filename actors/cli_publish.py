@@ -12,7 +12,8 @@ import orjson
 import pika
 import pika.exceptions
 
-from actors.cli_errors import USAGE, CliFailure, amqp_place
+import amqp_nodes
+from actors.cli_errors import USAGE, CliFailure
 from actors.settings import Settings
 
 
@@ -57,7 +58,8 @@ def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
     """Publish to the type's exchange with a reply queue; print the outcome. 0 accepted, 1 not,
     2 not answered (or not publishable)."""
     doc = complete_envelope(read_command(file))
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection = amqp_nodes.connect(settings.amqp_url)
+    where = f"{amqp_nodes.node_of(connection)} vhost {amqp_nodes.nodes(settings.amqp_url)[0].vhost}"
     try:
         channel = connection.channel()
         reply_to = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
@@ -81,7 +83,7 @@ def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
         except pika.exceptions.UnroutableError:
             raise CliFailure(
                 "no queue is bound to the exchange",
-                f"{exchange} on {amqp_place(settings.amqp_url)}",
+                f"{exchange} on {where}",
                 "start `ordercare worker` or run `ordercare broker setup`",
                 NOT_ANSWERED,
             ) from None
@@ -89,7 +91,7 @@ def publish_and_wait(settings: Settings, file: Path, timeout: float) -> int:
             if method is None:
                 raise CliFailure(
                     f"no outcome within {timeout}s for command {doc['id']}",
-                    amqp_place(settings.amqp_url),
+                    where,
                     "is a worker and a relay running? (`ordercare doctor` checks the setup)",
                     NOT_ANSWERED,
                 )

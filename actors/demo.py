@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+import amqp_nodes
 from actors.demo_story import DEMO_MARKET, Step, story
 from actors.logs import configure_logging
 from actors.settings import Settings
@@ -37,7 +38,8 @@ def run_demo(settings: Settings, *, embedded: bool) -> int:
         f"embedded (in-process broker; a throwaway database on PostgreSQL "
         f"{_host(settings.database_url).rsplit('/', 1)[0]})"
         if embedded
-        else f"RabbitMQ {_host(settings.amqp_url)} and PostgreSQL {_host(settings.database_url)}"
+        else f"RabbitMQ {amqp_nodes.place(settings.amqp_url)} and PostgreSQL "
+        f"{_host(settings.database_url)}"
     )
     print(f"OrderCare demo: {where}")
     print(f"The Berlin shop's {DEMO_MARKET} prices include VAT, as consumer prices in Germany "

@@ -182,7 +182,7 @@ class DirectPublisher:
                 self._publisher = retrying(self.connect)
             except tenacity.RetryError:
                 return  # stopped while backing off
-            self._broker_outage.recovered()
+            self._broker_outage.recovered(str(getattr(self._publisher, "address", "")))
 
     def _pause(self, seconds: float) -> None:
         self._stopping.wait(seconds)  # stop() cuts it short

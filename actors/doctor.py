@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+import amqp_nodes
 from actors.cli_errors import amqp_place, database_place, explain, masked_url
 from actors.settings import Settings
 from actors.topology import queue_arguments
@@ -67,9 +68,9 @@ class _Broker:
     """A connection and a fresh channel per check: a refused declaration closes its channel."""
 
     def __init__(self, url: str) -> None:
-        import pika
-
-        self.connection = pika.BlockingConnection(pika.URLParameters(url))
+        #: The first node of ORDERCARE_AMQP_URL that answers; `node` names it.
+        self.connection = amqp_nodes.connect(url)
+        self.node = amqp_nodes.node_of(self.connection)
 
     def exchange(
         self, name: str, kind: str = "", arguments: dict[str, Any] | None = None
@@ -108,31 +109,36 @@ def _broker(settings: Settings) -> list[Result]:
         broker = _Broker(settings.amqp_url)
     except Exception as exc:
         return [("fail", f"broker {where}: {_why(exc, settings)}")]
-    results: list[Result] = [("ok", f"broker reachable: {where}")]
+    nodes = amqp_nodes.nodes(settings.amqp_url)
+    reached = f"{broker.node} vhost {nodes[0].vhost}"
+    if len(nodes) > 1:
+        reached += f" (the first of {len(nodes)} nodes that answered; {where})"
+    results: list[Result] = [("ok", f"broker reachable: {reached}")]
     try:
         results += _exchanges(broker, settings)
         results += _queues(broker, settings)
         results += _permissions(broker)
     finally:
         broker.connection.close()
-    results += _management(settings)
+    results += _management(settings, broker.node)
     return results
 
 
-def _management_base(settings: Settings) -> str | None:
-    """The management API's address: the setting, else the broker's host on port 15672."""
+def _management_base(settings: Settings, node: str = "") -> str | None:
+    """The management API's address: the setting, else the broker's host on port 15672 (the
+    host of `node`, the one doctor reached, among several)."""
     if settings.management_url == "off":
         return None
     if settings.management_url:
         return settings.management_url.rstrip("/")
-    amqp = urlsplit(settings.amqp_url)
-    host = amqp.hostname or "localhost"
+    amqp = urlsplit(amqp_nodes.nodes(settings.amqp_url)[0].url)
+    host = (node.rsplit(":", 1)[0].strip("[]") if node else amqp.hostname) or "localhost"
     # The AMQP user's password goes as Basic auth: over TLS when the broker is (amqps).
     scheme = "https" if amqp.scheme == "amqps" else "http"
     return f"{scheme}://{host if ':' not in host else f'[{host}]'}:15672"
 
 
-def _management(settings: Settings) -> list[Result]:
+def _management(settings: Settings, node: str = "") -> list[Result]:
     """Bindings and the user's permissions, from the management API when it answers."""
     import base64
     import json
@@ -140,10 +146,10 @@ def _management(settings: Settings) -> list[Result]:
     import urllib.request
     from urllib.parse import quote
 
-    amqp = urlsplit(settings.amqp_url)
+    amqp = urlsplit(amqp_nodes.nodes(settings.amqp_url)[0].url)
     user, password = unquote(amqp.username or "guest"), unquote(amqp.password or "guest")
     vhost = unquote(amqp.path[1:]) if len(amqp.path) > 1 else "/"
-    base = _management_base(settings)
+    base = _management_base(settings, node)
     unchecked = ("bindings, and the permissions to read queues and write to named exchanges, "
                  "not checked")  # fmt: skip
     if base is None:
@@ -311,7 +317,7 @@ def _settings(settings: Settings) -> list[Result]:
     else:
         results.append(("ok", f"metrics on {host}"))
     try:
-        amqp = urlsplit(settings.amqp_url)
+        amqp = urlsplit(amqp_nodes.nodes(settings.amqp_url)[0].url)
         if amqp.username == "guest" and amqp.password == "guest":  # noqa: S105
             results.append(("warn", "the broker user is guest/guest: create a user per "
                                     "service (ops/rabbitmq/definitions.json)"))  # fmt: skip

@@ -11,6 +11,7 @@ import dramatiq
 import orjson
 import pika
 
+import amqp_nodes
 from actors.bootstrap import BrokerReplier, Runtime, build_broker, register_actors
 from actors.demo_story import Step
 from actors.relay_main import build_relay
@@ -39,7 +40,7 @@ class LiveOrderCare:
         self.relay = build_relay(settings, OutboxStore(self.engine))
         self.relay_thread = threading.Thread(target=self.relay.run, name="relay", daemon=True)
         self.relay_thread.start()
-        self.client = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+        self.client = amqp_nodes.connect(settings.amqp_url)
         self.channel = self.client.channel()
         self.replies = self.channel.queue_declare("", exclusive=True).method.queue
         self.events = self.channel.queue_declare("", exclusive=True).method.queue

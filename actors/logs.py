@@ -88,12 +88,14 @@ class Outage:
             self.since = time.monotonic()
         self.log.error(f"{self.what} unreachable: {detail}; retrying until it is back")
 
-    def recovered(self) -> None:
+    def recovered(self, where: str = "") -> None:
+        """The outage is over; `where` names what was reached (a broker node, say)."""
         with self._lock:
             if self.since is None:
                 return
             took, self.since = time.monotonic() - self.since, None
-        self.log.warning(f"{self.what} reachable again after {took:.1f} s",
+        self.log.warning(f"{self.what} reachable again after {took:.1f} s"
+                         + (f" ({where})" if where else ""),
                          extra={"outage_s": round(took, 1)})  # fmt: skip
 
 
@@ -106,6 +108,13 @@ _PIKA_ATTEMPTS = (
 #: broker returned or nacked, a cancel or confirm gone wrong) are not outage noise.
 _PIKA_BLOCKING = "pika.adapters.blocking_connection"
 _PIKA_CONNECTING = frozenset({"_create_connection", "_flush_output", "close"})
+#: pika's lines for one failed connection attempt (a node that is down, among several tried
+#: in turn: amqp_nodes logs which one answered, `Outage` when none did).
+_PIKA_BASE = "pika.adapters.base_connection"
+_PIKA_ATTEMPT_FAILED = (
+    "Full-stack connection workflow failed",
+    "Self-initiated stack bring-up failed",
+)
 #: Dramatiq's per-queue, per-retry lines about a lost broker connection.
 _DRAMATIQ_RECONNECTS = ("Consumer encountered a connection error", "Restarting consumer in")
 
@@ -120,6 +129,8 @@ class ReconnectNoise(logging.Filter):
             return False
         if record.name == _PIKA_BLOCKING:
             return record.funcName not in _PIKA_CONNECTING
+        if record.name == _PIKA_BASE:
+            return not str(record.msg).startswith(_PIKA_ATTEMPT_FAILED)
         if record.name.startswith("dramatiq.worker.ConsumerThread"):
             return not str(record.msg).startswith(_DRAMATIQ_RECONNECTS)
         if record.name.startswith("dramatiq.worker.WorkerThread") and record.exc_info:

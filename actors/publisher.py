@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pika
 from pika.spec import Basic
 
+import amqp_nodes
 from actors.outbound import amqp_properties
 from persistence.outbox import OutboundMessage
 
@@ -99,11 +100,27 @@ class _Batch:
                 log.exception("a publish callback failed")
 
 
-class ConfirmingPublisher:
-    """One AMQP connection in confirm mode, driven by its own I/O thread."""
+def open_publisher(setting: str, confirm_timeout: float = 30.0) -> ConfirmingPublisher:
+    """A ConfirmingPublisher on the first node of ORDERCARE_AMQP_URL that opens a confirm
+    channel, trying them in order: a reconnect after its node died lands on a live one.
+    PublishError names every node tried when none does."""
+    failures = []
+    for node in amqp_nodes.nodes(setting):
+        try:
+            return ConfirmingPublisher(node.parameters(), confirm_timeout)
+        except PublishError as exc:
+            failures.append(f"{node.address}: {exc}")
+    raise PublishError("; ".join(failures))
 
-    def __init__(self, url: str, confirm_timeout: float = 30.0) -> None:
-        self.params = pika.URLParameters(url)
+
+class ConfirmingPublisher:
+    """One AMQP connection in confirm mode, driven by its own I/O thread, to one node
+    (`open_publisher` picks the node)."""
+
+    def __init__(self, node: str | pika.URLParameters, confirm_timeout: float = 30.0) -> None:
+        self.params = pika.URLParameters(node) if isinstance(node, str) else node
+        #: `host:port` of the node, for the messages that name it.
+        self.address = amqp_nodes.address(self.params)
         self.confirm_timeout = confirm_timeout
         self._ready = threading.Event()
         self._error: Exception | None = None
@@ -117,12 +134,12 @@ class ConfirmingPublisher:
         self._thread.start()
         if not self._ready.wait(confirm_timeout) or self._error:
             self.close()
-            raise PublishError(f"could not open a confirm channel: {self._error}")
+            raise PublishError(f"could not open a confirm channel on {self.address}: {self._error}")
 
     def publish_batch(self, messages: Sequence[OutboundMessage]) -> BatchResult:
         batch = _Batch(len(messages))
         if self._error or self._conn is None:  # an empty batch checks just this
-            raise PublishError(f"publisher is closed: {self._error}")
+            raise PublishError(f"publisher to {self.address} is closed: {self._error}")
         if not messages:
             return batch.result
         self._conn.ioloop.add_callback_threadsafe(partial(self._send, batch, messages))

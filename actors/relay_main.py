@@ -7,12 +7,11 @@ import signal
 import threading
 from types import FrameType
 
-import pika
-
+import amqp_nodes
 from actors import health
 from actors.logs import configure_logging
 from actors.metrics import export_relay_zeros
-from actors.publisher import ConfirmingPublisher
+from actors.publisher import ConfirmingPublisher, open_publisher
 from actors.relay import Relay, watch_backlog
 from actors.settings import Settings
 from actors.topology import declare
@@ -23,7 +22,7 @@ log = logging.getLogger("ordercare.relay")
 
 
 def declare_topology(settings: Settings) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection = amqp_nodes.connect(settings.amqp_url)
     try:
         declare(connection.channel(), settings)
     finally:
@@ -33,9 +32,12 @@ def declare_topology(settings: Settings) -> None:
 def build_relay(settings: Settings, store: OutboxStore) -> Relay:
     def connect() -> ConfirmingPublisher:
         # Declared on every (re)connect: an exchange deleted under a running relay would
-        # otherwise close the channel on every batch.
+        # otherwise close the channel on every batch. Both go to the first node that answers:
+        # after its node died, a relay publishes what was not confirmed again on another.
         declare_topology(settings)
-        return ConfirmingPublisher(settings.amqp_url, settings.relay_confirm_timeout_seconds)
+        publisher = open_publisher(settings.amqp_url, settings.relay_confirm_timeout_seconds)
+        log.info("relay connected", extra={"node": publisher.address})
+        return publisher
 
     return Relay(
         store,
@@ -44,14 +46,8 @@ def build_relay(settings: Settings, store: OutboxStore) -> Relay:
         poll_seconds=settings.relay_poll_seconds,
         linger_seconds=settings.relay_linger_seconds,
         dead_letter_queue=settings.dead_letter_queue,
-        broker_address=_address(settings.amqp_url),
+        broker_address=amqp_nodes.place(settings.amqp_url),
     )
-
-
-def _address(url: str) -> str:
-    """host:port of an AMQP URL, without its credentials."""
-    params = pika.URLParameters(url)
-    return f"{params.host}:{params.port}"
 
 
 def run_relay(settings: Settings, metrics_port: int) -> int:

@@ -31,6 +31,7 @@ import pika
 import pika.exceptions
 from prometheus_client import Counter
 
+import amqp_nodes
 from actors.broker import ROUTED_TYPE
 from actors.health import Heartbeats
 from actors.logs import Outage
@@ -98,9 +99,7 @@ class Router:
         if not settings.ordered_partitions:
             raise ValueError("ordercare route needs ORDERCARE_ORDERED_PARTITIONS > 0")
         self.settings = settings
-        self.connect = connect or (
-            lambda: pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-        )
+        self.connect = connect or (lambda: amqp_nodes.connect(settings.amqp_url))
         self.stopping = threading.Event()
         #: Connected and routing, or connected and standing by behind another router.
         self.connected = False

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import amqp_nodes
 from actors.cli_errors import check_database_url
 from contracts.common import Role
 from contracts.registry import ORIGINS, Origin
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORDERCARE_", env_file=".env", extra="ignore")
 
+    #: One broker URL, or a cluster's nodes comma separated (amqp_nodes: later ones may leave
+    #: out the credentials and vhost); clients use the first node that answers.
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/ordercare"
 
@@ -62,6 +65,12 @@ class Settings(BaseSettings):
     #: .search, audit.get); unset: the primary answers them. A query stating a min_version the
     #: replica has not reached yet, or one the replica fails, is answered by the primary.
     read_database_url: str | None = None
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_nodes(cls, setting: str) -> str:
+        """A malformed list would fail later, at the first connect: say so now."""
+        return amqp_nodes.check(setting)
 
     @field_validator("database_url", "read_database_url")
     @classmethod

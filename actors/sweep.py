@@ -21,14 +21,18 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import FrameType
 from typing import Any
 
 import orjson
 import pika
+import pika.exceptions
 from sqlalchemy import Engine, text
 
+import amqp_nodes
 from actors import health, metrics
+from actors.logs import Outage, describe
 from actors.prune import prune_once
 from actors.settings import Settings
 
@@ -89,10 +93,21 @@ def due_commands(
     return envelopes
 
 
-def sweep_once(engine: Engine, settings: Settings, channel: Any, now: datetime) -> int:
-    """Publish (with confirms) every command due; the number sent."""
+def sweep_once(
+    engine: Engine,
+    settings: Settings,
+    channel: Any,
+    now: datetime,
+    unsent: list[dict[str, Any]] | None = None,
+) -> int:
+    """Publish (with confirms) every command due; the number sent. `unsent` carries commands
+    from one round to the next: those a lost connection left unconfirmed stay in it and go
+    first on the next connection, under the same ids (the inbox keeps them to one effect)."""
+    queue = unsent if unsent is not None else []
+    queue.extend(due_commands(engine, now))
     sent = 0
-    for envelope in due_commands(engine, now):
+    while queue:
+        envelope = queue[0]
         channel.basic_publish(
             settings.exchange_of(envelope["type"]),
             envelope["type"],
@@ -104,6 +119,7 @@ def sweep_once(engine: Engine, settings: Settings, channel: Any, now: datetime) 
             ),
             mandatory=True,
         )
+        queue.pop(0)
         sent += 1
         metrics.SWEEP_COMMANDS.labels(envelope["type"]).inc()
         log.info("sent %s for %s", envelope["type"], envelope["id"])
@@ -144,27 +160,83 @@ def run_sweeper(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    # The first connect fails loudly (a wrong ORDERCARE_AMQP_URL is the caller's one line);
+    # a connection lost later is made again, to the first node that answers.
+    connection = amqp_nodes.connect(settings.amqp_url)
+    log.info("sweeper connected", extra={"node": amqp_nodes.node_of(connection)})
+    outage = Outage(log, "broker (sweeper)")
+    unsent: list[dict[str, Any]] = []
     try:
-        channel = connection.channel()
-        channel.confirm_delivery()
+        channel = _confirming(connection)
         next_prune = 0.0
         while True:
             beats.beat("sweep")
-            sent = sweep_once(engine, settings, channel, datetime.now(UTC))
-            metrics.SWEEP_LAST_SUCCESS.set(time.time())
-            if settings.prune_interval_seconds and time.monotonic() >= next_prune:
-                prune_once(engine, settings, stopping=lambda: _pump(connection, stopping, beats))
-                next_prune = time.monotonic() + settings.prune_interval_seconds
-            if once:
-                print(f"sent {sent} command(s) for due deadlines")
-                return 0
-            deadline = time.monotonic() + interval
-            while (left := deadline - time.monotonic()) > 0:
-                beats.beat("sweep")
-                if stopping.wait(min(left, health.BEAT_SECONDS)):
+            try:
+                sent = sweep_once(engine, settings, channel, datetime.now(UTC), unsent)
+                outage.recovered(amqp_nodes.node_of(connection))
+                metrics.SWEEP_LAST_SUCCESS.set(time.time())
+                if settings.prune_interval_seconds and time.monotonic() >= next_prune:
+                    prune_once(
+                        engine, settings, stopping=partial(_pump, connection, stopping, beats)
+                    )
+                    next_prune = time.monotonic() + settings.prune_interval_seconds
+                if once:
+                    print(f"sent {sent} command(s) for due deadlines")
                     return 0
-                connection.process_data_events(0)
+                deadline = time.monotonic() + interval
+                while (left := deadline - time.monotonic()) > 0:
+                    beats.beat("sweep")
+                    if stopping.wait(min(left, health.BEAT_SECONDS)):
+                        return 0
+                    connection.process_data_events(0)
+            except BROKER_ERRORS as exc:
+                if once:
+                    raise
+                outage.failed(f"{amqp_nodes.node_of(connection)} ({describe(exc)})")
+                _close(connection)
+                reconnected = _reconnect(settings, stopping, beats)
+                if reconnected is None:
+                    return 0  # told to stop while backing off
+                connection, channel = reconnected, _confirming(reconnected)
     finally:
-        connection.close()
+        _close(connection)
         engine.dispose()
+
+
+#: A lost connection or channel: the sweeper reconnects (to a live node of a cluster).
+BROKER_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError)
+
+
+def _confirming(connection: Any) -> Any:
+    channel = connection.channel()
+    channel.confirm_delivery()
+    return channel
+
+
+def _reconnect(
+    settings: Settings, stopping: threading.Event, beats: health.Heartbeats
+) -> Any | None:
+    """A new connection to the first node that answers, backing off (0.5 s doubling to 30 s)
+    while none does; None once stopping."""
+    pause = 0.5
+    while not stopping.is_set():
+        beats.beat("sweep", time.time() + pause)  # backing off, not wedged
+        if stopping.wait(pause):
+            return None
+        try:
+            connection = amqp_nodes.connect(settings.amqp_url)
+        except BROKER_ERRORS as exc:
+            log.debug("sweeper reconnect failed", extra={"error": describe(exc)})
+            pause = min(pause * 2, 30.0)
+            continue
+        log.info("sweeper connected", extra={"node": amqp_nodes.node_of(connection)})
+        return connection
+    return None
+
+
+def _close(connection: Any) -> None:
+    try:
+        if connection.is_open:
+            connection.close()
+    except pika.exceptions.AMQPError:
+        pass  # already gone

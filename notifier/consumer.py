@@ -16,6 +16,7 @@ import pika
 import pika.exceptions
 import tenacity
 
+import amqp_nodes
 from notifier.kinds import MAILINGS
 from notifier.outage import Outage
 from notifier.settings import NotifierSettings
@@ -51,6 +52,8 @@ class Consumer:
         #: Whether a consumer is attached to the queue (readiness).
         self.consuming = False
         self.outage = Outage(log, "notifier consumer")
+        #: `host:port` of the node of the current (or last) connection.
+        self.node = ""
 
     def run(self) -> None:
         """Connect, backing off while that fails (0.5 s doubling to 30 s, cut short by
@@ -87,9 +90,12 @@ class Consumer:
 
     def _failed(self, exc: BaseException | None, backoff: float) -> None:
         if isinstance(exc, pika.exceptions.AMQPError):
-            params = pika.URLParameters(self.settings.amqp_url)
+            # A connect tried every node (amqp_nodes.connect marks its failure); a loss names
+            # the node consumed from.
+            lost = amqp_nodes.failed_node(exc) is None and self.node
+            where = self.node if lost else amqp_nodes.place(self.settings.amqp_url)
             self.outage.failed(
-                f"cannot consume from {params.host}:{params.port} (broker down, or the events "
+                f"cannot consume from {where} (broker down, or the events "
                 f"exchange not declared yet: `ordercare broker setup`): "
                 f"{type(exc).__name__}: {str(exc)[:300]}"
             )
@@ -101,7 +107,8 @@ class Consumer:
         """A connection and a channel ready to consume, or None once stopping."""
         if self.stopping.is_set():
             return None
-        connection = pika.BlockingConnection(pika.URLParameters(self.settings.amqp_url))
+        connection = amqp_nodes.connect(self.settings.amqp_url)  # the first node that answers
+        self.node = amqp_nodes.node_of(connection)
         try:
             channel = connection.channel()
             if self.settings.notifier_declare:
@@ -114,7 +121,7 @@ class Consumer:
 
     def _consume(self, connection: Any, channel: Any) -> None:
         """One connection's life, until it breaks or the notifier stops."""
-        log.info("consuming", extra={"queue": self.settings.notifier_queue})
+        log.info("consuming", extra={"queue": self.settings.notifier_queue, "node": self.node})
         try:
             for method, _props, body in channel.consume(
                 self.settings.notifier_queue, inactivity_timeout=0.25

@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import amqp_nodes
 from notifier.kinds import KINDS
 
 
@@ -15,6 +16,7 @@ class NotifierSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORDERCARE_", env_file=".env", extra="ignore")
 
+    #: One broker URL or a cluster's nodes, comma separated (amqp_nodes).
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/ordercare"
     events_exchange: str = "ordercare.events"
@@ -60,6 +62,11 @@ class NotifierSettings(BaseSettings):
     notifier_metrics_port: int = 9466
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_nodes(cls, setting: str) -> str:
+        return amqp_nodes.check(setting)
 
     @field_validator("notifier_templates")
     @classmethod

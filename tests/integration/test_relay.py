@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pika
 import pytest
 from sqlalchemy import Engine, text
 
-from actors.publisher import ConfirmingPublisher
+from actors.publisher import ConfirmingPublisher, PublishError, open_publisher
 from actors.relay import Relay
+from actors.relay_main import build_relay
 from actors.settings import Settings
 from actors.topology import declare
 from persistence.engine import make_engine
@@ -207,4 +210,31 @@ def test_two_relays_side_by_side_publish_every_row_exactly_once(
     ids = [p.message_id for p, _b in got]
     assert len(ids) == 2000
     assert set(ids) == {f"e{n}" for n in range(2000)}
+    listener.close()
+
+
+def test_a_relay_given_several_nodes_publishes_on_the_first_that_answers(
+    topology: Settings, engine: Engine
+) -> None:
+    # Given a first address nobody listens on, then the real broker (later URLs take the
+    # first's credentials and vhost)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    real = urlsplit(topology.amqp_url)
+    cluster = topology.model_copy(update={"amqp_url": f"amqp://guest:guest@127.0.0.1:{dead}"
+                                          f"{real.path},amqp://{real.netloc.rsplit('@', 1)[1]}"})  # fmt: skip
+    with pytest.raises(PublishError, match=f"127.0.0.1:{dead}"):
+        open_publisher(cluster.amqp_url.split(",")[0], 5)  # alone, it names the dead node
+    listener = Listener(topology.amqp_url, topology.events_exchange)
+    write(engine, [event(topology, n) for n in range(5)])
+    # When a relay built as `ordercare relay` builds it publishes
+    relay = build_relay(cluster, OutboxStore(engine))
+    assert relay.drain() == 5
+    relay.stop()
+    relay.run()  # returns at once (stopped): drops its publisher
+    # Then everything went through the live node
+    got = listener.collect(lambda got: len(got) >= 5, 10)
+    assert sorted(p.message_id for p, _b in got) == [f"e{n}" for n in range(5)]
+    assert backlog(engine) == 0
     listener.close()
