@@ -186,7 +186,11 @@ class Router:
             log.error("a partition did not take a message; requeued", extra={"error": str(exc)})
             if done:
                 inbound.basic_ack(held[done - 1].delivery_tag, multiple=True)
-            inbound.basic_nack(held[-1].delivery_tag, multiple=True, requeue=True)
+            # Everything after it too, including what arrived meanwhile: back in place, so
+            # nothing of the same order overtakes it.
+            last = (self._held or held)[-1].delivery_tag
+            self._held = []
+            inbound.basic_nack(last, multiple=True, requeue=True)
             time.sleep(RETRY_SECONDS)
             return
         inbound.basic_ack(held[-1].delivery_tag, multiple=True)

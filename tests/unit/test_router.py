@@ -99,3 +99,60 @@ def test_a_delivery_on_an_ordered_exchange_without_the_routers_header_names_no_t
         "ordercare.commands",
         "",
     )
+
+
+class Channel:
+    """A pika channel that records acks and nacks and fails the publish it is told to."""
+
+    def __init__(self, fail_at: int | None = None, during: Any = None) -> None:
+        self.fail_at, self.during = fail_at, during
+        self.published: list[str] = []
+        self.settled: list[tuple[str, int, bool]] = []
+
+    def basic_publish(self, exchange: str, key: str, body: bytes, props: Any, **_kw: Any) -> None:
+        if self.during is not None:
+            self.during()  # a delivery arriving while the publish waits for its confirm
+            self.during = None
+        if len(self.published) == self.fail_at:
+            import pika.exceptions
+
+            raise pika.exceptions.UnroutableError([])
+        self.published.append(key)
+
+    def basic_ack(self, tag: int, multiple: bool = False) -> None:
+        self.settled.append(("ack", tag, multiple))
+
+    def basic_nack(self, tag: int, multiple: bool = False, requeue: bool = True) -> None:
+        assert requeue
+        self.settled.append(("nack", tag, multiple))
+
+
+def deliver(router: Router, tag: int, order_id: str) -> None:
+    method = SimpleNamespace(delivery_tag=tag, routing_key="order.amend")
+    router._holder("ordercare.commands")(None, method, SimpleNamespace(headers=None),
+                                         body(data={"order_id": order_id}))  # fmt: skip
+
+
+def test_the_router_acks_what_was_confirmed_and_requeues_the_rest_in_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("actors.router.RETRY_SECONDS", 0)
+    router = Router(ORDERED, connect=lambda: None)
+    for tag, order in ((1, "ord_a"), (2, "ord_b"), (3, "ord_a")):
+        deliver(router, tag, order)
+    inbound = Channel()
+    # The second publish fails; meanwhile tag 4 (ord_b again) arrived.
+    out = Channel(fail_at=1, during=lambda: deliver(router, 4, "ord_b"))
+
+    router._forward(inbound, out)
+
+    assert out.published == ["ord_a"]
+    # 1 acked; 2, 3 and the newcomer 4 back in the queue in place: 4 cannot overtake 2
+    assert inbound.settled == [("ack", 1, True), ("nack", 4, True)]
+    assert router._held == []
+
+    # Next time everything goes through: each confirmed, then acked up to the last.
+    for tag, order in ((5, "ord_b"), (6, "ord_a")):
+        deliver(router, tag, order)
+    router._forward(inbound, Channel())
+    assert inbound.settled[-1] == ("ack", 6, True)
