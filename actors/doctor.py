@@ -1,7 +1,7 @@
 """`ordercare doctor`: is this installation set up to run? One (status, what) per check.
 
-Checks, in order: the database is reachable; it is at the newest migration; the broker is
-reachable; each exchange and queue actors/topology.py declares exists with the type and
+Checks, in order: the database is reachable; it is at the newest migration; the read
+replica, when one is set (reachable, a standby, how far behind); the broker is reachable; each exchange and queue actors/topology.py declares exists with the type and
 arguments it declares (checked by declaring it passively, then again as topology.py does:
 a declaration equal to what exists changes nothing, a different one is refused, and
 nothing missing is created); each queue's type (quorum expected); the configured user's
@@ -33,6 +33,7 @@ Result = tuple[Status, str]
 def diagnose(settings: Settings) -> list[Result]:
     results: list[Result] = []
     results += _database(settings)
+    results += _replica(settings)
     results += _broker(settings)
     results += _settings(settings)
     return results
@@ -62,6 +63,36 @@ def _database(settings: Settings) -> list[Result]:
         results.append(("fail", f"migrations: the database is at {current or '(none)'}, this "
                                 f"code needs {head}: run `ordercare db upgrade`"))  # fmt: skip
     return results
+
+
+def _replica(settings: Settings) -> list[Result]:
+    """The read replica, when one is set: reachable, a standby, how far behind."""
+    url = settings.read_database_url
+    if not url:
+        return []
+    from sqlalchemy import text
+
+    from persistence.engine import make_engine
+
+    where = database_place(url)
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            standby, behind = conn.execute(
+                text("SELECT pg_is_in_recovery(), "
+                     "extract(epoch FROM now() - pg_last_xact_replay_timestamp())")
+            ).one()  # fmt: skip
+    except Exception as exc:
+        return [("warn", f"read replica {where}: {_why(exc, settings)}; the primary answers "
+                         "the queries meanwhile")]  # fmt: skip
+    finally:
+        engine.dispose()
+    if not standby:
+        return [("warn", f"read replica {where} is not a standby (pg_is_in_recovery() is "
+                         "false): queries read a database the commands do not write to, "
+                         "unless it is the primary itself")]  # fmt: skip
+    lag = "nothing replayed yet" if behind is None else f"last commit replayed {behind:.1f} s ago"
+    return [("ok", f"read replica reachable: {where}, a standby ({lag})")]
 
 
 class _Broker:

@@ -324,3 +324,15 @@ def test_doctor_checks_bindings_and_permissions_with_the_management_api(
         assert f"fail  permissions: guest may not write {settings.events_exchange}," in out
     finally:
         api.close()
+
+
+def test_doctor_reports_the_read_replica(settings: Settings, cli: Cli) -> None:
+    _declared(settings)
+    # The test's own database is no standby: said, not failed (queries still work)
+    cli.use(settings, ORDERCARE_READ_DATABASE_URL=settings.database_url)
+    _code, out, _err = cli("doctor")
+    assert "warn  read replica" in out and "is not a standby" in out
+    cli.use(settings, ORDERCARE_READ_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/x")
+    _code, out, _err = cli("doctor")
+    assert "warn  read replica 127.0.0.1:1 database x" in out
+    assert "the primary answers the queries meanwhile" in out
