@@ -1,8 +1,9 @@
 """`ordercare doctor`: is this installation set up to run? One (status, what) per check.
 
 Checks, in order: the database is reachable; it is at the newest migration; the read
-replica, when one is set (reachable, a standby, how far behind); the broker is reachable; each exchange and queue actors/topology.py declares exists with the type and
-arguments it declares (checked by declaring it passively, then again as topology.py does:
+replica, when one is set (reachable, a standby, how far behind); the broker is reachable;
+each exchange and queue actors/topology.py declares exists with the type and arguments it
+declares (checked by declaring it passively, then again as topology.py does:
 a declaration equal to what exists changes nothing, a different one is refused, and
 nothing missing is created); each queue's type (quorum expected); the configured user's
 permissions as far as AMQP shows them (configure: the declarations above; write: a
