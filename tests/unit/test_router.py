@@ -156,3 +156,23 @@ def test_the_router_acks_what_was_confirmed_and_requeues_the_rest_in_place(
         deliver(router, tag, order)
     router._forward(inbound, Channel())
     assert inbound.settled[-1] == ("ack", 6, True)
+
+
+def test_the_shipped_definitions_let_ordercare_and_only_ordercare_reach_the_partitions() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    definitions = json.loads(
+        (Path(__file__).resolve().parents[2] / "ops/rabbitmq/definitions.json").read_text()
+    )
+    allowed = {p["user"]: p for p in definitions["permissions"]}
+    channel = Recorder()
+    declare(channel, ORDERED)
+    declared = {a[0] for n, a, _ in channel.calls if n in {"exchange_declare", "queue_declare"}}
+    dramatiq = {f"{q}{s}" for q in ORDERED.partition_queues for s in (".DQ", ".XQ")}
+    for name in declared | dramatiq:
+        for what in ("configure", "read", "write"):
+            assert re.match(allowed["ordercare"][what], name), (what, name)
+    for user in ("helpdesk", "storefront", "warehouse", "payments", "notifier"):
+        assert not any(re.match(allowed[user]["write"], n) for n in declared if ".ordered" in n)
