@@ -12,11 +12,8 @@ message lie in an `.XQ`, and every quorum queue have its three replicas online a
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -24,149 +21,41 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import orjson
-import pika
-import pika.exceptions
 import pytest
 from sqlalchemy import text
 
-import amqp_nodes
 from persistence.database import create_database, upgrade
 from persistence.engine import make_engine
 from tests import messages as m
+from tests.cluster_helpers import (
+    Publisher,
+    cluster,
+    cluster_up,
+    connected_nodes,
+    connections,
+    count,
+    drain_events,
+    quorum_replicas,
+)
 from tests.e2e.conftest import ORDERCARE
 from tests.processes import Processes
 from tests.servers import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
-CLUSTER_SCRIPT = Path(__file__).resolve().parents[2] / "ops" / "cluster" / "cluster.py"
 #: Ports of their own, so a cluster a developer left up on the defaults does not collide.
 PORTS = {"ORDERCARE_CLUSTER_AMQP_PORT": "5691", "ORDERCARE_CLUSTER_PG_PORT": "5451",
          "ORDERCARE_CLUSTER_EPMD_PORT": "4391"}  # fmt: skip
 BEFORE, DURING, AFTER = 150, 150, 100
 
 
-def _load_cluster() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ordercare_cluster", CLUSTER_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cluster = _load_cluster()
-
-
 @pytest.fixture
 def layout(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The cluster, up for the test and removed after it (whatever happened)."""
-    if not (cluster.RABBIT_BIN / "rabbitmq-server").exists() or not shutil.which("epmd"):
-        pytest.skip(f"RabbitMQ's server binaries are absent ({cluster.RABBIT_BIN}/rabbitmq-server, "
-                    "epmd): this test starts its own three-node cluster")  # fmt: skip
-    root = Path(tempfile.mkdtemp(prefix="occ-"))  # short: PostgreSQL's socket path is bounded
-    root.rmdir()
-    monkeypatch.setenv("ORDERCARE_CLUSTER_DIR", str(root))
-    for name, port in PORTS.items():
-        monkeypatch.setenv(name, port)
-    built = cluster.Layout()
-    try:
-        started = time.monotonic()
-        cluster.up(built, management=False)
-        print(f"cluster up in {time.monotonic() - started:.1f}s")
+    with cluster_up(monkeypatch, PORTS) as built:
         yield built
-    finally:
-        started = time.monotonic()
-        cluster.down(built, quiet=True)
-        print(f"cluster down in {time.monotonic() - started:.1f}s")
-
-
-class Publisher:
-    """A storefront publishing with confirms to the first live node. A publish that fails (its
-    node died) is made again on a new connection, under the same id: the inbox keeps a
-    command that reached the queue twice to one effect."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.connection: Any = None
-        self.channel: Any = None
-        self.retried = 0
-
-    def publish(self, doc: dict[str, Any], exchange: str = "ordercare.commands") -> None:
-        for _attempt in range(100):
-            try:
-                if self.channel is None:
-                    self.connection = amqp_nodes.connect(self.url)
-                    self.channel = self.connection.channel()
-                    self.channel.confirm_delivery()
-                self.channel.basic_publish(exchange, doc["type"], m.body(doc),
-                                           pika.BasicProperties(delivery_mode=2, message_id=doc["id"]),
-                                           mandatory=True)  # fmt: skip
-                return
-            except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
-                self.close()
-                self.retried += 1
-                time.sleep(0.2)
-        raise AssertionError(f"could not publish {doc['id']} on any node")
-
-    @property
-    def node(self) -> str:
-        return amqp_nodes.node_of(self.connection) if self.connection else "-"
-
-    def close(self) -> None:
-        try:
-            if self.connection is not None and self.connection.is_open:
-                self.connection.close()
-        except pika.exceptions.AMQPError:
-            pass
-        self.connection = self.channel = None
-
-
-def connected_nodes(layout: Any, user: str) -> set[str]:
-    """The nodes (by AMQP port) `user`'s connections are open on, asked of a running node."""
-    asking = next(n for n in layout.nodes if n.pid() is not None)
-    rows = orjson.loads(cluster.ctl(layout, asking.name, "list_connections", "user", "port",
-                                    "--formatter", "json"))  # fmt: skip
-    ports = {int(r["port"]) for r in rows if r["user"] == user}
-    return {n.short for n in layout.nodes if n.amqp_port in ports}
-
-
-def count(engine: Any, sql: str, **params: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text(sql), params).scalar_one())
-
-
-def drain_events(url: str, queue: str = "ordercare.events.notifier") -> list[dict[str, Any]]:
-    """Everything in the notifier's queue (bound to `#` on the events exchange)."""
-    connection = amqp_nodes.connect(url)
-    channel = connection.channel()
-    got = []
-    for method, _props, body in channel.consume(queue, inactivity_timeout=2.0):
-        if method is None:
-            break
-        channel.basic_ack(method.delivery_tag)
-        got.append(orjson.loads(body))
-    channel.cancel()
-    connection.close()
-    return got
-
-
-def connections(log: Path, message: str, since: datetime) -> list[str]:
-    """The nodes a process logged `message` (a connection) for since `since` (JSON lines)."""
-    records = [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    return [r["node"] for r in records
-            if r.get("msg") == message and datetime.fromisoformat(r["ts"]) >= since]  # fmt: skip
-
-
-def quorum_replicas(layout: Any) -> dict[str, int]:
-    """Quorum queue -> replicas online."""
-    report = cluster.status(layout)
-    return {q["name"]: len(q.get("online") or []) for q in report["queues"]
-            if q.get("type") in ("quorum", "rabbit_quorum_queue")}  # fmt: skip
 
 
 def test_a_node_killed_under_load_loses_nothing_and_applies_nothing_twice(
