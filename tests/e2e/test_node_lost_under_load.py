@@ -5,7 +5,9 @@ N mixed commands and warehouse messages (20,000 unless ORDERCARE_LOAD_N says oth
 from six publisher connections as the storefront, helpdesk and warehouse users. Amid the
 stream a RabbitMQ node (the one most clients are on) is SIGKILLed and brought back, a
 whole worker group is SIGKILLed and started again, and a relay is SIGKILLed and started
-again.
+again (the third group runs with ORDERCARE_DIRECT_PUBLISH=false, so the relays always have
+work). For each fault the figures say how long until outcomes (inbox rows) and events
+(deliveries) came again at half their rate before it, and the longest gap in either.
 
 Each order follows one of two scripts, each message sent once the previous one's outcome is
 in the inbox, so every message has one expected outcome (accepted) whatever the workers'
@@ -38,7 +40,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +254,7 @@ class Events:
         self.outcome_ids: defaultdict[str, set[str]] = defaultdict(set)
         self.named: dict[str, list[str]] = {}  # command id -> the event ids its outcome names
         self.last_at = time.monotonic()
+        self.arrived: list[float] = []  # monotonic, one per new event id, in order
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="events")
 
@@ -293,6 +296,8 @@ class Events:
         self.last_at = time.monotonic()
         data = event.get("data") or {}
         type_ = event["type"]
+        if event["id"] not in self.by_id:
+            self.arrived.append(self.last_at)
         self.by_id[event["id"]] = (type_, data.get("order_id"), data.get("version"))
         if type_.startswith("command."):
             self.outcome_ids[data["command_id"]].add(event["id"])
@@ -317,15 +322,22 @@ class Fault:
     what: str
     at: float  # monotonic
     restored: str = ""
-    recovered: float | None = None  # seconds until throughput was back (see `recovery`)
-    stall: float = 0.0  # the longest time without an outcome in the 30 s after it
-    notes: list[str] = field(default_factory=list)
+    #: (seconds until the rate was back, longest gap) for outcomes (inbox) and events
+    outcomes: tuple[float | None, float] = (None, 0.0)
+    events: tuple[float | None, float] = (None, 0.0)
+
+    def figures(self) -> str:
+        def one(recovered: float | None, stall: float) -> str:
+            return f"{'never' if recovered is None else f'{recovered:.1f}s'} (stall {stall:.1f}s)"
+
+        name = self.what.split(" (")[0].removeprefix("SIGKILL ")
+        return f"{name}: outcomes {one(*self.outcomes)}, events {one(*self.events)}"
 
 
 def recovery(seen: list[float], at: float, end: float) -> tuple[float | None, float]:
-    """Seconds from `at` to the start of the first 2 s window after it in which outcomes came
-    at half the rate of the 10 s before it or more (None: never, before `end`); and the
-    longest gap between two outcomes in the 30 s after `at`."""
+    """Seconds from `at` to the start of the first 2 s window after it in which `seen` (the
+    times outcomes or events came) came at half the rate of the 10 s before it or more (None:
+    never, before `end`); and the longest gap between two of them in the 30 s after `at`."""
 
     def between(a: float, b: float) -> int:
         return bisect.bisect_left(seen, b) - bisect.bisect_left(seen, a)
@@ -373,12 +385,16 @@ def test_a_node_a_worker_group_and_a_relay_lost_under_load(layout: Any, tmp_path
     figures = ""
 
     def group(g: int) -> Process:
-        """Worker group g (a host): its own metrics folder and log."""
+        """Worker group g (a host): its own metrics folder and log; the last group leaves its
+        events to the relays, so that they always have work when one is killed."""
         metrics = tmp_path / f"metrics-g{g}"
         metrics.mkdir(exist_ok=True)
+        env = base | {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+        if g == GROUPS - 1:
+            env["ORDERCARE_DIRECT_PUBLISH"] = "false"
         return children.start([ORDERCARE, "worker", "--processes", "1", "--threads", "4",
-                               "--metrics-port", "0"], base | {"PROMETHEUS_MULTIPROC_DIR": str(metrics)},
-                              tmp_path / f"worker-g{g}.log", name=f"worker-g{g}")  # fmt: skip
+                               "--metrics-port", "0"], env, tmp_path / f"worker-g{g}.log",
+                              name=f"worker-g{g}")  # fmt: skip
 
     def relay(r: int) -> Process:
         return children.start([ORDERCARE, "relay", "--metrics-port", "0"], base,
@@ -465,7 +481,8 @@ def test_a_node_a_worker_group_and_a_relay_lost_under_load(layout: Any, tmp_path
         until(lambda: time.monotonic() - events.last_at > 2, 30, "the events queue idle")
         events.close()
         for fault in faults:
-            fault.recovered, fault.stall = recovery(stream.seen_at, fault.at, finished)
+            fault.outcomes = recovery(stream.seen_at, fault.at, finished)
+            fault.events = recovery(events.arrived, fault.at, finished)
 
         # Then every message has exactly one outcome and one effect, no event is lost
         rejected = Counter(
@@ -490,23 +507,21 @@ def test_a_node_a_worker_group_and_a_relay_lost_under_load(layout: Any, tmp_path
                 covered[order_id].add(version)
         gaps = {o: sorted(set(range(1, v + 1)) - covered[o]) for o, v in versions.items()
                 if not set(range(1, v + 1)) <= covered[o]}  # fmt: skip
-        recovered = ", ".join(
-            f"{f.what.split(' (')[0].removeprefix('SIGKILL ')} "
-            f"{'never' if f.recovered is None else f'{f.recovered:.1f}s'} (stall {f.stall:.1f}s)"
-            for f in faults
-        )  # fmt: skip
+        recovered = "; ".join(f.figures() for f in faults)
+        steady = bisect.bisect_left(stream.seen_at, faults[0].at) / (faults[0].at - began)
         figures = (
             f"messages {len(ids)} ({len(stream.orders)} orders), faults {len(faults)}, "
             f"lost {len(lost)} outcomes + {len(absent)} events, double {len(double)} outcomes + "
             f"{len(wrong_versions)} orders off their version, rejected {sum(rejected.values())}, "
-            f"recovered after: {recovered}; stream {seconds:.0f}s, "
-            f"{len(ids) / seconds:.0f} msg/s, total {time.monotonic() - started:.0f}s; "
+            f"back after: {recovered}; stream {seconds:.0f}s, "
+            f"{len(ids) / seconds:.0f} msg/s ({steady:.0f} before the first fault), "
+            f"total {time.monotonic() - started:.0f}s; "
             f"events {len(events.by_id)} ({events.deliveries - len(events.by_id)} delivered "
             f"again), publisher retries {stream.retried}"
         )
         print(f"\n{figures}")
         for fault in faults:
-            print(f"  {fault.what}: {fault.restored}")
+            print(f"  at {fault.at - began:.0f}s {fault.what}: {fault.restored}")
         assert rejected == Counter(), f"{dict(rejected)}\n{figures}"
         assert set(outcome_events) == {1} and not lost and not double, (
             f"outcome events per command {dict(outcome_events)}\n{figures}"
