@@ -125,7 +125,7 @@ def role(type_: str) -> str:
 
 def orders_for(n: int) -> list[tuple[str, str]]:
     """(order id, script) for about `n` messages, the scripts alternating."""
-    found: list[Any] = []  # rows of (message id, outcome type)
+    found: list[tuple[str, str]] = []
     total = 0
     while total < n:
         script = "care" if len(found) % 2 == 0 else "fulfilment"
