@@ -25,7 +25,7 @@ from persistence.outbox import OutboundMessage
 log = logging.getLogger("ordercare.publisher")
 
 #: What pika raises while marshalling a message it cannot encode.
-_UNENCODABLE = (
+UNENCODABLE = (
     pika.exceptions.ShortStringTooLong,
     pika.exceptions.UnsupportedAMQPFieldException,
     TypeError,
@@ -226,7 +226,7 @@ class ConfirmingPublisher:
                 self._channel.basic_publish(
                     m.exchange, m.routing_key, m.body, props, mandatory=True
                 )
-            except _UNENCODABLE as exc:
+            except UNENCODABLE as exc:
                 # One row AMQP cannot carry must not hold back every row behind it.
                 log.error("an outbox message cannot be encoded for AMQP; it stays in the outbox",
                           extra={"message_id": m.message_id[:100], "error": type(exc).__name__})  # fmt: skip

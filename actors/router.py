@@ -19,9 +19,9 @@ at a time, so they apply in the order they were published.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +35,7 @@ import amqp_nodes
 from actors.broker import ROUTED_TYPE
 from actors.health import Heartbeats
 from actors.logs import Outage
+from actors.publisher import UNENCODABLE
 from actors.settings import Settings
 from actors.topology import declare
 
@@ -47,6 +48,8 @@ ROUTED = Counter(
     ["exchange"],
 )
 
+#: The longest partition key, in bytes (an AMQP routing key is a short string: 255 at most).
+MAX_KEY_BYTES = 200
 #: Most deliveries a router holds unacked (its prefetch): one batch of republishes.
 PREFETCH = 500
 #: How long to wait before trying again after a failure or while another router is active.
@@ -57,7 +60,8 @@ def partition_key(body: bytes, limit: int) -> str:
     """The id a message is ordered by: its order; for a billing account's own commands, the
     account; else its envelope subject, else its own id (a new order without an id yet has
     nothing to be ordered after). A message that cannot be read (not JSON, over-size) goes
-    by its bytes: the worker rejects or dead-letters it anyway."""
+    by a digest of its bytes, and so does an id too long for a routing key: the worker
+    rejects or dead-letters such a message anyway."""
     doc: Any = None
     if len(body) <= limit:
         try:
@@ -65,7 +69,7 @@ def partition_key(body: bytes, limit: int) -> str:
         except orjson.JSONDecodeError:
             doc = None
     if not isinstance(doc, dict):
-        return str(hash(body[:4096]))
+        return _digest(body)
     data = doc.get("data")
     data = data if isinstance(data, dict) else {}
     kind = doc.get("type")
@@ -75,8 +79,28 @@ def partition_key(body: bytes, limit: int) -> str:
     candidates += [doc.get("subject"), doc.get("id")]
     for value in candidates:
         if isinstance(value, str) and value:
-            return value[:200]
-    return str(hash(body[:4096]))
+            encoded = value.encode("utf-8", "backslashreplace")
+            return value if len(encoded) <= MAX_KEY_BYTES else _digest(encoded)
+    return _digest(body)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def routed_properties(properties: Any, routing_key: str) -> pika.BasicProperties:
+    """The properties of a message's copy in its partition: what the worker reads of a
+    delivery (actors/broker.py, `wrap`) and the original routing key (its type). The rest of a
+    publisher's properties is not carried: OrderCare reads none of it, and a header pika could
+    only decode as `UNDECODABLE` (actors/screening.py) could not be encoded again."""
+    return pika.BasicProperties(
+        delivery_mode=2,
+        content_type=properties.content_type,
+        reply_to=properties.reply_to,
+        correlation_id=properties.correlation_id,
+        message_id=properties.message_id,
+        headers={ROUTED_TYPE: routing_key},
+    )
 
 
 @dataclass(slots=True)
@@ -170,16 +194,19 @@ class Router:
         done = 0
         try:
             for message in held:
-                headers = dict(message.properties.headers or {})
-                headers[ROUTED_TYPE] = message.routing_key
-                message.properties.headers = headers
-                out.basic_publish(
-                    self.settings.ordered_exchange(message.exchange),
-                    partition_key(message.body, self.settings.max_message_bytes),
-                    message.body,
-                    message.properties,
-                    mandatory=True,
-                )
+                exchange = self.settings.ordered_exchange(message.exchange)
+                key = partition_key(message.body, self.settings.max_message_bytes)
+                try:
+                    props = routed_properties(message.properties, message.routing_key)
+                    out.basic_publish(exchange, key, message.body, props, mandatory=True)
+                except UNENCODABLE:
+                    # A property AMQP carried in but pika cannot write out again: the copy
+                    # goes without it (the worker then cannot answer on reply_to), rather
+                    # than holding up every message behind it.
+                    bare = pika.BasicProperties(
+                        delivery_mode=2, headers={ROUTED_TYPE: message.routing_key}
+                    )
+                    out.basic_publish(exchange, key, message.body, bare, mandatory=True)
                 ROUTED.labels(message.exchange).inc()
                 done += 1
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
@@ -191,6 +218,6 @@ class Router:
             last = (self._held or held)[-1].delivery_tag
             self._held = []
             inbound.basic_nack(last, multiple=True, requeue=True)
-            time.sleep(RETRY_SECONDS)
+            self.stopping.wait(RETRY_SECONDS)
             return
         inbound.basic_ack(held[-1].delivery_tag, multiple=True)

@@ -11,6 +11,7 @@ import pytest
 
 from actors.broker import ROUTED_TYPE, wrap
 from actors.router import Router, partition_key
+from actors.screening import UNDECODABLE
 from actors.settings import Settings
 from actors.topology import CONSISTENT_HASH, declare, queue_arguments
 
@@ -107,6 +108,7 @@ class Channel:
     def __init__(self, fail_at: int | None = None, during: Any = None) -> None:
         self.fail_at, self.during = fail_at, during
         self.published: list[str] = []
+        self.properties: list[Any] = []
         self.settled: list[tuple[str, int, bool]] = []
 
     def basic_publish(self, exchange: str, key: str, body: bytes, props: Any, **_kw: Any) -> None:
@@ -118,6 +120,7 @@ class Channel:
 
             raise pika.exceptions.UnroutableError([])
         self.published.append(key)
+        self.properties.append(props)
 
     def basic_ack(self, tag: int, multiple: bool = False) -> None:
         self.settled.append(("ack", tag, multiple))
@@ -127,9 +130,11 @@ class Channel:
         self.settled.append(("nack", tag, multiple))
 
 
-def deliver(router: Router, tag: int, order_id: str) -> None:
+def deliver(router: Router, tag: int, order_id: str, **props: Any) -> None:
     method = SimpleNamespace(delivery_tag=tag, routing_key="order.amend")
-    router._holder("ordercare.commands")(None, method, SimpleNamespace(headers=None),
+    fields = {"headers": None, "content_type": None, "reply_to": None, "correlation_id": None,
+              "message_id": None, **props}  # fmt: skip
+    router._holder("ordercare.commands")(None, method, SimpleNamespace(**fields),
                                          body(data={"order_id": order_id}))  # fmt: skip
 
 
@@ -176,3 +181,26 @@ def test_the_shipped_definitions_let_ordercare_and_only_ordercare_reach_the_part
             assert re.match(allowed["ordercare"][what], name), (what, name)
     for user in ("helpdesk", "storefront", "warehouse", "payments", "notifier"):
         assert not any(re.match(allowed[user]["write"], n) for n in declared if ".ordered" in n)
+
+
+def test_a_key_too_long_for_a_routing_key_goes_by_its_digest() -> None:
+    long_id = "ord_" + "\u00e9" * 190  # 384 bytes: an AMQP routing key holds 255
+    key = partition_key(body(data={"order_id": long_id}), 1 << 20)
+    assert len(key.encode()) <= 200
+    assert key == partition_key(body(data={"order_id": long_id}), 1 << 20)  # the same order
+    assert partition_key(b"\xff not json", 1 << 20) == partition_key(b"\xff not json", 1 << 20)
+
+
+def test_the_copy_carries_what_the_worker_reads_and_not_what_pika_cannot_encode() -> None:
+    router = Router(ORDERED, connect=lambda: None)
+    deliver(router, 1, "ord_a", headers={"junk": UNDECODABLE, "x-trace": "t1"},
+            reply_to="amq.gen-abc", correlation_id="c-1", message_id="m-1",
+            content_type="application/cloudevents+json")  # fmt: skip
+    inbound, out = Channel(), Channel()
+
+    router._forward(inbound, out)
+
+    [props] = out.properties
+    assert props.headers == {ROUTED_TYPE: "order.amend"}
+    assert (props.reply_to, props.correlation_id, props.message_id) == ("amq.gen-abc", "c-1", "m-1")
+    assert inbound.settled == [("ack", 1, True)]
