@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 import amqp_nodes
 from tests import messages as m
+from tests.servers import wait_for
 
 CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "ops" / "cluster" / "cluster.py"
 
@@ -71,20 +72,21 @@ class Publisher:
     a new connection, under the same id: the inbox keeps a command that reached the queue
     twice to one effect."""
 
-    def __init__(self, url: str, attempts: int = 100) -> None:
+    def __init__(self, url: str, patience: float = 20.0) -> None:
         self.url = url
-        self.attempts = attempts
+        #: How long one publish may wait for a node to take it before the test fails.
+        self.patience = patience
         self.connection: Any = None
         self.channel: Any = None
         self.retried = 0
 
     def publish(self, doc: dict[str, Any], exchange: str = "ordercare.commands") -> None:
-        for _attempt in range(self.attempts):
+        deadline = time.monotonic() + self.patience
+        while True:
+            if self.channel is None:
+                wait_for(self._connect, max(deadline - time.monotonic(), 0.0),
+                         f"a live node to publish {doc['id']} to")  # fmt: skip
             try:
-                if self.channel is None:
-                    self.connection = amqp_nodes.connect(self.url)
-                    self.channel = self.connection.channel()
-                    self.channel.confirm_delivery()
                 self.channel.basic_publish(exchange, doc["type"], m.body(doc),
                                            pika.BasicProperties(delivery_mode=2, message_id=doc["id"]),
                                            mandatory=True)  # fmt: skip
@@ -92,19 +94,28 @@ class Publisher:
             except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
                 self.close()
                 self.retried += 1
-                time.sleep(0.2)
-        raise AssertionError(f"could not publish {doc['id']} on any node")
+                if time.monotonic() >= deadline:
+                    raise AssertionError(
+                        f"no node took {doc['id']} in {self.patience:.0f}s"
+                    ) from None
+
+    def _connect(self) -> bool:
+        """A confirm channel on the first node that accepts a connection, if any does now."""
+        try:
+            self.connection = amqp_nodes.connect(self.url)
+            self.channel = self.connection.channel()
+            self.channel.confirm_delivery()
+        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
+            self.close()
+            return False
+        return True
 
     @property
     def node(self) -> str:
         return amqp_nodes.node_of(self.connection) if self.connection else "-"
 
     def close(self) -> None:
-        try:
-            if self.connection is not None and self.connection.is_open:
-                self.connection.close()
-        except pika.exceptions.AMQPError:
-            pass
+        amqp_nodes.close(self.connection)
         self.connection = self.channel = None
 
 

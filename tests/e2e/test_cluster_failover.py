@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 PORTS = {"ORDERCARE_CLUSTER_AMQP_PORT": "5691", "ORDERCARE_CLUSTER_PG_PORT": "5451",
          "ORDERCARE_CLUSTER_EPMD_PORT": "4391"}  # fmt: skip
 BEFORE, DURING, AFTER = 150, 150, 100
+#: After the first burst, how many commands the storefront stays ahead of the outcomes.
+AHEAD = 20
 
 
 @pytest.fixture
@@ -94,14 +97,18 @@ def test_a_node_killed_under_load_loses_nothing_and_applies_nothing_twice(
         back = threading.Event()
         nodes_used: Counter[str] = Counter()
 
+        def caught_up(target: int) -> bool:
+            return outcomes() >= target
+
         def publish_all() -> None:
             for n, doc in enumerate(orders):
                 if n == BEFORE + DURING:
                     back.wait(120)
+                if n >= BEFORE:  # a burst first (a backlog at the kill), then a steady stream:
+                    # at most AHEAD commands beyond the outcomes, so that it lasts past the kill
+                    wait_for(partial(caught_up, n - AHEAD), 120, "outcomes to catch up")
                 storefront.publish(doc)
                 nodes_used[storefront.node] += 1
-                if n >= BEFORE:  # a burst first (a backlog at the kill), then a steady stream
-                    time.sleep(0.01)
 
         victims = connected_nodes(layout, "ordercare")
         assert victims == {"oc1"}, f"OrderCare is connected to {victims}, not the first node alone"

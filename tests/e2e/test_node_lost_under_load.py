@@ -82,6 +82,8 @@ NODE_AT, GROUP_AT, RELAY_AT = 0.15, 0.45, 0.70
 NODE_DOWN_SECONDS, GROUP_DOWN_SECONDS, RELAY_DOWN_SECONDS = 20.0, 10.0, 5.0
 #: Seconds the stream may take at most: far beyond the rate measured (see ops/README.md).
 STREAM_TIMEOUT = 180 + N / 25
+#: The longest the stream may go without a new outcome, or the events without a live node.
+STALL_SECONDS = 120.0
 
 
 @pytest.fixture
@@ -149,7 +151,7 @@ class Stream:
         self.outcomes: dict[str, str] = {}  # message id -> outcome type (inbox)
         self.seen_at: list[float] = []  # monotonic, one per outcome, in order
         self.queues: dict[str, queue.Queue[dict[str, Any]]] = {r: queue.Queue() for r in PUBLISHERS}
-        self.publishers = [Publisher(urls[r], attempts=900) for r, k in PUBLISHERS.items()
+        self.publishers = [Publisher(urls[r], patience=180) for r, k in PUBLISHERS.items()
                            for _ in range(k)]  # fmt: skip
         self.roles = [r for r, k in PUBLISHERS.items() for _ in range(k)]
         self.lock = threading.Lock()
@@ -189,29 +191,23 @@ class Stream:
             exchange = "ordercare.warehouse" if name == "warehouse" else "ordercare.commands"
             try:
                 publisher.publish(doc, exchange)
-            except AssertionError as exc:  # no node took it in 900 attempts (3 minutes)
+            except AssertionError as exc:  # no node took it within 3 minutes
                 self.errors.append(f"{name}: {exc}")
                 return
         publisher.close()
 
     def _track(self) -> None:
-        sources = list(SOURCES.values())
+        """Follow the inbox: each outcome recorded sends the order's next message. Waits for
+        new outcomes with a deadline (none for STALL_SECONDS fails the stream)."""
         while not self.stop.is_set() and len(self.outcomes) < self.total:
-            with self.lock:
-                ids = list(self.inflight)
-            found: list[Any] = []  # rows of (message id, outcome type)
             try:
-                with self.engine.connect() as conn:
-                    for at in range(0, len(ids), 5000):
-                        found += conn.execute(
-                            text("SELECT message_id, outcome_type FROM inbox WHERE "
-                                 "source = ANY(:sources) AND message_id = ANY(:ids)"),
-                            {"sources": sources, "ids": ids[at : at + 5000]},
-                        ).all()  # fmt: skip
+                found = wait_for(lambda: self.stop.is_set() or self._new_outcomes(),
+                                 STALL_SECONDS, "a new outcome in the inbox")  # fmt: skip
             except Exception as exc:  # the primary is no fault here: report it
                 self.errors.append(f"tracking outcomes: {type(exc).__name__}: {exc}")
-                time.sleep(1)
-                continue
+                return
+            if found is True:  # stopped
+                return
             now = time.monotonic()
             for message_id, outcome_type in found:
                 with self.lock:
@@ -219,7 +215,20 @@ class Stream:
                 self.outcomes[message_id] = outcome_type
                 self.seen_at.append(now)
                 self._send_next(index)
-            time.sleep(0.2)
+
+    def _new_outcomes(self) -> list[Any]:
+        """(message id, outcome type) of the messages in flight that have an outcome now."""
+        with self.lock:
+            ids = list(self.inflight)
+        found: list[Any] = []
+        with self.engine.connect() as conn:
+            for at in range(0, len(ids), 5000):
+                found += conn.execute(
+                    text("SELECT message_id, outcome_type FROM inbox WHERE "
+                         "source = ANY(:sources) AND message_id = ANY(:ids)"),
+                    {"sources": list(SOURCES.values()), "ids": ids[at : at + 5000]},
+                ).all()  # fmt: skip
+        return found
 
     def progress(self) -> float:
         return len(self.outcomes) / self.total
@@ -265,7 +274,11 @@ class Events:
         while not self.stop.is_set():
             connection = None
             try:
-                connection = amqp_nodes.connect(self.url)
+                # Await a node that takes the connection (the one we were on may be down).
+                connection = wait_for(lambda: self.stop.is_set() or self._connect(),
+                                      STALL_SECONDS, "a live node to consume the events from")  # fmt: skip
+                if connection is True:  # stopped
+                    return
                 channel = connection.channel()
                 channel.basic_qos(prefetch_count=1000)
                 unacked = 0
@@ -286,10 +299,13 @@ class Events:
                 connection.close()
             except pika.exceptions.AMQPError:
                 self.reconnects += 1
-                if connection is not None and connection.is_open:
-                    with contextlib.suppress(pika.exceptions.AMQPError):
-                        connection.close()
-                time.sleep(0.5)
+                amqp_nodes.close(connection)
+
+    def _connect(self) -> Any:
+        try:
+            return amqp_nodes.connect(self.url)
+        except pika.exceptions.AMQPConnectionError:
+            return None
 
     def _record(self, event: dict[str, Any]) -> None:
         self.deliveries += 1
