@@ -176,8 +176,7 @@ class Router:
                     self._forward(inbound, out)
         finally:
             self._held.clear()
-            if connection.is_open:
-                connection.close()
+            amqp_nodes.close(connection)
 
     def _holder(self, exchange: str) -> Callable[..., None]:
         def hold(_channel: Any, method: Any, properties: Any, body: bytes) -> None:

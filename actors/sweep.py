@@ -193,13 +193,13 @@ def run_sweeper(
                 if once:
                     raise
                 outage.failed(f"{amqp_nodes.node_of(connection)} ({describe(exc)})")
-                _close(connection)
+                amqp_nodes.close(connection)
                 reconnected = _reconnect(settings, stopping, beats)
                 if reconnected is None:
                     return 0  # told to stop while backing off
                 connection, channel = reconnected, _confirming(reconnected)
     finally:
-        _close(connection)
+        amqp_nodes.close(connection)
         engine.dispose()
 
 
@@ -232,11 +232,3 @@ def _reconnect(
         log.info("sweeper connected", extra={"node": amqp_nodes.node_of(connection)})
         return connection
     return None
-
-
-def _close(connection: Any) -> None:
-    try:
-        if connection.is_open:
-            connection.close()
-    except pika.exceptions.AMQPError:
-        pass  # already gone

@@ -142,6 +142,15 @@ def failed_node(exc: BaseException) -> str | None:
     return node if isinstance(node, str) else None
 
 
+def close(connection: Any) -> None:
+    """Close a connection that may already be gone (its node died): nothing to report then."""
+    try:
+        if connection is not None and connection.is_open:
+            connection.close()
+    except pika.exceptions.AMQPError:
+        pass  # already gone
+
+
 def node_of(connection: Any) -> str:
     """The `host:port` a pika connection (blocking or not) was opened to, or `?`."""
     impl = getattr(connection, "_impl", connection)

@@ -71,7 +71,7 @@ class Consumer:
             except Exception as exc:
                 self._failed(exc, FIRST_BACKOFF_SECONDS)
             finally:
-                _close(connection)  # unacked deliveries go back to the queue
+                amqp_nodes.close(connection)  # unacked deliveries go back to the queue
             self.stopping.wait(FIRST_BACKOFF_SECONDS)
             first_backoff = 2 * FIRST_BACKOFF_SECONDS
 
@@ -115,7 +115,7 @@ class Consumer:
                 declare(channel, self.settings)
             channel.basic_qos(prefetch_count=self.settings.notifier_prefetch)
         except BaseException:
-            _close(connection)
+            amqp_nodes.close(connection)
             raise
         return connection, channel
 
@@ -155,11 +155,3 @@ class Consumer:
                 return
             self.beat()
             connection.sleep(0.25)
-
-
-def _close(connection: Any) -> None:
-    try:
-        if connection.is_open:
-            connection.close()
-    except pika.exceptions.AMQPError:
-        pass  # already gone

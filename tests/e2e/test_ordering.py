@@ -11,14 +11,13 @@ import subprocess
 from collections import Counter
 from typing import Any
 
-import orjson
 import pika
 import pytest
 
 from actors.settings import Settings
 from tests import messages as m
 from tests.e2e.conftest import ORDERCARE, Processes, environment
-from tests.servers import Listener
+from tests.e2e.test_processes import Helpdesk
 
 pytestmark = pytest.mark.e2e
 
@@ -31,37 +30,11 @@ def ordered(settings: Settings) -> dict[str, str]:
     return {**environment(settings), "ORDERCARE_ORDERED_PARTITIONS": PARTITIONS}
 
 
-class Publisher:
-    """A helpdesk and a warehouse publishing with pika, and everything on the events exchange."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.events = Listener(settings.amqp_url, settings.events_exchange)
-        self.connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-        self.channel = self.connection.channel()
-        self.channel.confirm_delivery()
-        self.seen: list[dict[str, Any]] = []
-
-    def publish(self, doc: dict[str, Any]) -> None:
-        exchange = self.settings.exchange_of(doc["type"])
-        self.channel.basic_publish(exchange, doc["type"], m.body(doc),
-                                   pika.BasicProperties(delivery_mode=2))  # fmt: skip
-
-    def outcomes(self) -> dict[str, dict[str, Any]]:
-        return {d["data"]["command_id"]: d for d in self.seen if d["type"].startswith("command.")}
-
-    def wait_for(self, ids: set[str], timeout: float = 120.0) -> None:
-        before = list(self.seen)
-
-        def done(got: list[tuple[Any, bytes]]) -> bool:
-            self.seen[:] = before + [orjson.loads(b) for _p, b in got]
-            return ids <= self.outcomes().keys()
-
-        self.events.collect(done, timeout)
-
-    def close(self) -> None:
-        self.events.close()
-        self.connection.close()
+def outcomes_of(helpdesk: Helpdesk, docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The outcome event of each of `docs`, by command id, once all have one."""
+    ids = {d["id"] for d in docs}
+    helpdesk.wait(lambda h: ids <= h.outcomes().keys(), 120)
+    return {d["data"]["command_id"]: d for d in helpdesk.seen if d["type"].startswith("command.")}
 
 
 def test_shipped_then_delivered_at_once_never_meets_not_allowed_in_state(
@@ -74,17 +47,16 @@ def test_shipped_then_delivered_at_once_never_meets_not_allowed_in_state(
     processes.start("relay", "--metrics-port", "0", env=env)
     processes.start("route", "--metrics-port", "0", env=env)
     processes.start("worker", "--processes", "2", "--threads", "4", "--metrics-port", "0", env=env)
-    publisher = Publisher(settings)
+    helpdesk = Helpdesk(settings)
     seed = [m.catalog(), m.account()]
     orders = [m.order(f"ord_seq_{n}") for n in range(ORDERS)]
     # (ordering is per order or account: the catalogue and the account come first)
     for doc in seed:
-        publisher.publish(doc)
-    publisher.wait_for({d["id"] for d in seed})
+        helpdesk.publish(doc)
+    outcomes_of(helpdesk, seed)
     for doc in orders:
-        publisher.publish(doc)
-    publisher.wait_for({d["id"] for d in seed + orders})
-    assert {o["type"] for o in publisher.outcomes().values()} == {"command.accepted"}
+        helpdesk.publish(doc)
+    assert {o["type"] for o in outcomes_of(helpdesk, orders).values()} == {"command.accepted"}
 
     # When, for every order, the warehouse sends the shipment and at once the delivery
     pairs = []
@@ -95,11 +67,10 @@ def test_shipped_then_delivered_at_once_never_meets_not_allowed_in_state(
                                  warehouse="berlin-1"))  # fmt: skip
         pairs.append(m.warehouse("warehouse.delivered", order_id, shipment_id=f"shp_{n}"))
     for doc in pairs:
-        publisher.publish(doc)
+        helpdesk.publish(doc)
 
     # Then every one applies, in the order it was published
-    publisher.wait_for({d["id"] for d in pairs})
-    outcomes = publisher.outcomes()
+    outcomes = outcomes_of(helpdesk, pairs)
     refused = Counter(
         outcomes[d["id"]]["data"].get("code") for d in pairs
         if outcomes[d["id"]]["type"] != "command.accepted"
@@ -107,7 +78,7 @@ def test_shipped_then_delivered_at_once_never_meets_not_allowed_in_state(
     assert not refused, refused
     versions = [outcomes[d["id"]]["data"]["version"] for d in pairs]
     assert versions == [2, 3] * ORDERS
-    publisher.close()
+    helpdesk.close()
 
 
 def test_broker_setup_retires_the_partitions_above_a_lowered_count(settings: Settings) -> None:

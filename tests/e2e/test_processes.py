@@ -35,7 +35,9 @@ class Helpdesk:
         self.seen: list[dict[str, Any]] = []
 
     def publish(self, doc: dict[str, Any]) -> None:
-        self.channel.basic_publish(self.settings.commands_exchange, doc["type"], m.body(doc),
+        """To the exchange its type is published to (a warehouse's to ordercare.warehouse)."""
+        exchange = self.settings.exchange_of(doc["type"])
+        self.channel.basic_publish(exchange, doc["type"], m.body(doc),
                                    pika.BasicProperties(delivery_mode=2))  # fmt: skip
 
     def outcomes(self) -> Counter[str]:
